@@ -1,0 +1,36 @@
+# Every target bootstraps what it needs: `make demo` and `make test` work on a fresh clone.
+PYTHON ?= python3
+VENV   ?= .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed-stamp
+DEMO   := $(CURDIR)/.demo
+
+.PHONY: install servers test demo bench docs clean
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --disable-pip-version-check --upgrade pip
+	$(PY) -m pip install -q --disable-pip-version-check -e '.[dev]'
+	touch $@
+
+# redis-server for the Redis tests (each test run starts its own on a free port) and a
+# PostgreSQL server for the registry tests (each run creates and drops its own database).
+servers:
+	@bash scripts/ensure-servers.sh
+
+test: install servers
+	$(PY) -m pytest -q -n 2 --dist loadgroup
+
+demo: install
+	bash scripts/demo.sh $(VENV)/bin/featurectl example_repo $(DEMO)
+
+bench: install
+	$(PY) bench/run.py
+
+docs: install
+	$(VENV)/bin/featurectl rules --format markdown > docs/rules.md
+
+clean:
+	rm -rf $(VENV) $(DEMO) .pytest_cache .hypothesis

@@ -1,0 +1,144 @@
+"""A whole repository's definitions, their canonical form and their fingerprints."""
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from typing import Any, Iterator
+
+from featurectl.core.errors import Problem
+from featurectl.core.model import (
+    KINDS,
+    PLURAL,
+    AnyObject,
+    Entity,
+    FeatureService,
+    FeatureView,
+    Source,
+    object_from_dict,
+    parse_ref,
+)
+
+# Fields that describe an object without affecting its data (the "metadata" fingerprint).
+METADATA_FIELDS = frozenset({"description", "owner", "tags", "freshness_sla", "deprecated", "version"})
+
+
+@dataclass(frozen=True)
+class Definitions:
+    entities: dict[str, Entity] = field(default_factory=dict)
+    sources: dict[str, Source] = field(default_factory=dict)
+    feature_views: dict[str, FeatureView] = field(default_factory=dict)
+    feature_services: dict[str, FeatureService] = field(default_factory=dict)
+
+    def of_kind(self, kind: str) -> dict[str, Any]:
+        return getattr(self, PLURAL[kind])
+
+    def objects(self) -> Iterator[tuple[str, AnyObject]]:
+        for kind in KINDS:
+            for name in sorted(self.of_kind(kind)):
+                yield kind, self.of_kind(kind)[name]
+
+    def to_dict(self) -> dict[str, list[dict[str, Any]]]:
+        """The canonical form: kinds in a fixed order, objects sorted by name, defaults omitted."""
+        return {
+            PLURAL[kind]: [canonical(obj) for obj in sorted(self.of_kind(kind).values(), key=lambda o: o.name)]
+            for kind in KINDS
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, list[dict[str, Any]]]) -> "Definitions":
+        return cls(
+            **{
+                PLURAL[kind]: {d["name"]: object_from_dict(kind, d) for d in data.get(PLURAL[kind], [])}
+                for kind in KINDS
+            }
+        )
+
+    def views_using_entity(self, entity: str) -> list[str]:
+        return sorted(v.name for v in self.feature_views.values() if entity in v.entities)
+
+    def views_reading_source(self, source: str) -> list[str]:
+        return sorted(v.name for v in self.feature_views.values() if v.source == source)
+
+
+def canonical(obj: AnyObject) -> dict[str, Any]:
+    data = obj.model_dump(mode="json", exclude_defaults=True)
+    data.setdefault("name", obj.name)
+    if "tags" in data:
+        data["tags"] = dict(sorted(data["tags"].items()))
+    return data
+
+
+def fingerprints(obj: AnyObject) -> tuple[str, str]:
+    """(data hash, metadata hash): a metadata-only change leaves the first unchanged."""
+    data = canonical(obj)
+    meta = {k: v for k, v in data.items() if k in METADATA_FIELDS}
+    rest = {k: v for k, v in data.items() if k not in METADATA_FIELDS}
+    if "features" in rest and isinstance(rest["features"], list):
+        rest["features"] = [
+            {k: v for k, v in f.items() if k != "description"} if isinstance(f, dict) else f
+            for f in rest["features"]
+        ]
+    return _hash(rest), _hash(meta)
+
+
+def _hash(data: Any) -> str:
+    return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def check_references(defs: Definitions, origins: dict[tuple[str, str], str] | None = None) -> list[Problem]:
+    """DANGLING_REFERENCE and cross-object checks; pure, returns every problem found."""
+    origins = origins or {}
+    problems: list[Problem] = []
+
+    def report(kind: str, name: str, fld: str, message: str, hint: str) -> None:
+        problems.append(
+            Problem(message, file=origins.get((kind, name)), kind=kind, name=name, field=fld, hint=hint)
+        )
+
+    for view in defs.feature_views.values():
+        for entity in view.entities:
+            if entity not in defs.entities:
+                report("feature_view", view.name, "entities",
+                       f"DANGLING_REFERENCE: entity '{entity}' does not exist",
+                       f"define entity '{entity}' or fix the name; known: {_known(defs.entities)}")
+        if view.source not in defs.sources:
+            report("feature_view", view.name, "source",
+                   f"DANGLING_REFERENCE: source '{view.source}' does not exist",
+                   f"define source '{view.source}' or fix the name; known: {_known(defs.sources)}")
+        keys = [defs.entities[e].join_key for e in view.entities if e in defs.entities]
+        for feature in view.features:
+            if feature.name in keys:
+                report("feature_view", view.name, f"features.{feature.name}",
+                       f"feature '{feature.name}' has the same name as a join key",
+                       "rename the feature; join keys are columns of their own")
+    for service in defs.feature_services.values():
+        for ref in service.features:
+            view_name, feature = parse_ref(ref)
+            view = defs.feature_views.get(view_name)
+            if view is None:
+                report("feature_service", service.name, "features",
+                       f"DANGLING_REFERENCE: feature view '{view_name}' in '{ref}' does not exist",
+                       f"fix the reference; known views: {_known(defs.feature_views)}")
+            elif feature != "*" and view.feature(feature) is None:
+                report("feature_service", service.name, "features",
+                       f"DANGLING_REFERENCE: feature '{feature}' does not exist in view '{view_name}'",
+                       f"fix the reference; '{view_name}' has: {', '.join(f.name for f in view.features)}")
+    return problems
+
+
+def _known(objects: dict[str, Any]) -> str:
+    return ", ".join(sorted(objects)) or "(none)"
+
+
+def expand_service_refs(service: FeatureService, defs: Definitions) -> list[tuple[str, str]]:
+    """(view, feature) pairs a service names, with 'view:*' expanded in declared order."""
+    pairs: list[tuple[str, str]] = []
+    for ref in service.features:
+        view_name, feature = parse_ref(ref)
+        view = defs.feature_views.get(view_name)
+        if feature == "*" and view is not None:
+            pairs.extend((view_name, f.name) for f in view.features)
+        else:
+            pairs.append((view_name, feature))
+    return pairs

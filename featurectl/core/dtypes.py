@@ -1,0 +1,45 @@
+"""Feature value types and the compatibility facts about them (data, not code)."""
+from __future__ import annotations
+
+import re
+
+SCALARS = ("bool", "int32", "int64", "float32", "float64", "string", "bytes", "timestamp")
+ENTITY_KEY_TYPES = ("int32", "int64", "string", "bytes")
+NUMERIC = ("int32", "int64", "float32", "float64")
+
+# old -> new pairs a reader of the old type can keep reading without loss.
+WIDENINGS = frozenset(
+    {("int32", "int64"), ("int32", "float64"), ("int64", "float64"), ("float32", "float64")}
+)
+
+_LIST = re.compile(r"^list\s*<\s*([a-z0-9]+)\s*>$")
+
+
+def parse_dtype(text: str) -> str:
+    """Return the canonical spelling of a dtype, or raise ValueError saying what is allowed."""
+    if not isinstance(text, str):
+        raise ValueError(f"a dtype is a string, got {type(text).__name__}")
+    value = text.strip().lower()
+    if value in SCALARS:
+        return value
+    match = _LIST.match(value)
+    if match and match.group(1) in SCALARS:
+        return f"list<{match.group(1)}>"
+    raise ValueError(
+        f"unknown dtype {text!r}; use one of {', '.join(SCALARS)} or list<T> of those"
+    )
+
+
+def element_type(dtype: str) -> str | None:
+    """The element type of a list dtype, or None for a scalar."""
+    match = _LIST.match(dtype)
+    return match.group(1) if match else None
+
+
+def is_widening(old: str, new: str) -> bool:
+    old_elem, new_elem = element_type(old), element_type(new)
+    if (old_elem is None) != (new_elem is None):
+        return False
+    if old_elem is not None:
+        old, new = old_elem, new_elem
+    return (old, new) in WIDENINGS

@@ -1,0 +1,41 @@
+"""Problems found in user input, each naming where it is and how to fix it."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Problem:
+    message: str
+    file: str | None = None
+    kind: str | None = None
+    name: str | None = None
+    field: str | None = None
+    hint: str | None = None
+    line: int | None = None
+
+    def where(self) -> str:
+        parts = []
+        if self.file:
+            parts.append(f"{self.file}:{self.line}" if self.line else self.file)
+        if self.kind and self.name:
+            parts.append(f"{self.kind} '{self.name}'")
+        if self.field:
+            parts.append(f"field '{self.field}'")
+        return ", ".join(parts)
+
+
+class DefinitionError(Exception):
+    """Invalid definitions or configuration (exit code 2). Carries every problem found."""
+
+    def __init__(self, problems: list[Problem]):
+        self.problems = problems
+        super().__init__("; ".join(p.message for p in problems))
+
+
+class UsageError(Exception):
+    """A bad argument: unknown name, malformed reference or timestamp (exit code 2)."""
+
+    def __init__(self, message: str, hint: str | None = None):
+        self.hint = hint
+        super().__init__(message)

@@ -1,0 +1,234 @@
+"""The definitions model: entities, sources, feature views, features and feature services.
+
+The same classes serve YAML (validated from dicts) and Python definition files
+(constructed directly). Objects are frozen; references between objects are by name,
+and Python users may pass the object itself, which is reduced to its name.
+"""
+from __future__ import annotations
+
+import re
+from typing import Annotated, Any, ClassVar, Literal, Union
+
+import semver
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    PlainSerializer,
+    field_validator,
+    model_validator,
+)
+
+from featurectl.core.dtypes import ENTITY_KEY_TYPES, NUMERIC, element_type, parse_dtype
+from featurectl.core.durations import format_duration, parse_duration
+
+NAME_PATTERN = r"^[A-Za-z_][A-Za-z0-9_]*$"
+KINDS = ("entity", "source", "feature_view", "feature_service")
+
+
+def _check_version(value: object) -> str:
+    text = str(value).strip()
+    if not semver.Version.is_valid(text):
+        raise ValueError(f"invalid semantic version {value!r}; write MAJOR.MINOR.PATCH, e.g. 1.0.0")
+    return text
+
+
+def _name_of(value: object) -> object:
+    """Python definitions may reference an object itself instead of its name."""
+    return getattr(value, "name", value)
+
+
+Name = Annotated[str, Field(pattern=NAME_PATTERN)]
+DType = Annotated[str, BeforeValidator(parse_dtype)]
+Version = Annotated[str, BeforeValidator(_check_version)]
+Duration = Annotated[
+    int,
+    BeforeValidator(parse_duration),
+    PlainSerializer(format_duration, return_type=str, when_used="json"),
+]
+Ref = Annotated[str, BeforeValidator(_name_of)]
+Scalar = Union[bool, int, float, str]
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, validate_default=True)
+    kind: ClassVar[str]
+
+
+class Constraints(_Model):
+    min: float | None = None
+    max: float | None = None
+    allowed: list[Scalar] | None = None
+
+    @model_validator(mode="after")
+    def _ordered(self) -> "Constraints":
+        if self.min is not None and self.max is not None and self.min > self.max:
+            raise ValueError(f"min ({self.min:g}) is greater than max ({self.max:g})")
+        return self
+
+    def is_empty(self) -> bool:
+        return self.min is None and self.max is None and self.allowed is None
+
+
+class Feature(_Model):
+    name: Name
+    dtype: DType
+    description: str = ""
+    nullable: bool = True
+    default: Any = None
+    constraints: Constraints | None = None
+
+    @model_validator(mode="after")
+    def _constraints_fit_dtype(self) -> "Feature":
+        c = self.constraints
+        if c is None:
+            return self
+        base = element_type(self.dtype) or self.dtype
+        if (c.min is not None or c.max is not None) and base not in NUMERIC:
+            raise ValueError(f"min/max constraints need a numeric dtype, not {self.dtype}")
+        return self
+
+
+class Entity(_Model):
+    kind: ClassVar[str] = "entity"
+    name: Name
+    join_key: Name
+    dtype: DType = "int64"
+    description: str = ""
+
+    @field_validator("dtype")
+    @classmethod
+    def _key_type(cls, value: str) -> str:
+        if value not in ENTITY_KEY_TYPES:
+            raise ValueError(f"an entity key must be one of {', '.join(ENTITY_KEY_TYPES)}, not {value}")
+        return value
+
+
+class _Source(_Model):
+    kind: ClassVar[str] = "source"
+    name: Name
+    timestamp_field: Name
+    created_timestamp_field: Name | None = None
+    description: str = ""
+
+
+class FileSource(_Source):
+    """Parquet or CSV file(s); `path` may be a glob, relative to the repository root."""
+
+    path: str
+
+    @field_validator("path")
+    @classmethod
+    def _file_type(cls, value: str) -> str:
+        if not value.lower().endswith((".parquet", ".csv", ".pq")):
+            raise ValueError(f"path {value!r} must end in .parquet or .csv")
+        return value
+
+
+class QuerySource(_Source):
+    """A DuckDB SQL query producing the source rows."""
+
+    query: str
+
+
+Source = Union[FileSource, QuerySource]
+
+
+class FeatureView(_Model):
+    kind: ClassVar[str] = "feature_view"
+    name: Name
+    version: Version
+    entities: list[Ref] = Field(min_length=1)
+    source: Ref
+    owner: str = Field(min_length=1)
+    features: list[Feature] = Field(min_length=1)
+    ttl: Duration = 0
+    online: bool = True
+    description: str = ""
+    tags: dict[str, str] = Field(default_factory=dict)
+    freshness_sla: Duration | None = None
+    deprecated: bool = False
+
+    @field_validator("features")
+    @classmethod
+    def _unique_features(cls, features: list[Feature]) -> list[Feature]:
+        seen: set[str] = set()
+        for feature in features:
+            if feature.name in seen:
+                raise ValueError(f"feature {feature.name!r} is declared twice")
+            seen.add(feature.name)
+        return features
+
+    @field_validator("entities")
+    @classmethod
+    def _unique_entities(cls, entities: list[str]) -> list[str]:
+        if len(set(entities)) != len(entities):
+            raise ValueError("an entity is listed twice")
+        return entities
+
+    @property
+    def major(self) -> int:
+        return semver.Version.parse(self.version).major
+
+    def feature(self, name: str) -> Feature | None:
+        return next((f for f in self.features if f.name == name), None)
+
+
+class FeatureService(_Model):
+    kind: ClassVar[str] = "feature_service"
+    name: Name
+    version: Version
+    owner: str = Field(min_length=1)
+    features: list[str] = Field(min_length=1)
+    description: str = ""
+    tags: dict[str, str] = Field(default_factory=dict)
+    deprecated: bool = False
+
+    @field_validator("features")
+    @classmethod
+    def _refs(cls, refs: list[str]) -> list[str]:
+        for ref in refs:
+            parse_ref(ref)
+        if len(set(refs)) != len(refs):
+            raise ValueError("a feature reference is listed twice")
+        return refs
+
+
+def parse_ref(ref: str) -> tuple[str, str]:
+    """Split 'view:feature' (or 'view:*'); raise ValueError on a malformed reference."""
+    view, sep, feature = str(ref).partition(":")
+    if not sep or not re.match(NAME_PATTERN, view) or not (
+        feature == "*" or re.match(NAME_PATTERN, feature)
+    ):
+        raise ValueError(f"invalid feature reference {ref!r}; write 'view:feature' or 'view:*'")
+    return view, feature
+
+
+MODELS: dict[str, tuple[type[_Model], ...]] = {
+    "entity": (Entity,),
+    "source": (FileSource, QuerySource),
+    "feature_view": (FeatureView,),
+    "feature_service": (FeatureService,),
+}
+PLURAL = {
+    "entity": "entities",
+    "source": "sources",
+    "feature_view": "feature_views",
+    "feature_service": "feature_services",
+}
+VERSIONED = ("feature_view", "feature_service")
+AnyObject = Union[Entity, FileSource, QuerySource, FeatureView, FeatureService]
+
+
+def source_from_dict(data: dict[str, Any]) -> Source:
+    """A YAML source is a file source when it has `path`, a query source when it has `query`."""
+    if "query" in data and "path" not in data:
+        return QuerySource.model_validate(data)
+    return FileSource.model_validate(data)
+
+
+def object_from_dict(kind: str, data: dict[str, Any]) -> AnyObject:
+    if kind == "source":
+        return source_from_dict(data)
+    return MODELS[kind][0].model_validate(data)

@@ -1,0 +1,1 @@
+"""From files on disk to the core model: featurectl.yaml and definition files."""

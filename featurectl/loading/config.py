@@ -1,0 +1,110 @@
+"""featurectl.yaml: the project config, with each store's block validated by its own model."""
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+from typing import Annotated, Any, Literal, Union
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from featurectl.core.errors import DefinitionError, Problem
+from featurectl.loading.pydantic_errors import problems_from_validation
+
+CONFIG_FILE = "featurectl.yaml"
+DEFAULT_DEFINITIONS = ["features/**/*.yaml", "features/**/*.yml", "features/**/*.py"]
+_ENV = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+
+
+class _Block(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class SqliteRegistryConfig(_Block):
+    type: Literal["sqlite"] = "sqlite"
+    path: str = ".featurectl/registry.db"
+
+
+class PostgresRegistryConfig(_Block):
+    type: Literal["postgres"]
+    dsn: str
+    schema_name: str = Field("featurectl", alias="schema", pattern=r"^[a-z_][a-z0-9_]*$")
+
+
+class DuckdbOfflineConfig(_Block):
+    type: Literal["duckdb"] = "duckdb"
+    threads: int | None = None
+    memory_limit: str | None = None
+
+
+class SqliteOnlineConfig(_Block):
+    type: Literal["sqlite"] = "sqlite"
+    path: str = ".featurectl/online.db"
+
+
+class RedisOnlineConfig(_Block):
+    type: Literal["redis"]
+    url: str = "redis://localhost:6379/0"
+    batch_size: int = 10_000
+
+
+RegistryConfig = Annotated[Union[SqliteRegistryConfig, PostgresRegistryConfig], Field(discriminator="type")]
+OfflineConfig = Annotated[Union[DuckdbOfflineConfig], Field(discriminator="type")]
+OnlineConfig = Annotated[Union[SqliteOnlineConfig, RedisOnlineConfig], Field(discriminator="type")]
+
+
+class RepoConfig(_Block):
+    project: str = Field(pattern=r"^[a-z][a-z0-9_]*$")
+    definitions: list[str] = Field(default_factory=lambda: list(DEFAULT_DEFINITIONS))
+    registry: RegistryConfig = Field(default_factory=SqliteRegistryConfig)
+    offline_store: OfflineConfig = Field(default_factory=DuckdbOfflineConfig)
+    online_store: OnlineConfig = Field(default_factory=SqliteOnlineConfig)
+
+
+def find_repo_root(start: Path) -> Path:
+    """The nearest directory at or above `start` that holds featurectl.yaml."""
+    start = start.resolve()
+    for candidate in (start, *start.parents):
+        if (candidate / CONFIG_FILE).is_file():
+            return candidate
+    raise DefinitionError([Problem(
+        f"no {CONFIG_FILE} found in {start} or any parent directory",
+        hint="run the command inside a feature repository, pass --repo PATH, or create one with `featurectl init NAME`",
+    )])
+
+
+def expand_env(value: Any, file: str) -> Any:
+    """Replace ${NAME} in every string of the config by the environment variable's value."""
+    if isinstance(value, dict):
+        return {k: expand_env(v, file) for k, v in value.items()}
+    if isinstance(value, list):
+        return [expand_env(v, file) for v in value]
+    if isinstance(value, str):
+        def substitute(match: re.Match[str]) -> str:
+            name = match.group(1)
+            if name not in os.environ:
+                raise DefinitionError([Problem(
+                    f"environment variable {name} is not set", file=file,
+                    hint=f"export {name}=... or remove ${{{name}}} from the config",
+                )])
+            return os.environ[name]
+        return _ENV.sub(substitute, value)
+    return value
+
+
+def load_config(root: Path) -> RepoConfig:
+    path = root / CONFIG_FILE
+    file = str(path)
+    try:
+        raw = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as exc:
+        raise DefinitionError([Problem(f"malformed YAML: {exc}", file=file, hint="fix the YAML syntax")]) from None
+    except OSError as exc:
+        raise DefinitionError([Problem(f"cannot read config: {exc.strerror}", file=file)]) from None
+    if not isinstance(raw, dict):
+        raise DefinitionError([Problem("the config must be a mapping of keys to values", file=file)])
+    try:
+        return RepoConfig.model_validate(expand_env(raw, file))
+    except ValidationError as exc:
+        raise DefinitionError(problems_from_validation(exc, file=file, kind="config")) from None

@@ -1,0 +1,184 @@
+"""Read definition files (YAML and Python) into one Definitions, with each object's origin."""
+from __future__ import annotations
+
+import importlib.util
+import sys
+import traceback
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import ValidationError
+
+from featurectl.core.definitions import Definitions, check_references
+from featurectl.core.errors import DefinitionError, Problem
+from featurectl.core.model import KINDS, MODELS, PLURAL, AnyObject, object_from_dict
+from featurectl.loading.pydantic_errors import problems_from_validation
+
+Origins = dict[tuple[str, str], str]
+
+
+@dataclass
+class _Collector:
+    """Gathers objects from many files, reporting duplicates with both files named."""
+
+    root: Path
+    objects: dict[str, dict[str, AnyObject]] = field(default_factory=lambda: {k: {} for k in KINDS})
+    origins: Origins = field(default_factory=dict)
+    problems: list[Problem] = field(default_factory=list)
+
+    def add(self, kind: str, obj: AnyObject, file: str) -> None:
+        key = (kind, obj.name)
+        if key in self.origins:
+            self.problems.append(Problem(
+                f"duplicate {kind} name '{obj.name}': defined in {self.origins[key]} and in {file}",
+                file=file, kind=kind, name=obj.name, field="name",
+                hint="names are unique per kind across the repository; rename or remove one",
+            ))
+            return
+        self.objects[kind][obj.name] = obj
+        self.origins[key] = file
+
+    def result(self) -> Definitions:
+        return Definitions(**{PLURAL[k]: self.objects[k] for k in KINDS})
+
+
+def discover(root: Path, patterns: list[str]) -> list[Path]:
+    found: set[Path] = set()
+    for pattern in patterns:
+        found.update(p for p in root.glob(pattern) if p.is_file() and not p.name.startswith("_"))
+    return sorted(found)
+
+
+def load_definitions(root: Path, patterns: list[str], *, check: bool = True) -> tuple[Definitions, Origins]:
+    """Load every definition file under `root`; raise DefinitionError listing all problems."""
+    collector = _Collector(root)
+    for path in discover(root, patterns):
+        rel = str(path.relative_to(root))
+        loader = _python_file if path.suffix == ".py" else _yaml_file
+        loader(path, rel, collector)
+    defs = collector.result()
+    problems = collector.problems
+    if check and not problems:
+        problems = check_references(defs, collector.origins)
+    if problems:
+        raise DefinitionError(problems)
+    return defs, collector.origins
+
+
+def _yaml_file(path: Path, rel: str, collector: _Collector) -> None:
+    try:
+        text = path.read_text()
+    except (OSError, UnicodeDecodeError) as exc:
+        collector.problems.append(Problem(f"cannot read file: {exc}", file=rel))
+        return
+    parse_yaml_text(text, rel, collector)
+
+
+def parse_yaml_text(text: str, rel: str, collector: _Collector) -> None:
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        collector.problems.append(Problem(
+            f"malformed YAML: {getattr(exc, 'problem', None) or exc}", file=rel,
+            line=mark.line + 1 if mark else None, hint="fix the YAML syntax at that line",
+        ))
+        return
+    if data is None:
+        return
+    if not isinstance(data, dict):
+        collector.problems.append(Problem(
+            "a definition file is a mapping with keys entities, sources, feature_views, feature_services",
+            file=rel))
+        return
+    for key, items in data.items():
+        kind = next((k for k in KINDS if PLURAL[k] == key), None)
+        if kind is None:
+            collector.problems.append(Problem(
+                f"unknown top-level key '{key}'", file=rel, field=str(key),
+                hint="use entities, sources, feature_views or feature_services"))
+            continue
+        if not isinstance(items, list):
+            collector.problems.append(Problem(f"'{key}' must be a list", file=rel, field=key))
+            continue
+        for index, item in enumerate(items):
+            _add_yaml_object(kind, key, index, item, rel, collector)
+
+
+def _add_yaml_object(kind: str, key: str, index: int, item: Any, rel: str, collector: _Collector) -> None:
+    name = item.get("name") if isinstance(item, dict) else None
+    label = name if isinstance(name, str) else f"{key}[{index}]"
+    if not isinstance(item, dict):
+        collector.problems.append(Problem(f"each entry of '{key}' must be a mapping", file=rel, field=f"{key}[{index}]"))
+        return
+    try:
+        obj = object_from_dict(kind, item)
+    except ValidationError as exc:
+        collector.problems.extend(problems_from_validation(exc, file=rel, kind=kind, name=label, data=item))
+        return
+    collector.add(kind, obj, rel)
+
+
+def _python_file(path: Path, rel: str, collector: _Collector) -> None:
+    try:
+        source = path.read_text()
+    except (OSError, UnicodeDecodeError) as exc:
+        collector.problems.append(Problem(f"cannot read file: {exc}", file=rel))
+        return
+    exec_python_text(source, path, rel, collector)
+
+
+def exec_python_text(source: str, path: Path, rel: str, collector: _Collector) -> None:
+    """Run a Python definition file as a module; collect every module-level definition object."""
+    module_name = f"_featurectl_defs_{abs(hash(rel))}"
+    spec = importlib.util.spec_from_loader(module_name, loader=None, origin=str(path))
+    module = importlib.util.module_from_spec(spec)
+    module.__file__ = str(path)
+    sys.modules[module_name] = module
+    try:
+        exec(compile(source, str(path), "exec"), module.__dict__)
+    except ValidationError as exc:
+        line = _line_in(exc, str(path))
+        name = _failing_name(exc)
+        collector.problems.extend(
+            problems_from_validation(exc, file=rel, kind=_kind_of_title(exc.title), name=name, line=line))
+        return
+    except SyntaxError as exc:
+        collector.problems.append(Problem(f"syntax error: {exc.msg}", file=rel, line=exc.lineno,
+                                          hint="fix the Python syntax"))
+        return
+    except Exception as exc:  # a user's file may raise anything; report it, never crash
+        collector.problems.append(Problem(
+            f"the file raised {type(exc).__name__}: {exc}", file=rel, line=_line_in(exc, str(path)),
+            hint="fix the error in the Python definition file"))
+        return
+    finally:
+        sys.modules.pop(module_name, None)
+    classes = {cls: kind for kind in KINDS for cls in MODELS[kind]}
+    for value in list(module.__dict__.values()):
+        kind = classes.get(type(value))
+        if kind is not None:
+            collector.add(kind, value, rel)
+
+
+def _line_in(exc: BaseException, filename: str) -> int | None:
+    frames = [f for f in traceback.extract_tb(exc.__traceback__) if f.filename == filename]
+    return frames[-1].lineno if frames else None
+
+
+def _kind_of_title(title: str) -> str | None:
+    return next((k for k in KINDS for cls in MODELS[k] if cls.__name__ == title), None)
+
+
+def _failing_name(exc: ValidationError) -> str | None:
+    """The `name=` given to the constructor that failed, read from pydantic's __init__ frame."""
+    tb = exc.__traceback__
+    name = None
+    while tb is not None:
+        data = tb.tb_frame.f_locals.get("data")
+        if isinstance(data, dict) and isinstance(data.get("name"), str):
+            name = data["name"]
+        tb = tb.tb_next
+    return name

@@ -1,0 +1,53 @@
+"""The OfflineStore port: point-in-time joins and the rows to materialize."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import TYPE_CHECKING, Any, Protocol
+
+from featurectl.core.model import Entity, FeatureView, Source
+
+if TYPE_CHECKING:
+    import pyarrow as pa
+
+
+class OfflineStoreError(Exception):
+    """The offline engine or a source failed at run time (exit code 3)."""
+
+
+@dataclass(frozen=True)
+class ViewRequest:
+    """One view's part of a retrieval: the view, its source, its entities, chosen features."""
+
+    view: FeatureView
+    source: Source
+    entities: tuple[Entity, ...]
+    features: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class ValidationReport:
+    """Rows in a materialization window that break the view's declared schema."""
+
+    view: str
+    rows_checked: int
+    violations: dict[str, int] = field(default_factory=dict)  # "feature: reason" -> count
+    samples: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.violations
+
+
+class OfflineStore(Protocol):
+    def get_historical_features(self, entity_rows: "pa.Table", requests: list[ViewRequest], *,
+                                timestamp_column: str = "event_timestamp",
+                                full_feature_names: bool = False) -> "pa.RecordBatchReader": ...
+
+    def validate_window(self, request: ViewRequest, start: datetime, end: datetime) -> ValidationReport: ...
+
+    def latest_rows(self, request: ViewRequest, start: datetime, end: datetime,
+                    batch_size: int = 100_000) -> "pa.RecordBatchReader":
+        """Per entity, the latest row with event time in [start, end) (created time breaks ties):
+        join key columns, `event_timestamp` (timestamp[us, UTC]), then the requested features
+        cast to their declared dtypes."""

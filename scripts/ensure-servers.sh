@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# Make sure the server binaries the tests need are present: redis-server (tests start their
+# own on a free port) and a local PostgreSQL (tests make a throwaway database on it).
+set -euo pipefail
+need=()
+command -v redis-server >/dev/null || need+=(redis-server)
+command -v pg_ctlcluster >/dev/null || command -v pg_ctl >/dev/null || need+=(postgresql)
+if [ ${#need[@]} -gt 0 ]; then
+  echo "installing ${need[*]} (missing)"
+  SUDO=""; [ "$(id -u)" = 0 ] || SUDO=sudo
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${need[@]}" >/dev/null
+fi
+# A PostgreSQL that is installed but stopped is started; one that is running is left alone.
+if ! pg_isready -q -h 127.0.0.1 -p "${PGPORT:-5432}" 2>/dev/null; then
+  if command -v pg_ctlcluster >/dev/null; then
+    for v in $(ls /etc/postgresql 2>/dev/null); do
+      pg_ctlcluster --skip-systemctl-redirect "$v" main start 2>/dev/null || true
+    done
+  fi
+fi

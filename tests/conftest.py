@@ -1,0 +1,6 @@
+"""Shared fixtures. Server fixtures live in tests/fixtures/ and are registered here."""
+pytest_plugins = [
+    "tests.fixtures.repos",
+    "tests.fixtures.redis_server",
+    "tests.fixtures.postgres",
+]
