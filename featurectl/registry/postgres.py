@@ -1,0 +1,84 @@
+"""The shared registry on PostgreSQL (psycopg 3); its tables live in one schema."""
+from __future__ import annotations
+
+import re
+from contextlib import contextmanager
+from datetime import datetime
+from pathlib import Path
+from typing import Any, Iterator
+
+import psycopg
+from psycopg.conninfo import conninfo_to_dict
+
+from featurectl.loading.config import PostgresRegistryConfig
+from featurectl.registry.base import RegistryError
+from featurectl.registry.sql import SqlRegistry, utc
+
+CONNECT_TIMEOUT_S = 10
+
+
+def _one_line(exc: Exception) -> str:
+    """A driver message on one line, passwords masked (libpq spreads errors over lines)."""
+    return " ".join(mask_dsn(str(exc)).split())
+
+
+def mask_dsn(dsn: str) -> str:
+    """The DSN with any password replaced by ***, in URL and key=value forms."""
+    dsn = re.sub(r"(://[^:/@\s]*:)[^@\s]*@", r"\1***@", dsn)
+    return re.sub(r"(password\s*=\s*)('(?:[^'\\]|\\.)*'|[^\s&]+)", r"\1***", dsn, flags=re.IGNORECASE)
+
+
+class PostgresRegistry(SqlRegistry):
+    placeholder = "%s"
+    timestamp_type = "TIMESTAMPTZ"
+    # Commits lock the one head row: a second committer waits, then sees the new head.
+    lock_head = " FOR UPDATE"
+
+    def __init__(self, dsn: str, schema: str = "featurectl"):
+        self.schema = schema
+        self._masked = mask_dsn(dsn)
+        where = f"the PostgreSQL registry {self._masked} (schema {schema})"
+        try:
+            params = conninfo_to_dict(dsn)
+            params.setdefault("connect_timeout", CONNECT_TIMEOUT_S)
+            conn = psycopg.connect(autocommit=True, **params)
+        except psycopg.ProgrammingError as exc:
+            raise RegistryError(
+                f"invalid PostgreSQL DSN {self._masked}: {_one_line(exc)}; write registry.dsn in "
+                "featurectl.yaml as postgresql://USER@HOST:PORT/DB or 'host=... dbname=...'"
+            ) from None
+        except psycopg.Error as exc:
+            raise RegistryError(
+                f"cannot connect to {where}: {_one_line(exc)}; check that the server is "
+                "running and reachable, and that registry.dsn in featurectl.yaml is right"
+            ) from None
+        super().__init__(conn, where, prefix=f'"{schema}".')
+
+    @classmethod
+    def from_config(cls, config: PostgresRegistryConfig, root: Path) -> "PostgresRegistry":
+        return cls(config.dsn, config.schema_name)
+
+    @contextmanager
+    def _transaction(self) -> Iterator[Any]:
+        with self._conn.transaction(), self._conn.cursor() as cur:
+            yield cur
+
+    def _create_container(self, cur: Any) -> None:
+        # Serialise first-time setup: concurrent CREATE ... IF NOT EXISTS can still collide.
+        cur.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (f"featurectl.registry.{self.schema}",))
+        cur.execute(f'CREATE SCHEMA IF NOT EXISTS "{self.schema}"')
+
+    def _time_in(self, moment: datetime) -> Any:
+        return utc(moment)
+
+    def _failure(self, exc: Exception) -> RegistryError | None:
+        if not isinstance(exc, psycopg.Error):
+            return None
+        text = _one_line(exc)
+        if isinstance(exc, psycopg.errors.InsufficientPrivilege):
+            hint = f"grant the user CREATE and USAGE on schema {self.schema} (or on the database)"
+        elif isinstance(exc, psycopg.OperationalError):
+            hint = "check that the server is running and reachable, then retry"
+        else:
+            hint = "check the server log; the registry schema may have been altered by hand"
+        return RegistryError(f"{self.where} failed: {text}; {hint}")

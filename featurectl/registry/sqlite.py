@@ -1,0 +1,68 @@
+"""The embedded registry: one SQLite file, safe for several processes (WAL + BEGIN IMMEDIATE)."""
+from __future__ import annotations
+
+import sqlite3
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, Iterator
+
+from featurectl.loading.config import SqliteRegistryConfig
+from featurectl.registry.base import RegistryError
+from featurectl.registry.sql import SqlRegistry
+
+BUSY_TIMEOUT_S = 30.0
+
+
+class SqliteRegistry(SqlRegistry):
+    def __init__(self, path: Path, busy_timeout: float = BUSY_TIMEOUT_S):
+        self.path = Path(path)
+        where = f"the SQLite registry {self.path}"
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise RegistryError(
+                f"cannot create the directory of {where}: {exc.strerror}; "
+                "make it writable or set registry.path in featurectl.yaml to a writable place"
+            ) from None
+        try:
+            # isolation_level=None: we issue BEGIN ourselves, so commits can take the lock up front.
+            conn = sqlite3.connect(self.path, timeout=busy_timeout, isolation_level=None)
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute("PRAGMA synchronous=NORMAL")  # durable at each checkpoint; WAL keeps it consistent
+        except sqlite3.Error as exc:
+            raise self._failure_at(where, exc) from None
+        super().__init__(conn, where)
+
+    @classmethod
+    def from_config(cls, config: SqliteRegistryConfig, root: Path) -> "SqliteRegistry":
+        path = Path(config.path).expanduser()
+        return cls(path if path.is_absolute() else root / path)
+
+    @contextmanager
+    def _transaction(self) -> Iterator[Any]:
+        cur = self._conn.cursor()
+        # IMMEDIATE takes the write lock now, so two commits never both read the same head.
+        cur.execute("BEGIN IMMEDIATE")
+        try:
+            yield cur
+            cur.execute("COMMIT")
+        except BaseException:
+            if self._conn.in_transaction:  # some errors end the transaction themselves
+                self._conn.execute("ROLLBACK")
+            raise
+
+    def _failure(self, exc: Exception) -> RegistryError | None:
+        return self._failure_at(self.where, exc) if isinstance(exc, sqlite3.Error) else None
+
+    @staticmethod
+    def _failure_at(where: str, exc: Exception) -> RegistryError:
+        text = str(exc)
+        if "not a database" in text or "malformed" in text:
+            hint = "the file is corrupt or not a registry; restore it from a backup or move it away to start afresh"
+        elif "locked" in text or "busy" in text:
+            hint = "another featurectl process holds it; wait for it to finish and retry"
+        elif "readonly" in text or "unable to open" in text:
+            hint = "check that the file and its directory exist and are writable, or set registry.path in featurectl.yaml"
+        else:
+            hint = "check the file, its directory permissions and free disk space"
+        return RegistryError(f"{where} failed: {text}; {hint}")
