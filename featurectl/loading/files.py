@@ -16,6 +16,9 @@ from featurectl.core.errors import DefinitionError, Problem
 from featurectl.core.model import KINDS, MODELS, PLURAL, AnyObject, object_from_dict
 from featurectl.loading.pydantic_errors import problems_from_validation
 
+# libyaml when available: the pure-Python parser dominates plan time on large repositories.
+YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
 Origins = dict[tuple[str, str], str]
 
 
@@ -78,7 +81,7 @@ def _yaml_file(path: Path, rel: str, collector: _Collector) -> None:
 
 def parse_yaml_text(text: str, rel: str, collector: _Collector) -> None:
     try:
-        data = yaml.safe_load(text)
+        data = yaml.load(text, Loader=YAML_LOADER)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         collector.problems.append(Problem(

@@ -1,0 +1,81 @@
+"""The plan: a frozen record of what apply would change and whether it may.
+
+Built from the diff by the version policy; rendered by featurectl.render, executed by
+featurectl.app. It carries no presentation of its own.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from featurectl.core.bumps import Bump, largest
+from featurectl.core.definitions import Definitions
+from featurectl.core.diff import Item
+
+FORMAT_VERSION = 1
+
+
+@dataclass(frozen=True)
+class Base:
+    """What the plan was compared against: a registry revision, or a git ref."""
+
+    kind: str  # registry | git
+    revision: int | None = None
+    ref: str | None = None
+
+
+@dataclass(frozen=True)
+class Violation:
+    rule: str
+    kind: str
+    name: str
+    message: str
+
+
+@dataclass(frozen=True)
+class Change:
+    kind: str
+    name: str
+    action: str
+    from_version: str | None
+    to_version: str | None
+    required_bump: Bump
+    declared_bump: Bump
+    valid: bool
+    items: tuple[Item, ...]
+    impacted: tuple[str, ...] | None = None  # feature views only: applied services reading it
+
+
+@dataclass(frozen=True)
+class Plan:
+    project: str
+    base: Base
+    changes: tuple[Change, ...]
+    violations: tuple[Violation, ...]
+    warnings: tuple[Violation, ...]
+    unchanged: int
+    desired: Definitions = field(repr=False)
+    notes: tuple[str, ...] = ()
+
+    @property
+    def valid(self) -> bool:
+        return not self.violations
+
+    @property
+    def has_changes(self) -> bool:
+        return bool(self.changes)
+
+    @property
+    def largest_bump(self) -> Bump:
+        return largest(c.required_bump for c in self.changes)
+
+    @property
+    def summary(self) -> dict[str, int]:
+        actions = [c.action for c in self.changes]
+        return {
+            "add": actions.count("add"),
+            "update": actions.count("update"),
+            "remove": actions.count("remove"),
+            "unchanged": self.unchanged,
+            "violations": len(self.violations),
+            "warnings": len(self.warnings),
+        }

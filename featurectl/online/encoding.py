@@ -1,0 +1,224 @@
+"""The one online key and value encoding, shared by every online store.
+
+Key: ``prefix + component [ + SEP + component ...]`` where an integer component is its
+decimal text (so int32 and int64 keys of the same entity agree), a string its UTF-8 bytes
+and bytes themselves. In a composite key each component escapes NUL as NUL 0x01 and the
+components are joined by NUL NUL, which keeps the encoding injective.
+
+Value: one JSON object per entity, ``{feature: value}``, produced by DuckDB over the whole
+Arrow batch (no per-row Python). Bytes travel as base64 and timestamps as epoch
+microseconds; NaN/Infinity use Python's JSON extension, which DuckDB writes and
+``json.loads`` reads. An object keyed by name (not a positional array) keeps values written
+before a minor version added a feature readable: the new feature reads as null.
+"""
+from __future__ import annotations
+
+import base64
+import json
+import re
+from datetime import datetime, timedelta, timezone
+from typing import Any, Callable, Sequence
+
+import duckdb
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from featurectl.core.dtypes import element_type
+from featurectl.online.base import OnlineRows, OnlineTable
+
+EVENT_TIMESTAMP = "event_timestamp"
+_ESCAPE, _ESCAPED, _SEP = b"\x00", b"\x00\x01", b"\x00\x00"
+_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+_INTS = ("int32", "int64")
+
+
+def namespace(table: OnlineTable) -> str:
+    """``fc:<project>:<view>:v<major>``: names are identifiers, so ':' cannot be ambiguous."""
+    for what, name in (("project", table.project), ("view", table.view)):
+        if not _NAME.match(name):
+            raise ValueError(f"online {what} name {name!r} is not an identifier ([A-Za-z_][A-Za-z0-9_]*)")
+    return f"fc:{table.project}:{table.view}:v{int(table.major)}"
+
+
+# ---- keys ---------------------------------------------------------------------------
+
+def _key_column(column: pa.Array, dtype: str) -> pa.Array:
+    if dtype in _INTS:
+        column = pc.cast(column, pa.string())
+    return pc.cast(column, pa.binary())
+
+
+def encode_keys(table: OnlineTable, batch: pa.RecordBatch, prefix: bytes = b"") -> pa.BinaryArray:
+    """Vectorized key encoding of every row of `batch` (its join key columns)."""
+    parts: list[Any] = [pa.scalar(prefix, pa.binary())]
+    composite = len(table.join_keys) > 1
+    for i, (name, dtype) in enumerate(table.join_keys):
+        column = _column(batch, name)
+        if column.null_count:
+            raise ValueError(f"join key column {name!r} holds {column.null_count} null(s); every entity needs a key")
+        encoded = _key_column(column, dtype)
+        if composite:
+            encoded = pc.replace_substring(encoded, pattern=_ESCAPE, replacement=_ESCAPED)
+            if i:
+                parts.append(pa.scalar(_SEP, pa.binary()))
+        parts.append(encoded)
+    return pc.binary_join_element_wise(*parts, pa.scalar(b"", pa.binary()))
+
+
+def _key_part(value: Any, dtype: str, name: str) -> bytes:
+    if dtype in _INTS:
+        if isinstance(value, bool) or not isinstance(value, (int, str)):
+            raise ValueError(f"join key {name!r} is {dtype}; got {value!r}")
+        return str(int(value)).encode()
+    if dtype == "string":
+        if not isinstance(value, str):
+            raise ValueError(f"join key {name!r} is a string; got {value!r}")
+        return value.encode("utf-8")
+    if not isinstance(value, (bytes, bytearray, memoryview)):
+        raise ValueError(f"join key {name!r} is bytes; got {value!r}")
+    return bytes(value)
+
+
+def encode_key(table: OnlineTable, key: Sequence[Any], prefix: bytes = b"") -> bytes:
+    """One key tuple, for reads; byte-for-byte equal to what `encode_keys` gives that row."""
+    if len(key) != len(table.join_keys):
+        names = ", ".join(name for name, _ in table.join_keys)
+        raise ValueError(f"view {table.view!r} is keyed by ({names}); got the key {tuple(key)!r}")
+    if len(key) == 1:
+        (name, dtype), = table.join_keys
+        return prefix + _key_part(key[0], dtype, name)
+    parts = (_key_part(v, dtype, name).replace(_ESCAPE, _ESCAPED) for v, (name, dtype) in zip(key, table.join_keys))
+    return prefix + _SEP.join(parts)
+
+
+# ---- event times --------------------------------------------------------------------
+
+def event_micros(batch: pa.RecordBatch) -> pa.Int64Array:
+    """The batch's event times as epoch microseconds (int64); nulls are refused."""
+    column = _column(batch, EVENT_TIMESTAMP)
+    if not pa.types.is_timestamp(column.type):
+        raise ValueError(f"column {EVENT_TIMESTAMP!r} must be a timestamp, not {column.type}")
+    if column.null_count:
+        raise ValueError(f"column {EVENT_TIMESTAMP!r} holds {column.null_count} null(s)")
+    return pc.cast(pc.cast(column, pa.timestamp("us", tz=column.type.tz)), pa.int64())
+
+
+def micros_to_datetime(micros: int) -> datetime:
+    return _EPOCH + timedelta(microseconds=micros)
+
+
+def datetime_to_micros(value: datetime) -> int:
+    """Timestamps without a zone are UTC (SPEC §5)."""
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=timezone.utc)
+    delta = value - _EPOCH
+    return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
+
+
+# ---- values -------------------------------------------------------------------------
+
+def _quote(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def _sql_value(column: str, dtype: str) -> str:
+    scalar = {"bytes": "to_base64({})", "timestamp": "epoch_us({})"}
+    elem = element_type(dtype)
+    if elem in scalar:
+        return f"list_transform({column}, lambda x: {scalar[elem].format('x')})"
+    return scalar.get(dtype, "{}").format(column)
+
+
+class ValueEncoder:
+    """Encodes a batch's feature columns to one JSON value per row with DuckDB.
+
+    Owns a private in-memory DuckDB connection; not shared across threads."""
+
+    def __init__(self) -> None:
+        self._con = duckdb.connect(":memory:")
+
+    def encode(self, table: OnlineTable, batch: pa.RecordBatch) -> pa.BinaryArray:
+        for name, _ in table.features:
+            _column(batch, name)
+        fields = ", ".join(f"{_quote(n)} := {_sql_value(_quote(n), d)}" for n, d in table.features)
+        # Expose the batch under a fixed name; DuckDB scans it zero-copy.
+        self._con.register("_fc_batch", batch)
+        try:
+            result = self._con.sql(f"SELECT to_json(struct_pack({fields}))::BLOB FROM _fc_batch").to_arrow_table()
+        finally:
+            self._con.unregister("_fc_batch")
+        return pc.cast(result.column(0).combine_chunks(), pa.binary())
+
+    def close(self) -> None:
+        self._con.close()
+
+
+def _b64(value: str) -> bytes:
+    return base64.b64decode(value)
+
+
+_DECODERS: dict[str, Callable[[Any], Any]] = {
+    "bool": bool, "int32": int, "int64": int, "float32": float, "float64": float,
+    "string": str, "bytes": _b64, "timestamp": micros_to_datetime,
+}
+
+
+def _decoder(dtype: str) -> Callable[[Any], Any]:
+    elem = element_type(dtype)
+    if elem is None:
+        return _DECODERS[dtype]
+    one = _DECODERS[elem]
+    return lambda values: [None if v is None else one(v) for v in values]
+
+
+def decoders(table: OnlineTable, features: Sequence[str]) -> list[tuple[str, Callable[[Any], Any]]]:
+    """(name, converter) for each requested feature; an unknown name is an error."""
+    declared = dict(table.features)
+    missing = [f for f in features if f not in declared]
+    if missing:
+        raise ValueError(
+            f"view {table.view!r} has no feature(s) {', '.join(map(repr, missing))}; "
+            f"it declares {', '.join(declared) or 'none'}"
+        )
+    return [(name, _decoder(declared[name])) for name in features]
+
+
+def decode_value(blob: bytes, wanted: list[tuple[str, Callable[[Any], Any]]]) -> list[Any]:
+    """The requested features of one stored value, typed; only those are converted."""
+    obj = json.loads(blob)
+    out = []
+    for name, convert in wanted:
+        value = obj.get(name)
+        out.append(None if value is None else convert(value))
+    return out
+
+
+def _column(batch: pa.RecordBatch, name: str) -> pa.Array:
+    index = batch.schema.get_field_index(name)
+    if index < 0:
+        raise ValueError(f"the batch has no column {name!r}; it has {', '.join(batch.schema.names)}")
+    return batch.column(index)
+
+
+def build_rows(table: OnlineTable, stored: Sequence[tuple[Any, Any] | None], features: Sequence[str],
+               now: datetime) -> OnlineRows:
+    """OnlineRows from each requested entity's stored (event micros, value), in request order.
+
+    A value older than now - ttl is treated as absent (None time, None values); one exactly
+    at now - ttl still counts, as in point-in-time joins (SPEC §5)."""
+    wanted = decoders(table, features)
+    cutoff = datetime_to_micros(now) - table.ttl_seconds * 1_000_000 if table.ttl_seconds > 0 else None
+    times: list[datetime | None] = []
+    columns: list[list[Any]] = [[] for _ in wanted]
+    for item in stored:
+        micros = None if item is None or item[0] is None else int(item[0])
+        if micros is None or (cutoff is not None and micros < cutoff):
+            times.append(None)
+            for column in columns:
+                column.append(None)
+            continue
+        times.append(micros_to_datetime(micros))
+        for column, value in zip(columns, decode_value(item[1], wanted)):
+            column.append(value)
+    return OnlineRows(event_timestamps=times, values={name: col for (name, _), col in zip(wanted, columns)})

@@ -1,0 +1,144 @@
+"""Embedded online store: one SQLite file, one table per (project, view, major version).
+
+A table per namespace (rather than one table with the namespace in the key) keeps keys
+short and each view's B-tree small, makes a new major start empty by construction, and
+lets teardown of an old major be one DROP TABLE instead of a range delete. The table name
+is the shared namespace string (``fc:project:view:vN``), quoted.
+"""
+from __future__ import annotations
+
+import sqlite3
+import threading
+from datetime import datetime
+from pathlib import Path
+from typing import Any, Sequence
+
+import pyarrow as pa
+
+from featurectl.loading.config import SqliteOnlineConfig
+from featurectl.online import encoding
+from featurectl.online.base import OnlineRows, OnlineStoreError, OnlineTable
+
+_READ_CHUNK = 500  # keys per SELECT ... IN (...), far below SQLite's variable limit
+
+
+def _ident(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+class SqliteOnlineStore:
+    def __init__(self, path: Path) -> None:
+        self.path = Path(path)
+        self._lock = threading.Lock()
+        self._tables: set[str] = set()
+        self._encoder = encoding.ValueEncoder()
+        try:
+            # isolation_level=None: we issue BEGIN/COMMIT ourselves, one transaction per batch.
+            self._con = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False, timeout=30)
+            # WAL lets readers run during a materialization; NORMAL sync is durable enough for
+            # a cache that materialize can rebuild, and much faster than FULL.
+            self._con.execute("PRAGMA journal_mode=WAL")
+            self._con.execute("PRAGMA synchronous=NORMAL")
+        except sqlite3.Error as exc:
+            self._encoder.close()
+            raise self._error("opening the database", exc) from None
+
+    @classmethod
+    def from_config(cls, config: SqliteOnlineConfig, root: Path) -> "SqliteOnlineStore":
+        path = Path(config.path)
+        path = path if path.is_absolute() else root / path
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise OnlineStoreError(
+                f"cannot create the directory {path.parent} for the SQLite online store: {exc.strerror}; "
+                "fix online_store.path in featurectl.yaml or the directory's permissions"
+            ) from None
+        return cls(path)
+
+    def _error(self, doing: str, exc: BaseException) -> OnlineStoreError:
+        return OnlineStoreError(
+            f"SQLite online store {self.path}: {doing} failed: {exc}; check that the file and its "
+            "directory exist, are writable and the disk has space, or fix online_store.path in featurectl.yaml"
+        )
+
+    def _ensure_table(self, name: str) -> None:
+        if name not in self._tables:
+            # WITHOUT ROWID: the blob key is the B-tree key, so a read is one index lookup.
+            self._con.execute(
+                f"CREATE TABLE IF NOT EXISTS {_ident(name)} (key BLOB PRIMARY KEY, "
+                "event_ts INTEGER NOT NULL, value BLOB NOT NULL) WITHOUT ROWID"
+            )
+            self._tables.add(name)
+
+    def _table_exists(self, name: str) -> bool:
+        if name not in self._tables:
+            found = self._con.execute("SELECT 1 FROM sqlite_master WHERE type='table' AND name=?", (name,)).fetchone()
+            if not found:
+                return False
+            self._tables.add(name)
+        return True
+
+    def write(self, table: OnlineTable, batch: pa.RecordBatch) -> int:
+        name = encoding.namespace(table)
+        if batch.num_rows == 0:
+            return 0
+        keys = encoding.encode_keys(table, batch).to_pylist()
+        times = encoding.event_micros(batch).to_pylist()
+        upsert = (
+            f"INSERT INTO {_ident(name)} (key, event_ts, value) VALUES (?, ?, ?) "
+            "ON CONFLICT (key) DO UPDATE SET event_ts = excluded.event_ts, value = excluded.value "
+            "WHERE excluded.event_ts >= event_ts"
+        )
+        with self._lock:  # also guards the encoder's DuckDB connection
+            values = self._encoder.encode(table, batch).to_pylist()
+            try:
+                self._ensure_table(name)
+                self._con.execute("BEGIN IMMEDIATE")
+                try:
+                    # rowcount sums changes(): an upsert whose WHERE is false changes nothing.
+                    written = self._con.executemany(upsert, zip(keys, times, values)).rowcount
+                    self._con.execute("COMMIT")
+                except BaseException:
+                    if self._con.in_transaction:
+                        self._con.execute("ROLLBACK")
+                    raise
+            except sqlite3.Error as exc:
+                self._tables.discard(name)
+                raise self._error(f"writing view {table.view!r}", exc) from None
+        return written
+
+    def read(self, table: OnlineTable, keys: Sequence[tuple[Any, ...]], features: Sequence[str],
+             now: datetime) -> OnlineRows:
+        name = encoding.namespace(table)
+        encoded = [encoding.encode_key(table, key) for key in keys]
+        stored: dict[bytes, tuple[int, bytes]] = {}
+        unique = list(dict.fromkeys(encoded))
+        with self._lock:
+            try:
+                if self._table_exists(name):
+                    for start in range(0, len(unique), _READ_CHUNK):
+                        chunk = unique[start:start + _READ_CHUNK]
+                        marks = ",".join("?" * len(chunk))
+                        rows = self._con.execute(
+                            f"SELECT key, event_ts, value FROM {_ident(name)} WHERE key IN ({marks})", chunk
+                        ).fetchall()
+                        stored.update((key, (ts, value)) for key, ts, value in rows)
+            except sqlite3.Error as exc:
+                raise self._error(f"reading view {table.view!r}", exc) from None
+        return encoding.build_rows(table, [stored.get(key) for key in encoded], features, now)
+
+    def delete_table(self, table: OnlineTable) -> None:
+        """Drop one (project, view, major) namespace and all its values."""
+        name = encoding.namespace(table)
+        with self._lock:
+            try:
+                self._con.execute(f"DROP TABLE IF EXISTS {_ident(name)}")
+            except sqlite3.Error as exc:
+                raise self._error(f"dropping view {table.view!r}", exc) from None
+            self._tables.discard(name)
+
+    def close(self) -> None:
+        with self._lock:
+            self._con.close()
+            self._encoder.close()

@@ -1,0 +1,48 @@
+"""Render results through jinja2 templates (text with rich markup, markdown)."""
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+from jinja2 import Environment, FileSystemLoader, StrictUndefined
+
+from featurectl.core.model import VERSIONED
+from featurectl.core.plan import Plan
+from featurectl.render.plan_data import plan_to_dict
+
+TEMPLATES = Path(__file__).parent / "templates"
+SYMBOLS = {"add": "+", "update": "~", "remove": "-"}
+COLOURS = {"add": "green", "update": "yellow", "remove": "red"}
+
+
+def _escape_markup(value: Any) -> str:
+    return str(value).replace("[", r"\[")
+
+
+def _item_symbol(item: dict[str, Any]) -> str:
+    return "+" if item["old"] is None and item["new"] is not None else "-" if item["new"] is None and item["old"] is not None else "~"
+
+
+@lru_cache(maxsize=1)
+def environment() -> Environment:
+    env = Environment(loader=FileSystemLoader(str(TEMPLATES)), autoescape=False, trim_blocks=True,
+                      lstrip_blocks=True, keep_trailing_newline=True, undefined=StrictUndefined)
+    env.filters["esc"] = _escape_markup
+    env.globals.update(
+        symbols=SYMBOLS, colours=COLOURS, versioned=VERSIONED, item_symbol=_item_symbol,
+        item_colour=lambda item: COLOURS[{"+": "add", "-": "remove", "~": "update"}[_item_symbol(item)]],
+    )
+    return env
+
+
+def _base_label(data: dict[str, Any]) -> str:
+    base = data["base"]
+    return f"git ref {base['ref']}" if base["kind"] == "git" else f"registry revision {base['revision']}"
+
+
+def render_plan(plan: Plan, fmt: str) -> str:
+    """'text' (rich markup) or 'markdown'."""
+    data = plan_to_dict(plan)
+    template = "plan.txt.j2" if fmt == "text" else "plan.md.j2"
+    return environment().get_template(template).render(plan=data, s=data["summary"], base_label=_base_label(data))
