@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import base64
 import json
+import operator
 import re
 from datetime import datetime, timedelta, timezone
 from typing import Any, Callable, Sequence
@@ -68,9 +69,10 @@ def encode_keys(table: OnlineTable, batch: pa.RecordBatch, prefix: bytes = b"") 
 
 def _key_part(value: Any, dtype: str, name: str) -> bytes:
     if dtype in _INTS:
-        if isinstance(value, bool) or not isinstance(value, (int, str)):
-            raise ValueError(f"join key {name!r} is {dtype}; got {value!r}")
-        return str(int(value)).encode()
+        try:  # operator.index takes Python and NumPy integers, and refuses str and float
+            return b"%d" % (operator.index(value) if not isinstance(value, bool) else None)
+        except TypeError:
+            raise ValueError(f"join key {name!r} is {dtype}; got {value!r}") from None
     if dtype == "string":
         if not isinstance(value, str):
             raise ValueError(f"join key {name!r} is a string; got {value!r}")

@@ -1,0 +1,199 @@
+"""The shared online key/value encoding: scalar and vectorized keys agree, values round-trip."""
+from __future__ import annotations
+
+import math
+from datetime import datetime, timedelta, timezone
+
+import pyarrow as pa
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from featurectl.core.dtypes import SCALARS
+from featurectl.online import encoding
+from featurectl.online.base import OnlineTable
+
+UTC = timezone.utc
+ARROW = {
+    "bool": pa.bool_(), "int32": pa.int32(), "int64": pa.int64(), "float32": pa.float32(),
+    "float64": pa.float64(), "string": pa.string(), "bytes": pa.binary(),
+    "timestamp": pa.timestamp("us", tz="UTC"),
+}
+SCALAR_VALUES = {
+    "bool": st.booleans(),
+    "int32": st.integers(-2**31, 2**31 - 1),
+    "int64": st.integers(-2**63, 2**63 - 1),
+    "float32": st.floats(width=32),
+    "float64": st.floats(),
+    "string": st.text(),
+    "bytes": st.binary(),
+    "timestamp": st.datetimes(timezones=st.just(UTC)),
+}
+KEY_VALUES = {k: SCALAR_VALUES[k] for k in ("int32", "int64", "string", "bytes")}
+ALL_DTYPES = list(SCALARS) + [f"list<{s}>" for s in SCALARS]
+
+
+def arrow_type(dtype: str) -> pa.DataType:
+    elem = dtype[5:-1] if dtype.startswith("list<") else None
+    return pa.list_(ARROW[elem]) if elem else ARROW[dtype]
+
+
+def values_of(dtype: str) -> st.SearchStrategy:
+    if dtype.startswith("list<"):
+        return st.lists(st.none() | SCALAR_VALUES[dtype[5:-1]], max_size=4)
+    return SCALAR_VALUES[dtype]
+
+
+def same(a, b) -> bool:
+    """Equality where NaN equals NaN, element-wise through lists."""
+    if isinstance(a, list) and isinstance(b, list):
+        return len(a) == len(b) and all(same(x, y) for x, y in zip(a, b))
+    if isinstance(a, float) and isinstance(b, float) and math.isnan(a):
+        return math.isnan(b)
+    return a == b and type(a) is type(b)
+
+
+def table(join_keys, features=(), ttl=0) -> OnlineTable:
+    return OnlineTable("proj", "view", 1, tuple(join_keys), tuple(features), ttl)
+
+
+# ---- keys ---------------------------------------------------------------------------
+
+key_dtypes = st.lists(st.sampled_from(sorted(KEY_VALUES)), min_size=1, max_size=3)
+
+
+@st.composite
+def keyed_rows(draw):
+    dtypes = draw(key_dtypes)
+    rows = draw(st.lists(st.tuples(*(KEY_VALUES[d] for d in dtypes)), min_size=1, max_size=8))
+    return dtypes, rows
+
+
+@given(keyed_rows(), st.sampled_from([b"", b"fc:p:v:v1:"]))
+@settings(max_examples=200, deadline=None)
+def test_scalar_and_vectorized_keys_agree(case, prefix):
+    dtypes, rows = case
+    t = table([(f"k{i}", d) for i, d in enumerate(dtypes)])
+    batch = pa.record_batch(
+        [pa.array([r[i] for r in rows], ARROW[d]) for i, d in enumerate(dtypes)],
+        names=[f"k{i}" for i in range(len(dtypes))],
+    )
+    vectorized = encoding.encode_keys(t, batch, prefix).to_pylist()
+    assert vectorized == [encoding.encode_key(t, r, prefix) for r in rows]
+
+
+@given(keyed_rows())
+@settings(max_examples=200, deadline=None)
+def test_distinct_keys_encode_distinctly(case):
+    dtypes, rows = case
+    t = table([(f"k{i}", d) for i, d in enumerate(dtypes)])
+    encoded = {encoding.encode_key(t, r): r for r in rows}
+    assert len(encoded) == len(set(rows))
+
+
+def test_composite_key_separator_is_not_ambiguous():
+    t = table([("a", "string"), ("b", "string")])
+    assert encoding.encode_key(t, ("x\x00", "y")) != encoding.encode_key(t, ("x", "\x00y"))
+    assert encoding.encode_key(t, ("x\x00\x00", "")) != encoding.encode_key(t, ("x", "\x00"))
+
+
+def test_int32_and_int64_keys_agree_so_widening_an_entity_keeps_its_keys():
+    assert encoding.encode_key(table([("id", "int32")]), (7,)) == encoding.encode_key(table([("id", "int64")]), (7,))
+
+
+@pytest.mark.parametrize("dtype, value", [("int64", "x"), ("int64", True), ("string", 3), ("bytes", "s")])
+def test_a_key_of_the_wrong_type_is_refused_with_its_name(dtype, value):
+    with pytest.raises(ValueError, match="driver_id"):
+        encoding.encode_key(table([("driver_id", dtype)]), (value,))
+
+
+def test_a_key_of_the_wrong_arity_is_refused():
+    with pytest.raises(ValueError, match=r"keyed by \(a, b\)"):
+        encoding.encode_key(table([("a", "int64"), ("b", "int64")]), (1,))
+
+
+def test_null_join_keys_are_refused():
+    batch = pa.record_batch({"id": pa.array([1, None])})
+    with pytest.raises(ValueError, match="'id' holds 1 null"):
+        encoding.encode_keys(table([("id", "int64")]), batch)
+
+
+def test_namespace_separates_project_view_and_major():
+    names = {encoding.namespace(OnlineTable(p, v, m, (), (), 0))
+             for p, v, m in [("a", "b", 1), ("a", "b", 2), ("a", "c", 1), ("b", "b", 1), ("a", "b", 10)]}
+    assert len(names) == 5
+    with pytest.raises(ValueError, match="not an identifier"):
+        encoding.namespace(OnlineTable("p", "a:b", 1, (), (), 0))
+
+
+# ---- values -------------------------------------------------------------------------
+
+@st.composite
+def feature_columns(draw):
+    dtypes = draw(st.lists(st.sampled_from(ALL_DTYPES), min_size=1, max_size=5))
+    n = draw(st.integers(1, 5))
+    columns = [draw(st.lists(st.none() | values_of(d), min_size=n, max_size=n)) for d in dtypes]
+    return dtypes, columns
+
+
+@pytest.fixture(scope="module")
+def encoder():
+    enc = encoding.ValueEncoder()
+    yield enc
+    enc.close()
+
+
+@given(case=feature_columns())
+@settings(max_examples=150, deadline=None)
+def test_every_dtype_round_trips(encoder, case):
+    dtypes, columns = case
+    names = [f"f{i}" for i in range(len(dtypes))]
+    t = table([("id", "int64")], zip(names, dtypes))
+    arrays = [pa.array(col, arrow_type(d)) for col, d in zip(columns, dtypes)]
+    blobs = encoder.encode(t, pa.record_batch(arrays, names=names)).to_pylist()
+    wanted = encoding.decoders(t, names)
+    for row, blob in enumerate(blobs):
+        decoded = encoding.decode_value(blob, wanted)
+        expected = [a[row].as_py() for a in arrays]
+        assert all(same(e, d) for e, d in zip(expected, decoded)), (expected, decoded)
+
+
+def test_special_floats_and_awkward_strings_round_trip(encoder):
+    t = table([("id", "int64")], [("f", "float32"), ("d", "list<float64>"), ("s", "string")])
+    batch = pa.record_batch({
+        "f": pa.array([float("nan"), float("-inf"), -0.0], pa.float32()),
+        "d": pa.array([[float("inf"), None], [float("nan")], []], pa.list_(pa.float64())),
+        "s": pa.array(['"\\\x00\n\u2028', "\U0001F600é", ""]),
+    })
+    wanted = encoding.decoders(t, ["f", "d", "s"])
+    got = [encoding.decode_value(b, wanted) for b in encoder.encode(t, batch).to_pylist()]
+    assert math.isnan(got[0][0]) and got[0][1] == [float("inf"), None] and got[0][2] == '"\\\x00\n\u2028'
+    assert got[1][0] == float("-inf") and math.isnan(got[1][1][0]) and got[1][2] == "\U0001F600é"
+    assert math.copysign(1, got[2][0]) == -1 and got[2][1] == [] and got[2][2] == ""
+
+
+def test_decoding_an_undeclared_feature_names_it():
+    with pytest.raises(ValueError, match="no feature.*'nope'.*declares a"):
+        encoding.decoders(table([("id", "int64")], [("a", "int64")]), ["nope"])
+
+
+def test_a_value_written_before_a_feature_was_added_reads_that_feature_as_null():
+    t = table([("id", "int64")], [("a", "int64"), ("new", "string")])
+    assert encoding.decode_value(b'{"a": 1}', encoding.decoders(t, ["new", "a"])) == [None, 1]
+
+
+# ---- read assembly ------------------------------------------------------------------
+
+def test_ttl_boundary_counts_and_one_microsecond_later_does_not():
+    t = table([("id", "int64")], [("a", "int64")], ttl=60)
+    event = datetime(2024, 5, 1, 12, tzinfo=UTC)
+    stored = [(encoding.datetime_to_micros(event), b'{"a": 5}'), None]
+    at_boundary = encoding.build_rows(t, stored, ["a"], event + timedelta(seconds=60))
+    assert at_boundary.event_timestamps == [event, None] and at_boundary.values == {"a": [5, None]}
+    past = encoding.build_rows(t, stored, ["a"], event + timedelta(seconds=60, microseconds=1))
+    assert past.event_timestamps == [None, None] and past.values == {"a": [None, None]}
+
+
+def test_naive_now_is_utc():
+    assert encoding.datetime_to_micros(datetime(1970, 1, 1, 0, 0, 1)) == 1_000_000
+    assert encoding.micros_to_datetime(-1) == datetime(1969, 12, 31, 23, 59, 59, 999999, tzinfo=UTC)
