@@ -1,0 +1,188 @@
+"""Feast 0.67 side of the benchmark. Runs INSIDE bench/.venv-feast, one task per process.
+
+  .venv-feast/bin/python bench/feast_peer.py --data DIR --work DIR --task TASK
+        [--redis-url redis://127.0.0.1:PORT/0] [--iters N] [--save-output FILE]
+
+Builds a Feast repository in --work/<store> (feature_store.yaml + bench_defs.py), applies
+it, runs the task and prints one JSON object (seconds, entities/s, latencies in ms).
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from urllib.parse import urlparse
+
+os.environ.setdefault("FEAST_USAGE", "False")  # no telemetry calls while timing
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from harness import FEATURES, VIEW, emit, load_meta, measure_latency, online_batches, time_command  # noqa: E402
+
+DEFS = '''\
+from datetime import timedelta
+from feast import Entity, FeatureView, Field, FileSource, ValueType
+from feast.types import Float64, Int64, String
+
+driver = Entity(name="driver", join_keys=["driver_id"], value_type=ValueType.INT64)
+driver_source = FileSource(
+    name="driver_source", path={path!r},
+    timestamp_field="event_timestamp", created_timestamp_column="created",
+)
+driver_stats = FeatureView(
+    name="driver_stats", entities=[driver], ttl=timedelta(days=30), online=True,
+    source=driver_source,
+    schema=[Field(name="driver_id", dtype=Int64)]
+    + [Field(name=f"f{{i}}", dtype=Float64) for i in range(6)]
+    + [Field(name=f"f{{i}}", dtype=Int64) for i in range(6, 9)]
+    + [Field(name="f9", dtype=String)],
+)
+'''
+
+
+def redis_connection_string(url: str) -> str:
+    u = urlparse(url)
+    db = (u.path or "/0").lstrip("/") or "0"
+    return f"{u.hostname}:{u.port},db={db}"
+
+
+def write_repo(work: Path, data: Path, store: str, redis_url: str | None) -> Path:
+    repo = work / f"feast-{store}"
+    (repo / "state").mkdir(parents=True, exist_ok=True)
+    if store == "redis":
+        online = f"  type: redis\n  connection_string: \"{redis_connection_string(redis_url)}\"\n"
+    else:
+        online = f"  type: sqlite\n  path: {repo / 'state' / 'online.db'}\n"
+    (repo / "feature_store.yaml").write_text(
+        "project: bench\n"
+        f"registry: {repo / 'state' / 'registry.db'}\n"
+        "provider: local\n"
+        f"online_store:\n{online}"
+        "offline_store:\n  type: duckdb\n"
+        "entity_key_serialization_version: 3\n"
+    )
+    (repo / "bench_defs.py").write_text(DEFS.format(path=str((data / "features.parquet").resolve())))
+    return repo
+
+
+def open_store(repo: Path):
+    import importlib.util
+
+    from feast import FeatureStore
+
+    spec = importlib.util.spec_from_file_location("bench_defs", repo / "bench_defs.py")
+    defs = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(defs)
+    store = FeatureStore(repo_path=str(repo))
+    store.apply([defs.driver, defs.driver_source, defs.driver_stats])
+    return store
+
+
+def window(meta: dict) -> tuple[datetime, datetime]:
+    # the whole generated window, with a margin so no boundary row is lost
+    start = datetime.fromisoformat(meta["window_start"]) - timedelta(days=1)
+    end = datetime.fromisoformat(meta["window_end"]) + timedelta(days=1)
+    return start.astimezone(timezone.utc), end.astimezone(timezone.utc)
+
+
+def online_count(store_kind: str, repo: Path, redis_url: str | None) -> int:
+    if store_kind == "redis":
+        import redis
+
+        return redis.Redis.from_url(redis_url).dbsize()
+    import sqlite3
+
+    con = sqlite3.connect(repo / "state" / "online.db")
+    try:
+        return con.execute(f"SELECT COUNT(DISTINCT entity_key) FROM bench_{VIEW}").fetchone()[0]
+    finally:
+        con.close()
+
+
+def task_materialize(store, meta, kind, repo, args) -> dict:
+    start, end = window(meta)
+    t0 = time.perf_counter()
+    store.materialize(start, end)
+    secs = time.perf_counter() - t0
+    n = meta["distinct_feature_ids"]
+    return {"seconds": round(secs, 3), "entities": n, "entities_per_s": round(n / secs, 1),
+            "feature_rows": meta["feature_rows"],
+            "online_keys": online_count(kind, repo, args.redis_url)}
+
+
+def task_pit(store, meta, data: Path, save: str | None) -> dict:
+    import pandas as pd
+
+    entity_df = pd.read_parquet(data / "entity_df.parquet")
+    refs = [f"{VIEW}:{f}" for f in FEATURES]
+    t0 = time.perf_counter()
+    out = store.get_historical_features(entity_df=entity_df, features=refs).to_df()
+    secs = time.perf_counter() - t0
+    if save:
+        out.to_parquet(save, index=False)
+    return {"seconds": round(secs, 3), "entity_rows": len(entity_df),
+            "feature_rows": meta["feature_rows"], "output_rows": len(out),
+            "rows_per_s": round(len(entity_df) / secs, 1)}
+
+
+def task_online(store, meta, args) -> dict:
+    refs = [f"{VIEW}:{f}" for f in FEATURES]
+    ents = meta["args"]["entities"]
+
+    def call(ids):
+        return store.get_online_features(
+            features=refs, entity_rows=[{"driver_id": i} for i in ids]).to_dict()
+
+    probe = call(online_batches(ents, 1, 100, seed=99)[0])
+    if all(v is None for v in probe["f0"]):  # nothing loaded yet: load it, untimed
+        store.materialize(*window(meta))
+        probe = call(online_batches(ents, 1, 100, seed=99)[0])
+    warm = max(args.iters // 10, 5)
+    single = measure_latency(call, online_batches(ents, args.iters, 1, seed=1), warm)
+    batch = measure_latency(call, online_batches(ents, max(args.iters // 5, 20), 100, seed=2), warm)
+    return {"single": single, "batch100": batch,
+            "probe_nonnull_of_100": sum(v is not None for v in probe["f0"])}
+
+
+def task_plan(repo: Path, args) -> dict:
+    feast = Path(sys.executable).with_name("feast")
+    env = dict(os.environ, FEAST_USAGE="False")
+    return time_command([str(feast), "plan"], cwd=repo, runs=args.plan_runs, env=env)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--data", type=Path, required=True)
+    ap.add_argument("--work", type=Path, required=True)
+    ap.add_argument("--redis-url")
+    ap.add_argument("--task", required=True, choices=[
+        "materialize-sqlite", "materialize-redis", "pit", "online-redis", "online-sqlite", "plan"])
+    ap.add_argument("--iters", type=int, default=1000, help="online calls of 1 entity")
+    ap.add_argument("--plan-runs", type=int, default=5)
+    ap.add_argument("--save-output", help="pit: write the training frame here (untimed)")
+    args = ap.parse_args()
+
+    kind = "redis" if args.task.endswith("redis") else "sqlite"
+    if kind == "redis" and not args.redis_url:
+        ap.error(f"--task {args.task} needs --redis-url redis://127.0.0.1:PORT/0")
+    meta = load_meta(args.data)
+    repo = write_repo(args.work, args.data, "pit" if args.task in ("pit", "plan") else kind,
+                      args.redis_url)
+    store = open_store(repo)
+    if args.task.startswith("materialize"):
+        res = task_materialize(store, meta, kind, repo, args)
+    elif args.task == "pit":
+        res = task_pit(store, meta, args.data, args.save_output)
+    elif args.task.startswith("online"):
+        res = task_online(store, meta, args)
+    else:
+        res = task_plan(repo, args)
+    import feast
+
+    emit({"peer": "feast", "version": feast.__version__, "task": args.task, **res})
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,272 @@
+"""Shared helpers of the benchmark: servers, child-process measurement, data, tables.
+
+Standard library only at import time: the Feast peer (its own venv) imports the latency
+helpers from here too, so both peers are timed by the same code.
+"""
+from __future__ import annotations
+
+import json
+import os
+import random
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from contextlib import contextmanager
+from pathlib import Path
+
+BENCH_DIR = Path(__file__).resolve().parent
+ROOT = BENCH_DIR.parent
+GEN_DATA = ROOT.parent / "shared" / "bench" / "gen_data.py"
+ID_BASE = 1_000_000  # gen_data.py assigns driver ids ID_BASE .. ID_BASE+entities-1
+FEATURES = [f"f{i}" for i in range(10)]
+VIEW = "driver_stats"
+
+
+# --- latency -------------------------------------------------------------------------
+
+def percentile(values: list[float], q: float) -> float:
+    """The q-th percentile (0..100) with linear interpolation between closest ranks."""
+    if not values:
+        raise ValueError("percentile of an empty list")
+    s = sorted(values)
+    pos = (len(s) - 1) * q / 100.0
+    lo = int(pos)
+    hi = min(lo + 1, len(s) - 1)
+    return s[lo] + (s[hi] - s[lo]) * (pos - lo)
+
+
+def sample_ids(entities: int, n: int, seed: int) -> list[int]:
+    """Deterministic ids that exist in the feature table."""
+    rng = random.Random(seed)
+    return [ID_BASE + rng.randrange(entities) for _ in range(n)]
+
+
+def measure_latency(call, batches: list, warmup: int) -> dict:
+    """Time call(batch) for each batch after `warmup` untimed calls; figures in ms."""
+    for b in batches[:warmup]:
+        call(b)
+    times = []
+    for b in batches:
+        t0 = time.perf_counter()
+        call(b)
+        times.append((time.perf_counter() - t0) * 1000.0)
+    return {
+        "iters": len(times),
+        "p50_ms": round(percentile(times, 50), 4),
+        "p99_ms": round(percentile(times, 99), 4),
+        "mean_ms": round(sum(times) / len(times), 4),
+    }
+
+
+def online_batches(entities: int, iters: int, per_call: int, seed: int) -> list[list[int]]:
+    ids = sample_ids(entities, iters * per_call, seed)
+    return [ids[i * per_call:(i + 1) * per_call] for i in range(iters)]
+
+
+def time_command(argv: list[str], cwd: Path, runs: int, env: dict | None = None) -> dict:
+    """Whole-process wall time of a CLI command (e.g. `plan`), median of `runs`."""
+    walls = []
+    for _ in range(runs):
+        t0 = time.perf_counter()
+        p = subprocess.run(argv, cwd=cwd, env=env, capture_output=True, text=True)
+        walls.append(time.perf_counter() - t0)
+        if p.returncode not in (0, 4, 5):  # featurectl --detailed-exitcode codes are fine
+            raise RuntimeError(f"{argv} exited {p.returncode}: {p.stderr[-2000:]}")
+    return {"runs": [round(w, 4) for w in walls], "seconds": round(percentile(walls, 50), 4)}
+
+
+def emit(result: dict) -> None:
+    """A peer's single JSON line on stdout, read by run_task."""
+    sys.stdout.write(json.dumps(result) + "\n")
+    sys.stdout.flush()
+
+
+# --- private redis-server ------------------------------------------------------------
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    if port == 6379:  # never the machine's shared Redis
+        return free_port()
+    return port
+
+
+def _redis_ping(port: int) -> bool:
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=0.5) as s:
+            s.sendall(b"PING\r\n")
+            return s.recv(16).startswith(b"+PONG")
+    except OSError:
+        return False
+
+
+@contextmanager
+def redis_server(binary: str = "redis-server"):
+    """Yield the URL of a private, non-persistent redis-server; stop it afterwards."""
+    port = free_port()
+    proc = subprocess.Popen(
+        [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "",
+         "--appendonly", "no", "--protected-mode", "yes"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + 10
+        while not _redis_ping(port):
+            if proc.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"redis-server on 127.0.0.1:{port} did not start "
+                                   f"(is `{binary}` installed? apt-get install redis-server)")
+            time.sleep(0.05)
+        yield f"redis://127.0.0.1:{port}/0"
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+
+
+# --- child processes -----------------------------------------------------------------
+
+def run_task(argv: list[str], log: Path, env: dict | None = None, nice: int = 0) -> dict:
+    """Run one peer task in a child process; return its JSON plus the child's own
+    wall time and peak RSS (os.wait4 gives the rusage of exactly that child)."""
+    log.parent.mkdir(parents=True, exist_ok=True)
+    out = tempfile.TemporaryFile(mode="w+")
+    with open(log, "w") as err:
+        t0 = time.perf_counter()
+        proc = subprocess.Popen(argv, stdout=out, stderr=err, env=env,
+                                preexec_fn=(lambda: os.nice(nice)) if nice else None)
+        _, status, usage = os.wait4(proc.pid, 0)
+        wall = time.perf_counter() - t0
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    out.seek(0)
+    lines = [ln for ln in out.read().splitlines() if ln.startswith("{")]
+    if proc.returncode != 0 or not lines:
+        tail = log.read_text()[-3000:]
+        return {"error": f"exit {proc.returncode}; see {log}", "stderr_tail": tail}
+    result = json.loads(lines[-1])
+    result["process_wall_s"] = round(wall, 3)
+    result["peak_rss_mb"] = round(usage.ru_maxrss / 1024.0, 1)  # Linux: KiB
+    return result
+
+
+# --- data ----------------------------------------------------------------------------
+
+def data_dir(rows: int, entities: int, entity_rows: int, seed: int = 0) -> Path:
+    return BENCH_DIR / "data" / f"r{rows}-e{entities}-q{entity_rows}-s{seed}"
+
+
+def ensure_data(rows: int, entities: int, entity_rows: int, python: str,
+                seed: int = 0, nice: int = 10) -> Path:
+    """Generate (once, cached by parameters) the benchmark data with gen_data.py."""
+    out = data_dir(rows, entities, entity_rows, seed)
+    if (out / "gen_meta.json").exists():
+        return out
+    probe = subprocess.run([python, "-c", "import numpy, pandas, pyarrow"], capture_output=True)
+    if probe.returncode != 0:
+        raise RuntimeError(f"{python} lacks numpy/pandas/pyarrow needed by {GEN_DATA}: "
+                           "run `make install` (the dev extras bring pandas and numpy)")
+    subprocess.run(["nice", "-n", str(nice), python, str(GEN_DATA), "--out", str(out),
+                    "--rows", str(rows), "--entities", str(entities),
+                    "--entity-rows", str(entity_rows), "--seed", str(seed)],
+                   check=True, stdout=subprocess.DEVNULL)
+    return out
+
+
+def load_meta(data: Path) -> dict:
+    return json.loads((data / "gen_meta.json").read_text())
+
+
+# --- results table -------------------------------------------------------------------
+
+# (label, task, key path, unit, higher_is_better)
+METRICS = [
+    ("materialize -> SQLite", "materialize-sqlite", "entities_per_s", "entities/s", True),
+    ("materialize -> SQLite peak RSS", "materialize-sqlite", "peak_rss_mb", "MB", False),
+    ("materialize -> Redis", "materialize-redis", "entities_per_s", "entities/s", True),
+    ("materialize -> Redis peak RSS", "materialize-redis", "peak_rss_mb", "MB", False),
+    ("PIT retrieval", "pit", "seconds", "s", False),
+    ("PIT retrieval peak RSS", "pit", "peak_rss_mb", "MB", False),
+    ("online Redis 1 entity p50", "online-redis", "single.p50_ms", "ms", False),
+    ("online Redis 1 entity p99", "online-redis", "single.p99_ms", "ms", False),
+    ("online Redis 100 entities p50", "online-redis", "batch100.p50_ms", "ms", False),
+    ("online Redis 100 entities p99", "online-redis", "batch100.p99_ms", "ms", False),
+    ("online SQLite 1 entity p50", "online-sqlite", "single.p50_ms", "ms", False),
+    ("online SQLite 1 entity p99", "online-sqlite", "single.p99_ms", "ms", False),
+    ("online SQLite 100 entities p50", "online-sqlite", "batch100.p50_ms", "ms", False),
+    ("online SQLite 100 entities p99", "online-sqlite", "batch100.p99_ms", "ms", False),
+    ("`plan` (whole process)", "plan", "seconds", "s", False),
+]
+
+
+def _get(results: dict, task: str, key: str):
+    node = results.get(task)
+    for part in key.split("."):
+        if not isinstance(node, dict) or part not in node:
+            return None
+        node = node[part]
+    return node
+
+
+def _fmt(v) -> str:
+    if v is None:
+        return "—"
+    if abs(v) >= 1000:
+        return f"{v:,.0f}"
+    return f"{v:.3g}" if abs(v) < 10 else f"{v:.1f}"
+
+
+def format_table(fctl: dict, feast: dict) -> str:
+    """Markdown table; the last column reads '>1 = featurectl better' for every metric."""
+    lines = ["| metric | unit | featurectl | Feast 0.67 | featurectl advantage |",
+             "|---|---|---:|---:|---:|"]
+    for label, task, key, unit, higher in METRICS:
+        a, b = _get(fctl, task, key), _get(feast, task, key)
+        ratio = "—"
+        if a and b:
+            ratio = f"{(a / b) if higher else (b / a):.2f}×"
+        lines.append(f"| {label} | {unit} | {_fmt(a)} | {_fmt(b)} | {ratio} |")
+    return "\n".join(lines)
+
+
+# --- point-in-time reference ---------------------------------------------------------
+
+def check_pit(data: Path, output: Path, ttl_days: int = 30) -> dict:
+    """Compare a peer's training frame with an independent DuckDB ASOF reference of the
+    SPEC §5 semantics (greatest event time <= T, created breaks ties, ttl inclusive).
+    Order-insensitive row comparison, plus whether the input order was kept."""
+    import duckdb  # main venv only; imported here so the Feast peer never needs it
+
+    feats = ", ".join(FEATURES)
+    ttl = f"INTERVAL {ttl_days} DAY"
+    picked = ", ".join(f"CASE WHEN fts >= ts - {ttl} THEN {f} END AS {f}" for f in FEATURES)
+    con = duckdb.connect()
+    con.execute(f"""
+      CREATE TEMP TABLE ref AS
+      WITH f AS (SELECT driver_id, event_timestamp AS fts, {feats}
+                 FROM read_parquet('{data / "features.parquet"}')
+                 QUALIFY row_number() OVER (PARTITION BY driver_id, event_timestamp
+                                            ORDER BY created DESC) = 1),
+           e AS (SELECT driver_id, event_timestamp AS ts FROM read_parquet('{data / "entity_df.parquet"}'))
+      SELECT e.driver_id, e.ts AS event_timestamp, {picked}
+      FROM e ASOF LEFT JOIN f ON e.driver_id = f.driver_id AND e.ts >= f.fts""")
+    cols = ", ".join(["driver_id", "CAST(event_timestamp AS TIMESTAMPTZ) AS event_timestamp"]
+                     + [f"CAST({f} AS {'VARCHAR' if f == 'f9' else 'DOUBLE'}) AS {f}" for f in FEATURES])
+    con.execute(f"CREATE TEMP TABLE peer AS SELECT {cols} FROM read_parquet('{output}')")
+    con.execute(f"CREATE TEMP TABLE refc AS SELECT {cols} FROM ref")
+    missing = con.execute("SELECT * FROM (SELECT * FROM refc EXCEPT ALL SELECT * FROM peer) "
+                          "ORDER BY driver_id LIMIT 3").fetchall()
+    n_missing = con.execute("SELECT count(*) FROM (SELECT * FROM refc EXCEPT ALL SELECT * FROM peer)").fetchone()[0]
+    n_extra = con.execute("SELECT count(*) FROM (SELECT * FROM peer EXCEPT ALL SELECT * FROM refc)").fetchone()[0]
+    extra = con.execute("SELECT * FROM (SELECT * FROM peer EXCEPT ALL SELECT * FROM refc) "
+                        "ORDER BY driver_id LIMIT 3").fetchall()
+    same_order = con.execute(
+        "SELECT count(*) = 0 FROM (SELECT driver_id, rowid FROM peer) p "
+        f"FULL JOIN (SELECT driver_id, row_number() OVER () - 1 AS rowid FROM read_parquet('{data / 'entity_df.parquet'}')) e "
+        "USING (rowid) WHERE p.driver_id IS DISTINCT FROM e.driver_id").fetchone()[0]
+    return {"rows_ref": con.execute("SELECT count(*) FROM refc").fetchone()[0],
+            "rows_peer": con.execute("SELECT count(*) FROM peer").fetchone()[0],
+            "ref_rows_not_in_peer": n_missing, "peer_rows_not_in_ref": n_extra,
+            "input_order_kept": bool(same_order),
+            "sample_ref_not_in_peer": [str(r) for r in missing],
+            "sample_peer_not_in_ref": [str(r) for r in extra]}

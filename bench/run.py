@@ -1,0 +1,137 @@
+"""The benchmark command: featurectl and Feast 0.67 on the same data, in one run.
+
+  .venv/bin/python bench/run.py [--quick | --large] [--skip-feast | --skip-featurectl]
+                                [--tasks a,b] [--out docs/benchmarks.md]
+
+Each task of each peer runs in its own child process (bench/featurectl_peer.py in this venv,
+bench/feast_peer.py in bench/.venv-feast); the child's wall time and peak RSS are measured
+from outside, the operation's own time from inside. Results go to bench/results/*.json.
+"""
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import os
+import platform
+import shlex
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from harness import BENCH_DIR, ROOT, check_pit, ensure_data, format_table, load_meta, redis_server, run_task  # noqa: E402
+
+TASKS = ["materialize-sqlite", "online-sqlite", "materialize-redis", "online-redis", "pit", "plan"]
+SIZES = {  # rows, entities, entity-df rows
+    "quick": (50_000, 5_000, 5_000),
+    "default": (1_000_000, 100_000, 100_000),
+    "large": (10_000_000, 1_000_000, 1_000_000),  # PIT only (--large)
+}
+FEAST_PY = BENCH_DIR / ".venv-feast" / "bin" / "python"
+
+
+def peer_argv(peer: str) -> list[str]:
+    if peer == "feast":
+        return [str(FEAST_PY), str(BENCH_DIR / "feast_peer.py")]
+    return [sys.executable, str(BENCH_DIR / "featurectl_peer.py")]
+
+
+def run_peer(peer: str, tasks: list[str], data: Path, pit_data: Path, work: Path,
+             iters: int, nice: int) -> dict:
+    """All tasks of one peer, against its own fresh work dir and private redis-server."""
+    shutil.rmtree(work, ignore_errors=True)
+    work.mkdir(parents=True)
+    results: dict = {}
+    with redis_server() as url:
+        for task in tasks:
+            d = pit_data if task == "pit" else data
+            argv = peer_argv(peer) + ["--data", str(d), "--work", str(work), "--task", task,
+                                      "--redis-url", url, "--iters", str(iters)]
+            out = work / f"pit-{peer}.parquet"
+            if task == "pit":
+                argv += ["--save-output", str(out)]
+            print(f"[{peer}] {task} ...", file=sys.stderr, flush=True)
+            res = run_task(argv, work / "logs" / f"{task}.log", nice=nice)
+            if task == "pit" and "error" not in res:
+                res["check"] = check_pit(d, out)
+            results[task] = res
+            print(f"[{peer}] {task}: {json.dumps(res)[:400]}", file=sys.stderr, flush=True)
+    return results
+
+
+def machine() -> dict:
+    return {"python": platform.python_version(), "platform": platform.platform(),
+            "cpus": os.cpu_count()}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    size = ap.add_mutually_exclusive_group()
+    size.add_argument("--quick", action="store_true", help="small smoke size (50k rows)")
+    size.add_argument("--large", action="store_true", help="PIT on 1M entity rows x 10M rows")
+    skip = ap.add_mutually_exclusive_group()
+    skip.add_argument("--skip-feast", action="store_true")
+    skip.add_argument("--skip-featurectl", action="store_true")
+    ap.add_argument("--tasks", default=",".join(TASKS), help=f"subset of {','.join(TASKS)}")
+    ap.add_argument("--iters", type=int, help="online calls of 1 entity (100-entity calls: /5)")
+    ap.add_argument("--nice", type=int, default=0, help="niceness of the measured children")
+    ap.add_argument("--out", type=Path, help="write the markdown report here")
+    a = ap.parse_args()
+
+    tasks = [t for t in a.tasks.split(",") if t]
+    unknown = set(tasks) - set(TASKS)
+    if unknown:
+        ap.error(f"unknown --tasks {sorted(unknown)}; choose from {TASKS}")
+    base = SIZES["quick" if a.quick else "default"]
+    iters = a.iters or (200 if a.quick else 1000)
+    py = sys.executable
+    data = ensure_data(*base, python=py)
+    pit_data = ensure_data(*SIZES["large"], python=py) if a.large else data
+
+    peers = [p for p in ("featurectl", "feast")
+             if not (p == "feast" and a.skip_feast) and not (p == "featurectl" and a.skip_featurectl)]
+    if "feast" in peers:
+        subprocess.run(["bash", str(BENCH_DIR / "setup_feast.sh")], check=True)
+
+    stamp = dt.datetime.now(dt.timezone.utc)
+    niceness = os.nice(0)
+    command = ((f"nice -n {niceness} " if niceness else "") + ".venv/bin/python bench/run.py "
+               + shlex.join(sys.argv[1:]))
+    header = {"date": stamp.isoformat(timespec="seconds"), "command": command.strip(),
+              "data": load_meta(data), "pit_data": load_meta(pit_data), "machine": machine()}
+    results = {}
+    for peer in peers:
+        results[peer] = run_peer(peer, tasks, data, pit_data, BENCH_DIR / "data" / "_work" / peer,
+                                 iters, a.nice)
+        (BENCH_DIR / "results").mkdir(exist_ok=True)
+        path = BENCH_DIR / "results" / f"{peer}-{stamp:%Y-%m-%d}.json"
+        path.write_text(json.dumps({**header, "results": results[peer]}, indent=2) + "\n")
+        print(f"wrote {path.relative_to(ROOT)}", file=sys.stderr)
+
+    table = format_table(results.get("featurectl", {}), results.get("feast", {}))
+    print(table)
+    if a.out:
+        a.out.write_text(report(header, table, results))
+
+
+def report(header: dict, table: str, results: dict) -> str:
+    m, d, p = header["machine"], header["data"], header["pit_data"]
+    checks = {peer: r.get("pit", {}).get("check") for peer, r in results.items()}
+    return (
+        "# Benchmarks\n\n"
+        f"Command: `{header['command']}` ({header['date']}; Python {m['python']}, "
+        f"{m['cpus']} CPUs, {m['platform']}).\n\n"
+        f"Data: `gen_data.py` seed {d['args']['seed']}: {d['feature_rows']:,} feature rows, "
+        f"{d['distinct_feature_ids']:,} entities, 10 features; PIT on {p['entity_df_rows']:,} "
+        f"entity rows over {p['feature_rows']:,} feature rows.\n\n"
+        "The last column is >1 when featurectl is better (faster, higher throughput or "
+        "less memory).\n\n" + table + "\n\n"
+        f"Point-in-time check against an independent DuckDB reference:\n\n"
+        f"```json\n{json.dumps(checks, indent=1)}\n```\n"
+    )
+
+
+if __name__ == "__main__":
+    main()
