@@ -1,0 +1,270 @@
+"""One contract suite run against every online store backend (SQLite, Redis on a private server)."""
+from __future__ import annotations
+
+import math
+from datetime import datetime, timedelta, timezone
+
+import pyarrow as pa
+import pytest
+import redis as redis_client
+
+from featurectl.loading.config import RedisOnlineConfig, SqliteOnlineConfig
+from featurectl.online import OnlineStoreError, OnlineTable, create_online_store
+from featurectl.online.redis import RedisOnlineStore, redact
+from tests.fixtures.redis_server import _free_port
+
+UTC = timezone.utc
+TS = pa.timestamp("us", tz="UTC")
+# Event times close to the real clock, so Redis's own expiry (event time + ttl) lies in the
+# future and reads with an injected `now` test the read-side ttl rule.
+T0 = datetime.now(UTC).replace(microsecond=0) - timedelta(minutes=10)
+
+STATS = OnlineTable("rides", "driver_stats", 1, (("driver_id", "int64"),),
+                    (("conv_rate", "float32"), ("trips", "int64"), ("name", "string")), 0)
+
+
+@pytest.fixture(params=["sqlite", "redis"])
+def store(request, tmp_path):
+    if request.param == "sqlite":
+        config = SqliteOnlineConfig(path="nested/dir/online.db")
+    else:
+        # A small chunk size so multi-chunk pipelining is exercised by ordinary tests.
+        config = RedisOnlineConfig(type="redis", url=request.getfixturevalue("clean_redis"), batch_size=3)
+    s = create_online_store(config, tmp_path)
+    yield s
+    s.close()
+
+
+def stats_batch(ids, at, conv=None, trips=None, names=None) -> pa.RecordBatch:
+    n = len(ids)
+    at = at if isinstance(at, list) else [at] * n
+    return pa.record_batch({
+        "driver_id": pa.array(ids, pa.int64()),
+        "event_timestamp": pa.array(at, TS),
+        "conv_rate": pa.array(conv if conv is not None else [0.5] * n, pa.float32()),
+        "trips": pa.array(trips if trips is not None else list(range(n)), pa.int64()),
+        "name": pa.array(names if names is not None else [f"d{i}" for i in ids], pa.string()),
+    })
+
+
+def read(store, table, keys, features=None, now=None):
+    return store.read(table, keys, features or [f for f, _ in table.features], now or T0 + timedelta(days=1))
+
+
+# ---- round trip ---------------------------------------------------------------------
+
+ALL = {
+    "bool": (pa.bool_(), [True, None, False]),
+    "int32": (pa.int32(), [-2**31, None, 2**31 - 1]),
+    "int64": (pa.int64(), [-2**63, 0, None]),
+    "float32": (pa.float32(), [float("nan"), float("-inf"), None]),
+    "float64": (pa.float64(), [0.1, float("inf"), float("nan")]),
+    "string": (pa.string(), ["héllo \U0001F600\x00\"\\", "", None]),
+    "bytes": (pa.binary(), [b"\x00\xff", None, b""]),
+    "timestamp": (TS, [datetime(1969, 7, 20, 20, 17, tzinfo=UTC), None, datetime(2262, 1, 1, tzinfo=UTC)]),
+    "list<bool>": (pa.list_(pa.bool_()), [[True, None], [], None]),
+    "list<int32>": (pa.list_(pa.int32()), [[1, None, -2], None, []]),
+    "list<int64>": (pa.list_(pa.int64()), [[2**62], [None], None]),
+    "list<float32>": (pa.list_(pa.float32()), [[float("nan"), 1.5], None, [float("inf")]]),
+    "list<float64>": (pa.list_(pa.float64()), [[None, -0.5], [float("nan")], []]),
+    "list<string>": (pa.list_(pa.string()), [["a", None, "ü"], [], None]),
+    "list<bytes>": (pa.list_(pa.binary()), [[b"\x00", None], None, [b""]]),
+    "list<timestamp>": (pa.list_(TS), [[datetime(2020, 1, 1, tzinfo=UTC), None], None, []]),
+}
+
+
+def same(a, b) -> bool:
+    if isinstance(a, list) and isinstance(b, list):
+        return len(a) == len(b) and all(same(x, y) for x, y in zip(a, b))
+    if isinstance(a, float) and isinstance(b, float) and math.isnan(a):
+        return math.isnan(b)
+    return a == b
+
+
+def test_every_dtype_round_trips_with_nulls_lists_and_nan(store):
+    names = [d.replace("<", "_").replace(">", "") for d in ALL]
+    table = OnlineTable("rides", "all_types", 1, (("id", "int64"),), tuple(zip(names, ALL)), 0)
+    columns = {"id": pa.array([1, 2, 3], pa.int64()), "event_timestamp": pa.array([T0] * 3, TS)}
+    columns.update({n: pa.array(values, typ) for n, (typ, values) in zip(names, ALL.values())})
+    assert store.write(table, pa.record_batch(columns)) == 3
+    rows = read(store, table, [(1,), (2,), (3,)])
+    assert rows.event_timestamps == [T0] * 3
+    for name, (typ, values) in zip(names, ALL.values()):
+        expected = pa.array(values, typ).to_pylist()  # float32 values as Arrow gives them back
+        assert same(rows.values[name], expected), (name, rows.values[name], expected)
+
+
+def test_only_requested_features_come_back_in_the_requested_order(store):
+    store.write(STATS, stats_batch([1], T0, trips=[9], names=["ann"]))
+    rows = read(store, STATS, [(1,)], ["name", "trips"])
+    assert list(rows.values) == ["name", "trips"] and rows.values == {"name": ["ann"], "trips": [9]}
+
+
+# ---- newer wins ---------------------------------------------------------------------
+
+def test_an_older_write_never_replaces_a_newer_value_and_an_equal_one_does(store):
+    new, old = T0, T0 - timedelta(minutes=5)
+    assert store.write(STATS, stats_batch([1, 2], new, trips=[10, 20])) == 2
+    assert store.write(STATS, stats_batch([1, 2], old, trips=[11, 21])) == 0
+    assert read(store, STATS, [(1,), (2,)]).values["trips"] == [10, 20]
+    assert store.write(STATS, stats_batch([1], new, trips=[12])) == 1  # equal time overwrites
+    newer = new + timedelta(microseconds=1)
+    # Mixed batch: 1 is older than stored, 2 is newer, 3 is new: two written.
+    assert store.write(STATS, stats_batch([1, 2, 3], [old, newer, old], trips=[13, 23, 33])) == 2
+    rows = read(store, STATS, [(1,), (2,), (3,)])
+    assert rows.values["trips"] == [12, 23, 33]
+    assert rows.event_timestamps == [new, newer, old]
+
+
+def test_an_empty_batch_writes_nothing(store):
+    assert store.write(STATS, stats_batch([], T0)) == 0
+
+
+# ---- ttl ----------------------------------------------------------------------------
+
+def test_ttl_on_read_with_an_injected_now(store):
+    table = OnlineTable("rides", "ttl_view", 1, (("driver_id", "int64"),), (("trips", "int64"),), 3600)
+    batch = pa.record_batch({"driver_id": pa.array([1, 2]), "event_timestamp": pa.array([T0, T0 - timedelta(hours=2)], TS),
+                             "trips": pa.array([1, 2])})
+    assert store.write(table, batch) == 2
+    boundary = T0 + timedelta(hours=1)  # event time == now - ttl still counts
+    rows = store.read(table, [(1,), (2,)], ["trips"], boundary)
+    assert rows.values == {"trips": [1, None]} and rows.event_timestamps == [T0, None]
+    later = store.read(table, [(1,)], ["trips"], boundary + timedelta(microseconds=1))
+    assert later.values == {"trips": [None]} and later.event_timestamps == [None]
+
+
+def test_ttl_zero_never_expires(store):
+    store.write(STATS, stats_batch([1], T0))
+    assert read(store, STATS, [(1,)], now=T0 + timedelta(days=3650)).values["trips"] == [0]
+
+
+# ---- keys and namespaces ------------------------------------------------------------
+
+def test_missing_entities_and_unknown_tables_read_as_none(store):
+    store.write(STATS, stats_batch([1], T0))
+    rows = read(store, STATS, [(2,), (1,)])
+    assert rows.event_timestamps == [None, T0]
+    assert rows.values == {"conv_rate": [None, 0.5], "trips": [None, 0], "name": [None, "d1"]}
+    never = OnlineTable("rides", "never_written", 1, (("driver_id", "int64"),), (("x", "int64"),), 0)
+    assert read(store, never, [(1,)]).values == {"x": [None]}
+
+
+def test_composite_string_and_bytes_keys(store):
+    table = OnlineTable("rides", "pairs", 1, (("driver_id", "int32"), ("city", "string"), ("tag", "bytes")),
+                        (("trips", "int64"),), 0)
+    keys = [(1, "a\x00", b""), (1, "a", b"\x00"), (1, "Zürich \U0001F600", b"\xff"), (2, "a", b"\x00")]
+    batch = pa.record_batch({
+        "driver_id": pa.array([k[0] for k in keys], pa.int32()),
+        "city": pa.array([k[1] for k in keys]), "tag": pa.array([k[2] for k in keys], pa.binary()),
+        "event_timestamp": pa.array([T0] * 4, TS), "trips": pa.array([10, 20, 30, 40]),
+    })
+    assert store.write(table, batch) == 4
+    assert read(store, table, list(reversed(keys)) + [(1, "a", b"")]).values["trips"] == [40, 30, 20, 10, None]
+
+
+def test_a_new_major_version_starts_empty_and_other_namespaces_are_untouched(store):
+    store.write(STATS, stats_batch([1], T0, trips=[5]))
+    for other in (OnlineTable("rides", "driver_stats", 2, STATS.join_keys, STATS.features, 0),
+                  OnlineTable("rides", "other_view", 1, STATS.join_keys, STATS.features, 0),
+                  OnlineTable("taxis", "driver_stats", 1, STATS.join_keys, STATS.features, 0)):
+        assert read(store, other, [(1,)]).event_timestamps == [None]
+    major2 = OnlineTable("rides", "driver_stats", 2, STATS.join_keys, STATS.features, 0)
+    store.write(major2, stats_batch([1], T0 - timedelta(days=1), trips=[6]))  # older, but another namespace
+    assert read(store, STATS, [(1,)]).values["trips"] == [5]
+    assert read(store, major2, [(1,)]).values["trips"] == [6]
+
+
+def test_request_order_is_kept_with_duplicates(store):
+    store.write(STATS, stats_batch([1, 2, 3], T0, trips=[10, 20, 30]))
+    rows = read(store, STATS, [(3,), (1,), (3,), (9,), (2,), (1,)], ["trips"])
+    assert rows.values["trips"] == [30, 10, 30, None, 20, 10]
+
+
+def test_delete_table_removes_only_that_namespace(store):
+    major2 = OnlineTable("rides", "driver_stats", 2, STATS.join_keys, STATS.features, 0)
+    store.write(STATS, stats_batch(list(range(10)), T0))
+    store.write(major2, stats_batch([1], T0))
+    store.delete_table(STATS)
+    assert read(store, STATS, [(1,), (5,)]).event_timestamps == [None, None]
+    assert read(store, major2, [(1,)]).event_timestamps == [T0]
+    assert store.write(STATS, stats_batch([1], T0 - timedelta(days=9))) == 1  # nothing newer left
+
+
+def test_a_batch_missing_a_feature_column_is_refused_by_name(store):
+    batch = stats_batch([1], T0).drop_columns(["trips"])
+    with pytest.raises(ValueError, match="no column 'trips'"):
+        store.write(STATS, batch)
+
+
+# ---- failures -----------------------------------------------------------------------
+
+def test_redis_dying_between_batches_raises_an_error_naming_the_url(redis_server, clean_redis):
+    store = RedisOnlineStore(clean_redis, chunk_size=100)
+    try:
+        assert store.write(STATS, stats_batch(list(range(500)), T0)) == 500
+        redis_server.kill()
+        with pytest.raises(OnlineStoreError) as failure:
+            store.write(STATS, stats_batch(list(range(500)), T0 + timedelta(seconds=1)))
+        assert clean_redis in str(failure.value) and "redis-server" in str(failure.value)
+        with pytest.raises(OnlineStoreError, match="reading view 'driver_stats'"):
+            read(store, STATS, [(1,)])
+    finally:
+        store.close()
+        redis_server.start()
+
+
+def test_an_unreachable_redis_names_the_url_without_its_password():
+    url = f"redis://:hunter2@127.0.0.1:{_free_port()}/0"
+    store = RedisOnlineStore(url)
+    try:
+        with pytest.raises(OnlineStoreError) as failure:
+            store.write(STATS, stats_batch([1], T0))
+        message = str(failure.value)
+        assert "hunter2" not in message and "redis://:***@127.0.0.1:" in message and "online_store.url" in message
+    finally:
+        store.close()
+
+
+def test_redact_keeps_user_host_and_port():
+    assert redact("redis://u:p@h:1/2") == "redis://u:***@h:1/2"
+    assert redact("redis://h:6379/0") == "redis://h:6379/0"
+
+
+def test_redis_reloads_its_scripts_after_a_script_flush(clean_redis):
+    store = RedisOnlineStore(clean_redis, chunk_size=2)
+    try:
+        store.write(STATS, stats_batch([1], T0))
+        read(store, STATS, [(1,)])
+        redis_client.Redis.from_url(clean_redis).script_flush()
+        assert store.write(STATS, stats_batch([1, 2, 3, 4, 5], T0)) == 5
+        assert read(store, STATS, [(5,), (1,)]).values["trips"] == [4, 0]
+    finally:
+        store.close()
+
+
+def test_redis_keys_expire_at_event_time_plus_ttl(clean_redis):
+    table = OnlineTable("rides", "ttl_view", 1, (("driver_id", "int64"),), (("trips", "int64"),), 3600)
+    store = RedisOnlineStore(clean_redis)
+    try:
+        store.write(table, pa.record_batch({"driver_id": pa.array([1]), "event_timestamp": pa.array([T0], TS),
+                                            "trips": pa.array([1])}))
+        client = redis_client.Redis.from_url(clean_redis)
+        (key,) = client.keys("fc:rides:ttl_view:v1:*")
+        assert client.pexpiretime(key) == int(T0.timestamp() * 1000) + 3_600_000
+    finally:
+        store.close()
+
+
+def test_sqlite_with_an_unusable_path_names_the_path(tmp_path):
+    blocker = tmp_path / "a_file"
+    blocker.write_text("not a directory")
+    with pytest.raises(OnlineStoreError, match=f"{blocker}.*online_store.path"):
+        create_online_store(SqliteOnlineConfig(path="a_file/online.db"), tmp_path)
+
+
+def test_sqlite_on_a_file_that_is_not_a_database_names_the_path(tmp_path):
+    (tmp_path / "online.db").write_bytes(b"garbage" * 1000)
+    with pytest.raises(OnlineStoreError, match=f"{tmp_path / 'online.db'}.*online_store.path"):
+        store = create_online_store(SqliteOnlineConfig(path="online.db"), tmp_path)
+        store.write(STATS, stats_batch([1], T0))
