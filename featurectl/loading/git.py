@@ -37,6 +37,10 @@ class GitError(Exception):
     """git could not be run or refused a command; carries git's own message."""
 
 
+class _CannotRun(GitError):
+    """git is missing, or the directory to run it in is."""
+
+
 def definitions_at_ref(repo_root: Path, ref: str) -> tuple[Definitions, Origins]:
     """The definitions of the feature repository at `repo_root` as committed at `ref`.
 
@@ -105,13 +109,13 @@ def _env() -> dict[str, str]:
 
 
 def _git(cwd: Path, *args: str) -> str:
+    if not cwd.is_dir():  # checked first: a missing cwd also raises FileNotFoundError below
+        raise _CannotRun(f"{cwd} is not a directory")
     try:
         done = subprocess.run(["git", *args], cwd=cwd, env=_env(), capture_output=True,
                               encoding="utf-8", errors="replace")
     except FileNotFoundError:
-        raise GitError("git is not installed or not on PATH") from None
-    except NotADirectoryError:
-        raise GitError(f"{cwd} is not a directory") from None
+        raise _CannotRun("git is not installed or not on PATH") from None
     if done.returncode != 0:
         raise GitError(done.stderr.strip() or f"git {args[0]} exited with {done.returncode}")
     return done.stdout
@@ -122,6 +126,9 @@ def _locate(repo_root: Path) -> tuple[Path, str]:
     root = repo_root.resolve()
     try:
         top = Path(_git(root, "rev-parse", "--show-toplevel").strip()).resolve()
+    except _CannotRun as exc:
+        raise UsageError(f"--against cannot read git: {exc}",
+                         hint="install git, and pass --repo an existing feature repository") from None
     except GitError as exc:
         raise UsageError(
             f"--against needs a git checkout, and {root} is not inside one ({exc})",

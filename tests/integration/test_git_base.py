@@ -219,6 +219,24 @@ def test_not_a_git_checkout_is_a_usage_error(isolated_git: Path):
     assert str(plain.resolve()) in str(caught.value)
 
 
+def test_missing_directory_is_a_usage_error_naming_it(isolated_git: Path):
+    missing = isolated_git / "no-such-dir"
+
+    with pytest.raises(UsageError, match="no-such-dir is not a directory"):
+        definitions_at_ref(missing, "HEAD")
+    assert git_commit(missing) is None
+
+
+def test_git_not_installed_is_a_usage_error(git: Git, monkeypatch):
+    git.write("featurectl.yaml", CONFIG)
+    git.commit("v1")
+    monkeypatch.setenv("PATH", str(git.top / "no-bin"))
+
+    with pytest.raises(UsageError, match="git is not installed"):
+        definitions_at_ref(git.top, "HEAD")
+    assert git_commit(git.top) is None
+
+
 def test_python_definitions_at_the_ref_run_from_the_committed_text(git: Git):
     git.write("featurectl.yaml", CONFIG)
     git.write("features/riders.py", PYTHON_DEFS.format(version="1.0.0"))
