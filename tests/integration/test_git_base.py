@@ -253,7 +253,7 @@ def test_python_definitions_at_the_ref_run_from_the_committed_text(git: Git):
 def test_invalid_definitions_at_the_ref_name_ref_and_path(git: Git):
     git.write("featurectl.yaml", CONFIG)
     git.write("features/drivers.yaml", drivers_yaml().replace("dtype: float32", "dtype: float33"))
-    git.write("features/riders.py", "raise RuntimeError('boom')\n")
+    git.write("features/riders.py", "raise RuntimeError('cannot read ' + __file__)\n")
     git.commit("broken")
     git.write("features/drivers.yaml", drivers_yaml())
     git.write("features/riders.py", "")
@@ -264,6 +264,8 @@ def test_invalid_definitions_at_the_ref_name_ref_and_path(git: Git):
     files = {p.file for p in caught.value.problems}
     assert files == {"main:features/drivers.yaml", "main:features/riders.py"}
     assert any("float33" in p.message for p in caught.value.problems)
+    # The temporary extraction's path is shown as REF:path too.
+    assert any(p.message.endswith("cannot read main:features/riders.py") for p in caught.value.problems)
     assert not any("featurectl-ref-" in f"{p.message} {p.hint}" for p in caught.value.problems)
     load_definitions(git.top, FEATURES)  # the working tree itself is fine
 
