@@ -28,7 +28,6 @@ class SqliteRegistry(SqlRegistry):
             # isolation_level=None: we issue BEGIN ourselves, so commits can take the lock up front.
             conn = sqlite3.connect(self.path, timeout=busy_timeout, isolation_level=None)
             conn.execute("PRAGMA journal_mode=WAL")
-            conn.execute("PRAGMA synchronous=NORMAL")  # durable at each checkpoint; WAL keeps it consistent
         except sqlite3.Error as exc:
             raise self._failure_at(where, exc) from None
         super().__init__(conn, where)

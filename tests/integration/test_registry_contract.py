@@ -191,7 +191,7 @@ def test_schema_version_is_recorded(store: Store, registry: Registry) -> None:
 
 def test_newer_schema_version_is_refused(store: Store, registry: Registry) -> None:
     store.raw("UPDATE {t}meta SET value = ? WHERE key = 'schema_version'", (str(SCHEMA_VERSION + 1),))
-    with pytest.raises(RegistryError, match=r"schema version 2, newer .* upgrade featurectl") as info:
+    with pytest.raises(RegistryError, match=rf"schema version {SCHEMA_VERSION + 1}, newer .* upgrade featurectl") as info:
         store.open()
     assert registry.where in str(info.value)
 
