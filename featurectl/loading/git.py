@@ -52,17 +52,19 @@ def definitions_at_ref(repo_root: Path, ref: str) -> tuple[Definitions, Origins]
     top, prefix = _locate(Path(repo_root))
     sha = _resolve(top, ref)
     label = _Labeller(ref, prefix)
-    config_text = _read_blob(top, sha, f"{prefix}{CONFIG_FILE}")
-    if config_text is None:
-        return Definitions(), {}
-    patterns = _definition_globs(config_text, label(CONFIG_FILE))
     tmp = Path(tempfile.mkdtemp(prefix="featurectl-ref-"))
     try:
+        config_text = _read_blob(top, sha, f"{prefix}{CONFIG_FILE}")
+        if config_text is None:
+            return Definitions(), {}
+        patterns = _definition_globs(config_text, CONFIG_FILE)  # labelled below, as every problem
         _extract(top, sha, prefix, tmp)
-        try:
-            defs, origins = load_definitions(tmp / prefix, patterns)
-        except DefinitionError as exc:
-            raise DefinitionError([label.problem(p, tmp / prefix) for p in exc.problems]) from None
+        defs, origins = load_definitions(tmp / prefix, patterns)
+    except DefinitionError as exc:
+        raise DefinitionError([label.problem(p, tmp / prefix) for p in exc.problems]) from None
+    except GitError as exc:  # a damaged or partial clone: git's own words say what is missing
+        raise UsageError(f"git could not read '{ref}' ({sha[:12]}) in {top}: {exc}",
+                         hint="check the clone with `git fsck`, or fetch again") from None
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return defs, {key: label(file) for key, file in origins.items()}
@@ -166,15 +168,20 @@ def _extract(top: Path, sha: str, prefix: str, dest: Path) -> None:
     if prefix:
         args += ["--", prefix.rstrip("/")]
     proc = subprocess.Popen(args, cwd=top, env=_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    untar_error = None
     try:
         _untar(proc.stdout, dest)
+    except tarfile.TarError as exc:  # a failing git archive cuts the stream short; its stderr says why
+        untar_error = exc
     finally:
         proc.stdout.close()
         stderr = proc.stderr.read().decode(errors="replace")
         proc.stderr.close()
         code = proc.wait()
     if code != 0:
-        raise GitError(f"git archive {sha} failed: {stderr.strip()}")
+        raise GitError(f"git archive failed: {stderr.strip()}")
+    if untar_error is not None:
+        raise GitError(f"git archive gave an unreadable archive: {untar_error}")
 
 
 def _untar(stream: IO[bytes], dest: Path) -> None:

@@ -320,6 +320,23 @@ def test_temporary_directory_is_removed_when_the_ref_is_invalid(git: Git, tmp_pa
     assert list(scratch.iterdir()) == []
 
 
+def test_damaged_clone_is_a_usage_error_and_leaves_no_temporary_files(git: Git, tmp_path: Path, monkeypatch):
+    git.write("featurectl.yaml", CONFIG)
+    git.write("features/drivers.yaml", drivers_yaml())
+    git.commit("v1")
+    blob = git("rev-parse", "HEAD:features/drivers.yaml").strip()
+    (git.top / ".git" / "objects" / blob[:2] / blob[2:]).unlink()
+    scratch = tmp_path / "scratch"
+    scratch.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(scratch))
+
+    with pytest.raises(UsageError, match="git could not read 'HEAD'") as caught:
+        definitions_at_ref(git.top, "HEAD")
+
+    assert "git fsck" in caught.value.hint
+    assert list(scratch.iterdir()) == []
+
+
 def test_inherited_git_dir_does_not_redirect_to_another_repository(git: Git, isolated_git: Path, monkeypatch):
     git.write("featurectl.yaml", CONFIG)
     git.write("features/drivers.yaml", drivers_yaml())
