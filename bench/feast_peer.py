@@ -8,18 +8,17 @@ it, runs the task and prints one JSON object (seconds, entities/s, latencies in 
 """
 from __future__ import annotations
 
-import argparse
 import os
 import sys
 import time
-from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from urllib.parse import urlparse
 
 os.environ.setdefault("FEAST_USAGE", "False")  # no telemetry calls while timing
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from harness import FEATURES, VIEW, emit, load_meta, measure_latency, online_batches, time_command  # noqa: E402
+from harness import (FEATURES, VIEW, emit, load_meta, online_figures, peer_args,  # noqa: E402
+                     pit_figures, time_command, window)
 
 DEFS = '''\
 from datetime import timedelta
@@ -80,13 +79,6 @@ def open_store(repo: Path):
     return store
 
 
-def window(meta: dict) -> tuple[datetime, datetime]:
-    # the whole generated window, with a margin so no boundary row is lost
-    start = datetime.fromisoformat(meta["window_start"]) - timedelta(days=1)
-    end = datetime.fromisoformat(meta["window_end"]) + timedelta(days=1)
-    return start.astimezone(timezone.utc), end.astimezone(timezone.utc)
-
-
 def online_count(store_kind: str, repo: Path, redis_url: str | None) -> int:
     if store_kind == "redis":
         import redis
@@ -117,33 +109,19 @@ def task_pit(store, meta, data: Path, save: str | None) -> dict:
 
     entity_df = pd.read_parquet(data / "entity_df.parquet")
     refs = [f"{VIEW}:{f}" for f in FEATURES]
-    t0 = time.perf_counter()
-    out = store.get_historical_features(entity_df=entity_df, features=refs).to_df()
-    secs = time.perf_counter() - t0
-    if save:
-        out.to_parquet(save, index=False)
-    return {"seconds": round(secs, 3), "entity_rows": len(entity_df),
-            "feature_rows": meta["feature_rows"], "output_rows": len(out),
-            "rows_per_s": round(len(entity_df) / secs, 1)}
+    return pit_figures(lambda: store.get_historical_features(entity_df=entity_df, features=refs).to_arrow(),
+                       lambda: store.get_historical_features(entity_df=entity_df, features=refs).to_df(),
+                       len(entity_df), meta, save)
 
 
 def task_online(store, meta, args) -> dict:
     refs = [f"{VIEW}:{f}" for f in FEATURES]
-    ents = meta["args"]["entities"]
 
     def call(ids):
         return store.get_online_features(
             features=refs, entity_rows=[{"driver_id": i} for i in ids]).to_dict()
 
-    probe = call(online_batches(ents, 1, 100, seed=99)[0])
-    if all(v is None for v in probe["f0"]):  # nothing loaded yet: load it, untimed
-        store.materialize(*window(meta))
-        probe = call(online_batches(ents, 1, 100, seed=99)[0])
-    warm = max(args.iters // 10, 5)
-    single = measure_latency(call, online_batches(ents, args.iters, 1, seed=1), warm)
-    batch = measure_latency(call, online_batches(ents, max(args.iters // 5, 20), 100, seed=2), warm)
-    return {"single": single, "batch100": batch,
-            "probe_nonnull_of_100": sum(v is not None for v in probe["f0"])}
+    return online_figures(call, lambda: store.materialize(*window(meta)), meta, args.iters)
 
 
 def task_plan(repo: Path, args) -> dict:
@@ -153,20 +131,8 @@ def task_plan(repo: Path, args) -> dict:
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--data", type=Path, required=True)
-    ap.add_argument("--work", type=Path, required=True)
-    ap.add_argument("--redis-url")
-    ap.add_argument("--task", required=True, choices=[
-        "materialize-sqlite", "materialize-redis", "pit", "online-redis", "online-sqlite", "plan"])
-    ap.add_argument("--iters", type=int, default=1000, help="online calls of 1 entity")
-    ap.add_argument("--plan-runs", type=int, default=5)
-    ap.add_argument("--save-output", help="pit: write the training frame here (untimed)")
-    args = ap.parse_args()
-
-    kind = "redis" if args.task.endswith("redis") else "sqlite"
-    if kind == "redis" and not args.redis_url:
-        ap.error(f"--task {args.task} needs --redis-url redis://127.0.0.1:PORT/0")
+    args = peer_args(__doc__)
+    kind = args.store
     meta = load_meta(args.data)
     repo = write_repo(args.work, args.data, "pit" if args.task in ("pit", "plan") else kind,
                       args.redis_url)

@@ -1,0 +1,123 @@
+"""featurectl side of the benchmark: the same tasks and JSON shape as bench/feast_peer.py.
+
+  .venv/bin/python bench/featurectl_peer.py --data DIR --work DIR --task TASK
+        [--redis-url redis://127.0.0.1:PORT/0] [--iters N] [--save-output FILE]
+
+Writes a featurectl repository in --work/featurectl-<store> (featurectl.yaml and
+features/bench.yaml), applies it through the SDK, runs one task and prints one JSON object.
+"""
+from __future__ import annotations
+
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from harness import (FEATURES, VIEW, emit, load_meta, online_figures, peer_args,  # noqa: E402
+                     pit_figures, time_command, window)
+
+DEFS = """\
+entities:
+  - name: driver
+    join_key: driver_id
+    dtype: int64
+
+sources:
+  - name: driver_source
+    path: {path}
+    timestamp_field: event_timestamp
+    created_timestamp_field: created
+
+feature_views:
+  - name: driver_stats
+    version: 1.0.0
+    entities: [driver]
+    source: driver_source
+    ttl: 30d
+    owner: bench@example.com
+    features:
+{features}
+"""
+
+
+def write_repo(work: Path, data: Path, store: str, redis_url: str | None) -> Path:
+    repo = work / f"featurectl-{store}"
+    (repo / "features").mkdir(parents=True, exist_ok=True)
+    online = (f"{{type: redis, url: \"{redis_url}\"}}" if store == "redis"
+              else "{type: sqlite, path: .featurectl/online.db}")
+    (repo / "featurectl.yaml").write_text(f"project: bench\nonline_store: {online}\n")
+    dtypes = ["float64"] * 6 + ["int64"] * 3 + ["string"]
+    feats = "\n".join(f"      - {{name: {f}, dtype: {t}}}" for f, t in zip(FEATURES, dtypes))
+    (repo / "features" / "bench.yaml").write_text(
+        DEFS.format(path=(data / "features.parquet").resolve(), features=feats))
+    return repo
+
+
+def open_store(repo: Path):
+    from featurectl import FeatureStore
+
+    store = FeatureStore(repo)
+    store.apply()
+    return store
+
+
+def task_materialize(store, meta) -> dict:
+    start, end = window(meta)
+    t0 = time.perf_counter()
+    runs = store.materialize(start, end)
+    secs = time.perf_counter() - t0
+    bad = [f"{r.view}: {r.status} {r.error or ''}" for r in runs if r.status != "ok"]
+    if bad:
+        raise SystemExit(f"materialize failed: {bad}")
+    n = meta["distinct_feature_ids"]
+    return {"seconds": round(secs, 3), "entities": n, "entities_per_s": round(n / secs, 1),
+            "feature_rows": meta["feature_rows"],
+            "online_keys": sum(r.entities_written for r in runs)}
+
+
+def task_pit(store, meta, data: Path, save: str | None) -> dict:
+    import pandas as pd
+
+    entity_df = pd.read_parquet(data / "entity_df.parquet")
+    refs = [f"{VIEW}:{f}" for f in FEATURES]
+    return pit_figures(lambda: store.get_historical_features(entity_df=entity_df, features=refs),
+                       lambda: store.get_historical_features(entity_df=entity_df, features=refs).to_pandas(),
+                       len(entity_df), meta, save)
+
+
+def task_online(store, meta, args) -> dict:
+    refs = [f"{VIEW}:{f}" for f in FEATURES]
+
+    def call(ids):
+        return store.get_online_features(features=refs, entity_rows=[{"driver_id": i} for i in ids])
+
+    return online_figures(call, lambda: store.materialize(*window(meta)), meta, args.iters)
+
+
+def task_plan(repo: Path, args) -> dict:
+    cli = Path(sys.executable).with_name("featurectl")
+    return time_command([str(cli), "plan", "--repo", str(repo)], cwd=repo, runs=args.plan_runs)
+
+
+def main() -> None:
+    args = peer_args(__doc__)
+    kind = args.store
+    meta = load_meta(args.data)
+    repo = write_repo(args.work, args.data, "pit" if args.task in ("pit", "plan") else kind,
+                      args.redis_url)
+    store = open_store(repo)
+    if args.task.startswith("materialize"):
+        res = task_materialize(store, meta)
+    elif args.task == "pit":
+        res = task_pit(store, meta, args.data, args.save_output)
+    elif args.task.startswith("online"):
+        res = task_online(store, meta, args)
+    else:
+        res = task_plan(repo, args)
+    import featurectl
+
+    emit({"peer": "featurectl", "version": featurectl.__version__, "task": args.task, **res})
+
+
+if __name__ == "__main__":
+    main()
