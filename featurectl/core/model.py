@@ -16,6 +16,7 @@ from pydantic import (
     ConfigDict,
     Field,
     PlainSerializer,
+    WithJsonSchema,
     field_validator,
     model_validator,
 )
@@ -40,12 +41,20 @@ def _name_of(value: object) -> object:
 
 
 Name = Annotated[str, Field(pattern=NAME_PATTERN)]
-DType = Annotated[str, BeforeValidator(parse_dtype)]
-Version = Annotated[str, BeforeValidator(_check_version)]
+DType = Annotated[str, BeforeValidator(parse_dtype), WithJsonSchema({
+    "type": "string", "description": "bool, int32, int64, float32, float64, string, bytes, timestamp, or list<T>",
+    "pattern": r"^(bool|int32|int64|float32|float64|string|bytes|timestamp|list<(bool|int32|int64|float32|float64|string|bytes|timestamp)>)$",
+})]
+Version = Annotated[str, BeforeValidator(_check_version), WithJsonSchema({
+    "type": "string", "description": "semantic version MAJOR.MINOR.PATCH",
+    "pattern": r"^(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)(?:-[0-9A-Za-z.-]+)?(?:\+[0-9A-Za-z.-]+)?$",
+})]
 Duration = Annotated[
     int,
     BeforeValidator(parse_duration),
     PlainSerializer(format_duration, return_type=str, when_used="json"),
+    WithJsonSchema({"description": "30s, 15m, 36h, 7d, 2w, or 0 (no expiry)",
+                    "anyOf": [{"type": "string", "pattern": r"^(0|\d+[smhdw])$"}, {"const": 0}]}),
 ]
 Ref = Annotated[str, BeforeValidator(_name_of)]
 Scalar = Union[bool, int, float, str]

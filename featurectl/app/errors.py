@@ -1,0 +1,20 @@
+"""Outcomes of use cases that the CLI maps to exit codes."""
+from __future__ import annotations
+
+from featurectl.core.plan import Plan
+
+
+class PlanRefused(Exception):
+    """The rules refused a plan or a saved plan (exit code 1)."""
+
+    def __init__(self, message: str, plan: Plan | None = None, rule: str | None = None):
+        self.plan, self.rule = plan, rule
+        super().__init__(message)
+
+
+class MaterializationFailed(Exception):
+    """At least one view's run failed validation (exit 1) or its store failed (exit 3)."""
+
+    def __init__(self, message: str, runs: list, store_failure: bool):
+        self.runs, self.store_failure = runs, store_failure
+        super().__init__(message)

@@ -1,0 +1,23 @@
+"""Timestamps from the command line and the SDK: ISO 8601, no zone means UTC, or `now`."""
+from __future__ import annotations
+
+from datetime import date, datetime, timezone
+
+from featurectl.core.errors import UsageError
+
+
+def to_utc(value: datetime | date | str, now: datetime) -> datetime:
+    if isinstance(value, str):
+        text = value.strip()
+        if text.lower() == "now":
+            return now
+        try:
+            value = datetime.fromisoformat(text.replace("Z", "+00:00"))
+        except ValueError:
+            raise UsageError(f"invalid timestamp {text!r}",
+                             hint="use ISO 8601, e.g. 2026-01-31 or 2026-01-31T12:00:00+00:00, or `now`") from None
+    if isinstance(value, date) and not isinstance(value, datetime):
+        value = datetime(value.year, value.month, value.day)
+    if getattr(value, "tzinfo", None) is None:
+        return value.replace(tzinfo=timezone.utc)
+    return value.astimezone(timezone.utc)

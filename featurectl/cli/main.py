@@ -1,0 +1,87 @@
+"""The `featurectl` command: typer app, exit-code mapping, and the entry point."""
+from __future__ import annotations
+
+import functools
+
+import typer
+
+from featurectl.cli import output
+
+app = typer.Typer(
+    name="featurectl",
+    help="Feature definitions as code: plan, version-check, apply, materialize and serve ML features.\n\n"
+         "Exit codes: 0 success; 1 refused by the rules (violations, stale plan, invalid data); "
+         "2 bad input (definitions, config, names, usage); 3 a store failed; "
+         "plan --detailed-exitcode adds 4 (patch/minor changes) and 5 (includes a major change).",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+
+EXIT_REFUSED, EXIT_INPUT, EXIT_STORE = 1, 2, 3
+
+
+def _register_commands() -> None:
+    from featurectl.cli import data, definitions, planning, registry  # noqa: F401  (commands attach to app)
+
+
+def exit_code_for(exc: BaseException) -> int:
+    """Report an exception to the user and choose the exit code of SPEC §4."""
+    from featurectl.app.errors import MaterializationFailed, PlanRefused
+    from featurectl.core.errors import DefinitionError, UsageError
+    from featurectl.offline.base import OfflineStoreError
+    from featurectl.online.base import OnlineStoreError
+    from featurectl.registry.base import RegistryError, StaleRevision
+
+    if isinstance(exc, DefinitionError):
+        output.report_problems(exc.problems)
+        return EXIT_INPUT
+    if isinstance(exc, UsageError):
+        output.report_error(str(exc), exc.hint)
+        return EXIT_INPUT
+    if isinstance(exc, PlanRefused):
+        output.report_error(str(exc))
+        return EXIT_REFUSED
+    if isinstance(exc, StaleRevision):
+        output.report_error(f"STALE_PLAN: {exc}", "make the plan again")
+        return EXIT_REFUSED
+    if isinstance(exc, MaterializationFailed):
+        output.report_error(str(exc))
+        return EXIT_STORE if exc.store_failure else EXIT_REFUSED
+    if isinstance(exc, (RegistryError, OnlineStoreError, OfflineStoreError)):
+        output.report_error(str(exc))
+        return EXIT_STORE
+    if isinstance(exc, KeyboardInterrupt):
+        output.report_error("interrupted")
+        return 130
+    output.report_error(f"unexpected {type(exc).__name__}: {exc}",
+                        "rerun with --debug for the traceback, and report it if it persists")
+    return EXIT_STORE
+
+
+def command(*args, **kwargs):
+    """app.command, with the command's failures reported and mapped to exit codes.
+    A command returns its exit code; --debug lets the traceback through."""
+    def decorate(fn):
+        @functools.wraps(fn)
+        def run(*a, **kw):
+            try:
+                code = fn(*a, **kw)
+            except (typer.Exit, typer.Abort):
+                raise
+            except Exception as exc:
+                if kw.get("debug"):
+                    raise
+                code = exit_code_for(exc)
+            except KeyboardInterrupt as exc:
+                code = exit_code_for(exc)
+            if code:
+                raise typer.Exit(code)
+        return app.command(*args, **kwargs)(run)
+    return decorate
+
+
+def main() -> None:
+    _register_commands()
+    app(prog_name="featurectl")

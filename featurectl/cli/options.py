@@ -1,0 +1,23 @@
+"""Options every command shares."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+RepoOpt = Annotated[Optional[Path], typer.Option(
+    "--repo", help="Feature repository (default: the nearest directory at or above the current one "
+                   "holding featurectl.yaml).", show_default=False)]
+DebugOpt = Annotated[bool, typer.Option("--debug", help="Show Python tracebacks on errors.")]
+
+
+def store(repo: Path | None):
+    from featurectl.sdk import FeatureStore
+    return FeatureStore(repo)
+
+
+def split_list(value: str | None) -> list[str] | None:
+    if not value:
+        return None
+    return [part.strip() for part in value.split(",") if part.strip()]

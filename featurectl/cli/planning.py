@@ -1,0 +1,96 @@
+"""plan and apply."""
+from __future__ import annotations
+
+import json
+from enum import Enum
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from featurectl.cli import output
+from featurectl.cli.main import EXIT_REFUSED, command
+from featurectl.cli.options import DebugOpt, RepoOpt, store
+
+
+class PlanFormat(str, Enum):
+    text = "text"
+    json = "json"
+    markdown = "markdown"
+
+
+def _show(plan, fmt: PlanFormat) -> None:
+    if fmt is PlanFormat.json:
+        from featurectl.render.plan_data import plan_to_dict
+        output.print_raw(json.dumps(plan_to_dict(plan), indent=2, default=str))
+    elif fmt is PlanFormat.markdown:
+        from featurectl.render.text import render_plan
+        output.print_raw(render_plan(plan, "markdown"))
+    else:
+        from featurectl.render.text import render_plan
+        output.out().print(render_plan(plan, "text"), end="")
+
+
+def detailed_exit_code(plan) -> int:
+    if not plan.valid:
+        return EXIT_REFUSED
+    if not plan.has_changes:
+        return 0
+    return 5 if plan.largest_bump == "major" else 4
+
+
+@command()
+def plan(
+    fmt: Annotated[PlanFormat, typer.Option("--format", help="Output format.")] = PlanFormat.text,
+    out: Annotated[Optional[Path], typer.Option("--out", help="Save the plan to this JSON file, for `apply PLAN.json`.")] = None,
+    against: Annotated[Optional[str], typer.Option(
+        "--against", metavar="GIT_REF",
+        help="Diff against the definitions at this git revision instead of the registry (no registry access; for CI).")] = None,
+    allow_removals: Annotated[bool, typer.Option("--allow-removals", help="Allow removing views and services that are not deprecated.")] = False,
+    detailed_exitcode: Annotated[bool, typer.Option(
+        "--detailed-exitcode", help="Exit 0 with no changes, 4 with only patch/minor changes, 5 with a major change (1 invalid).")] = False,
+    repo: RepoOpt = None,
+    debug: DebugOpt = False,
+) -> int:
+    """Compile the definitions, diff them against the registry (or a git ref) and check every version bump."""
+    fs = store(repo)
+    result = fs.plan(allow_removals=allow_removals, against=against)
+    _show(result, fmt)
+    if out is not None:
+        if against is not None:
+            output.err().print("[yellow]note:[/yellow] a plan made --against a git ref can be reviewed but not applied")
+        from featurectl.app.saved_plan import dump
+        out.write_text(dump(result, allow_removals))
+        if fmt is PlanFormat.text:
+            output.out().print(f"Saved the plan to {output.escape(out)}; apply it with `featurectl apply {output.escape(out)}`.")
+    if detailed_exitcode:
+        return detailed_exit_code(result)
+    return 0 if result.valid else EXIT_REFUSED
+
+
+@command()
+def apply(
+    plan_file: Annotated[Optional[Path], typer.Argument(
+        metavar="[PLAN.json]", help="A plan saved by `plan --out`: apply exactly it, if the registry has not moved.")] = None,
+    allow_removals: Annotated[bool, typer.Option("--allow-removals", help="Allow removing views and services that are not deprecated.")] = False,
+    fmt: Annotated[PlanFormat, typer.Option("--format", help="How to show the applied plan.")] = PlanFormat.text,
+    repo: RepoOpt = None,
+    debug: DebugOpt = False,
+) -> int:
+    """Apply the plan atomically, recording a new registry revision."""
+    from featurectl.app.errors import PlanRefused
+
+    fs = store(repo)
+    try:
+        result = fs.apply(plan_file, allow_removals=allow_removals)
+    except PlanRefused as exc:
+        if exc.plan is not None:
+            _show(exc.plan, fmt)
+        raise
+    _show(result.plan, fmt)
+    if fmt is PlanFormat.text:
+        if result.revision is None:
+            output.out().print("Nothing to apply.")
+        else:
+            output.out().print(f"[green]Applied[/green] registry revision {result.revision}.")
+    return 0

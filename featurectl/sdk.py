@@ -1,0 +1,156 @@
+"""The Python SDK. The CLI is a thin layer over this class."""
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from functools import cached_property
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Callable, Mapping, Sequence
+
+from featurectl.app import planning
+from featurectl.app.materialize import Materializer, NoProgress, Progress, ViewRun, incremental_windows
+from featurectl.app.timeparse import to_utc
+from featurectl.core.definitions import Definitions
+from featurectl.core.errors import UsageError
+from featurectl.core.plan import Plan
+from featurectl.loading.repo import Repo
+
+if TYPE_CHECKING:
+    import pyarrow as pa
+
+    from featurectl.offline.base import OfflineStore
+    from featurectl.online.base import OnlineStore
+    from featurectl.registry.base import Registry
+
+
+def _utc_now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+class FeatureStore:
+    """A feature repository and its stores. Stores are opened on first use."""
+
+    def __init__(self, repo_path: str | Path | None = None, *, clock: Callable[[], datetime] = _utc_now,
+                 actor: str | None = None):
+        self.repo = Repo.open(repo_path)
+        self.project = self.repo.config.project
+        self._clock = clock
+        self._actor = actor
+
+    # --- stores (lazy: plan and validate never import the data stack) ---------------------
+    @cached_property
+    def registry(self) -> "Registry":
+        from featurectl.registry import create_registry
+        return create_registry(self.repo.config.registry, self.repo.root)
+
+    @cached_property
+    def offline(self) -> "OfflineStore":
+        from featurectl.offline import create_offline_store
+        return create_offline_store(self.repo.config.offline_store, self.repo.root)
+
+    @cached_property
+    def online(self) -> "OnlineStore":
+        from featurectl.online import create_online_store
+        return create_online_store(self.repo.config.online_store, self.repo.root)
+
+    def close(self) -> None:
+        for name in ("registry", "online"):
+            if name in self.__dict__:
+                self.__dict__.pop(name).close()
+
+    def __enter__(self) -> "FeatureStore":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # --- definitions ----------------------------------------------------------------------
+    @property
+    def definitions(self) -> Definitions:
+        """The definitions in the repository's files (the desired state)."""
+        return self.repo.definitions
+
+    def applied(self) -> Definitions:
+        """The definitions the registry holds (the current state)."""
+        return planning.current_definitions(self.registry)[1]
+
+    def plan(self, *, allow_removals: bool = False, against: str | None = None) -> Plan:
+        if against is not None:
+            from featurectl.loading.git import definitions_at_ref
+            base, _ = definitions_at_ref(self.repo.root, against)
+            return planning.plan_against_git(self.project, against, base, self.definitions, allow_removals)
+        return planning.plan_against_registry(self.project, self.registry, self.definitions, allow_removals)
+
+    def apply(self, plan_file: str | Path | None = None, *, allow_removals: bool = False) -> planning.ApplyResult:
+        actor = self._actor or planning.default_actor()
+        git_commit = self._git_commit()
+        if plan_file is not None:
+            return planning.apply_saved(Path(plan_file), self.project, self.registry, actor=actor,
+                                        clock=self._clock, git_commit=git_commit)
+        return planning.apply(self.project, self.registry, self.definitions, actor=actor, clock=self._clock,
+                              git_commit=git_commit, allow_removals=allow_removals)
+
+    def _git_commit(self) -> str | None:
+        from featurectl.loading.git import git_commit
+        return git_commit(self.repo.root)
+
+    # --- data -----------------------------------------------------------------------------
+    def materialize(self, start: datetime | str, end: datetime | str, views: Sequence[str] | None = None,
+                    progress: Progress | None = None) -> list[ViewRun]:
+        now = self._clock()
+        start_at, end_at = to_utc(start, now), to_utc(end, now)
+        if start_at >= end_at:
+            raise UsageError(f"START ({start_at.isoformat()}) must be before END ({end_at.isoformat()})")
+        materializer, selected = self._materializer(views, progress)
+        return materializer.run(selected, {v.name: (start_at, end_at) for v in selected})
+
+    def materialize_incremental(self, end: datetime | str, views: Sequence[str] | None = None,
+                                progress: Progress | None = None) -> list[ViewRun]:
+        end_at = to_utc(end, self._clock())
+        materializer, selected = self._materializer(views, progress)
+        return materializer.run(selected, incremental_windows(self.registry, selected, end_at))
+
+    def _materializer(self, views: Sequence[str] | None, progress: Progress | None):
+        defs = self.applied()
+        selected = _select_views(defs, views)
+        return Materializer(self.project, defs, self.registry, self.offline, self.online,
+                            progress or NoProgress()), selected
+
+    def get_online_features(self, features: Sequence[str] | None = None,
+                            entity_rows: Sequence[Mapping[str, Any]] = (), *, service: str | None = None,
+                            full_feature_names: bool = False) -> dict[str, list[Any]]:
+        from featurectl.app.retrieval import online_features
+        return online_features(self.project, self.applied(), self.online, list(features or []), entity_rows,
+                               self._clock(), service=service, full_feature_names=full_feature_names)
+
+    def get_historical_features(self, entity_df: Any, features: Sequence[str] | None = None, *,
+                                service: str | None = None, timestamp_column: str = "event_timestamp",
+                                full_feature_names: bool = False) -> "pa.Table":
+        return self.historical_reader(entity_df, features, service=service, timestamp_column=timestamp_column,
+                                      full_feature_names=full_feature_names).read_all()
+
+    def historical_reader(self, entity_df: Any, features: Sequence[str] | None = None, *,
+                          service: str | None = None, timestamp_column: str = "event_timestamp",
+                          full_feature_names: bool = False) -> "pa.RecordBatchReader":
+        """Streaming form of get_historical_features, for writing large results to files."""
+        import pyarrow as pa
+
+        from featurectl.app.retrieval import historical_requests
+        table = entity_df if isinstance(entity_df, pa.Table) else pa.Table.from_pandas(entity_df, preserve_index=False)
+        requests = historical_requests(self.applied(), list(features or []), service, full_feature_names,
+                                       tuple(table.column_names))
+        return self.offline.get_historical_features(table, requests, timestamp_column=timestamp_column,
+                                                    full_feature_names=full_feature_names)
+
+
+def _select_views(defs: Definitions, names: Sequence[str] | None):
+    if names:
+        unknown = [n for n in names if n not in defs.feature_views]
+        if unknown:
+            raise UsageError(f"unknown or unapplied feature view(s): {', '.join(unknown)}",
+                             hint=f"applied views: {', '.join(sorted(defs.feature_views)) or '(none)'}")
+        views = [defs.feature_views[n] for n in names]
+        offline_only = [v.name for v in views if not v.online]
+        if offline_only:
+            raise UsageError(f"feature view(s) {', '.join(offline_only)} have online: false and are not materialized")
+        return views
+    return [v for v in sorted(defs.feature_views.values(), key=lambda v: v.name) if v.online]
