@@ -321,13 +321,14 @@ def check_pit(data: Path, output: Path, ttl_days: int = 30) -> dict:
       FROM e ASOF LEFT JOIN f ON e.driver_id = f.driver_id AND e.ts >= f.fts""")
     cols = ", ".join(["driver_id", "CAST(event_timestamp AS TIMESTAMPTZ) AS event_timestamp"]
                      + [f"CAST({f} AS {'VARCHAR' if f == 'f9' else 'DOUBLE'}) AS {f}" for f in FEATURES])
+    as_text = "* REPLACE (CAST(event_timestamp AS VARCHAR) AS event_timestamp)"  # no pytz needed
     con.execute(f"CREATE TEMP TABLE peer AS SELECT {cols} FROM read_parquet('{output}')")
     con.execute(f"CREATE TEMP TABLE refc AS SELECT {cols} FROM ref")
-    missing = con.execute("SELECT * FROM (SELECT * FROM refc EXCEPT ALL SELECT * FROM peer) "
+    missing = con.execute(f"SELECT {as_text} FROM (SELECT * FROM refc EXCEPT ALL SELECT * FROM peer) "
                           "ORDER BY driver_id LIMIT 3").fetchall()
     n_missing = con.execute("SELECT count(*) FROM (SELECT * FROM refc EXCEPT ALL SELECT * FROM peer)").fetchone()[0]
     n_extra = con.execute("SELECT count(*) FROM (SELECT * FROM peer EXCEPT ALL SELECT * FROM refc)").fetchone()[0]
-    extra = con.execute("SELECT * FROM (SELECT * FROM peer EXCEPT ALL SELECT * FROM refc) "
+    extra = con.execute(f"SELECT {as_text} FROM (SELECT * FROM peer EXCEPT ALL SELECT * FROM refc) "
                         "ORDER BY driver_id LIMIT 3").fetchall()
     same_order = con.execute(
         "SELECT count(*) = 0 FROM (SELECT driver_id, rowid FROM peer) p "

@@ -105,15 +105,28 @@ def main() -> None:
     for peer in peers:
         results[peer] = run_peer(peer, tasks, data, pit_data, BENCH_DIR / "data" / "_work" / peer,
                                  iters, a.nice)
-        (BENCH_DIR / "results").mkdir(exist_ok=True)
-        path = BENCH_DIR / "results" / f"{peer}-{stamp:%Y-%m-%d}.json"
-        path.write_text(json.dumps({**header, "results": results[peer]}, indent=2) + "\n")
-        print(f"wrote {path.relative_to(ROOT)}", file=sys.stderr)
+        suffix = "-quick" if a.quick else "-large" if a.large else ""
+        save_results(BENCH_DIR / "results" / f"{peer}-{stamp:%Y-%m-%d}{suffix}.json", header, results[peer],
+                     partial=set(tasks) != set(TASKS))
 
     table = format_table(results.get("featurectl", {}), results.get("feast", {}))
     print(table)
     if a.out:
         a.out.write_text(report(header, table, results))
+
+
+def save_results(path: Path, header: dict, results: dict, partial: bool) -> None:
+    """Write one peer's results; a run of a subset of --tasks updates the same day's file
+    (the tasks it did not run keep their figures, and every command is listed)."""
+    path.parent.mkdir(exist_ok=True)
+    doc = {**header, "commands": [header["command"]], "results": {}}
+    if partial and path.exists():
+        old = json.loads(path.read_text())
+        doc["commands"] = old.get("commands", [old.get("command")]) + doc["commands"]
+        doc["results"] = old.get("results", {})
+    doc["results"].update(results)
+    path.write_text(json.dumps(doc, indent=2) + "\n")
+    print(f"wrote {path.relative_to(ROOT)}", file=sys.stderr)
 
 
 def report(header: dict, table: str, results: dict) -> str:
