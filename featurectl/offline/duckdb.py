@@ -1,0 +1,413 @@
+"""The DuckDB offline store: point-in-time joins, latest rows per entity and window validation.
+
+Every operation opens its own in-memory DuckDB connection, so a streamed result never shares
+a connection with another query, and the connection lives exactly as long as its stream.
+"""
+from __future__ import annotations
+
+import glob
+from collections.abc import Iterator
+from datetime import datetime, timezone
+from pathlib import Path
+
+import duckdb
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.csv as pa_csv
+import pyarrow.parquet as pq
+
+from featurectl.core.dtypes import element_type
+from featurectl.core.errors import UsageError
+from featurectl.core.model import FileSource, Source
+from featurectl.loading.config import DuckdbOfflineConfig
+from featurectl.offline.base import OfflineStoreError, ValidationReport, ViewRequest
+
+_SQL_TYPES = {
+    "bool": "BOOLEAN", "int32": "INTEGER", "int64": "BIGINT", "float32": "FLOAT",
+    "float64": "DOUBLE", "string": "VARCHAR", "bytes": "BLOB", "timestamp": "TIMESTAMPTZ",
+}
+SAMPLE_LIMIT = 5
+
+
+def sql_type(dtype: str) -> str:
+    """DuckDB type of a featurectl dtype; list<T> becomes T[]."""
+    elem = element_type(dtype)
+    return f"{_SQL_TYPES[elem]}[]" if elem else _SQL_TYPES[dtype]
+
+
+def ident(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def literal(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
+
+
+def utc_text(moment: datetime) -> str:
+    """ISO text of a datetime in UTC; a naive datetime is already UTC."""
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=timezone.utc)
+    return moment.astimezone(timezone.utc).isoformat()
+
+
+class _Source:
+    """One view's source as a DuckDB subquery, with its columns checked against the view.
+
+    Exposes the normalised relation `sql`: join keys cast to the entity dtypes (named by
+    join key), `__ts` and `__cr` as TIMESTAMPTZ (UTC), and the raw feature columns.
+    """
+
+    def __init__(self, conn: duckdb.DuckDBPyConnection, root: Path, request: ViewRequest):
+        self.request = request
+        self.source = request.source
+        self.keys = [e.join_key for e in request.entities]
+        self.raw = self._raw_sql(root)
+        present = self._columns(conn)
+        src = self.source
+        needed = [(src.timestamp_field, "its timestamp_field")]
+        if src.created_timestamp_field:
+            needed.append((src.created_timestamp_field, "its created_timestamp_field"))
+        needed += [(e.join_key, f"the join key of entity '{e.name}'") for e in request.entities]
+        needed += [(f, "a feature of the view") for f in request.features]
+        for column, role in needed:
+            if column not in present:
+                raise OfflineStoreError(
+                    f"{self.describe()} has no column '{column}' ({role}); columns present: "
+                    f"{', '.join(present) or 'none'}. Add the column to the data, or change the "
+                    f"definition to name an existing column")
+        created = (f"CAST({ident(src.created_timestamp_field)} AS TIMESTAMPTZ)"
+                   if src.created_timestamp_field else "NULL::TIMESTAMPTZ")
+        cols = [f"CAST({ident(e.join_key)} AS {sql_type(e.dtype)}) AS {ident(e.join_key)}"
+                for e in request.entities]
+        cols += [f"CAST({ident(src.timestamp_field)} AS TIMESTAMPTZ) AS __ts", f"{created} AS __cr"]
+        cols += [f"{ident(f)} AS {ident('__v_' + f)}" for f in request.features]
+        self.sql = f"(SELECT {', '.join(cols)} FROM {self.raw})"
+
+    def describe(self) -> str:
+        where = (f"path '{self.source.path}'" if isinstance(self.source, FileSource)
+                 else f"query {self.source.query!r}")
+        return f"source '{self.source.name}' ({where}) of view '{self.request.view.name}'"
+
+    def _raw_sql(self, root: Path) -> str:
+        src: Source = self.source
+        if not isinstance(src, FileSource):
+            return f"({src.query.strip().rstrip(';')})"
+        pattern = str(root / src.path)
+        if not glob.glob(pattern, recursive=True):
+            raise OfflineStoreError(
+                f"{self.describe()}: no file matches {pattern}. Create the file, or fix 'path' "
+                f"in the source definition (it is relative to the repository root)")
+        if src.path.lower().endswith(".csv"):
+            return f"read_csv({literal(pattern)}, header = true, union_by_name = true)"
+        return f"read_parquet({literal(pattern)}, union_by_name = true)"
+
+    def _columns(self, conn: duckdb.DuckDBPyConnection) -> list[str]:
+        try:
+            return [row[0] for row in conn.execute(f"DESCRIBE SELECT * FROM {self.raw}").fetchall()]
+        except duckdb.Error as exc:
+            raise OfflineStoreError(f"cannot read {self.describe()}: {_first_line(exc)}. "
+                                    f"Check that the data is readable and the query is valid DuckDB SQL") from None
+
+    def feature(self, name: str) -> str:
+        """The feature column cast to its declared dtype."""
+        dtype = self.request.view.feature(name).dtype
+        return f"CAST({ident('__v_' + name)} AS {sql_type(dtype)})"
+
+
+def _row_numbers(n: int) -> pa.Array:
+    """0..n-1 without a Python loop (pa.array(range(n)) takes ~0.3 s per million)."""
+    return pc.subtract(pc.cumulative_sum(pa.repeat(pa.scalar(1, pa.int64()), n)), 1)
+
+
+def _first_line(exc: Exception) -> str:
+    return str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+
+
+class DuckDBOfflineStore:
+    def __init__(self, root: Path, config: DuckdbOfflineConfig):
+        self.root = Path(root).resolve()
+        self.config = config
+
+    def _connect(self) -> duckdb.DuckDBPyConnection:
+        settings: dict[str, object] = {"file_search_path": str(self.root)}
+        if self.config.threads:
+            settings["threads"] = self.config.threads
+        if self.config.memory_limit:
+            settings["memory_limit"] = self.config.memory_limit
+        try:
+            conn = duckdb.connect(":memory:", config=settings)
+        except duckdb.Error as exc:
+            raise OfflineStoreError(f"cannot start DuckDB with offline_store settings {settings}: "
+                                    f"{_first_line(exc)}. Fix offline_store in featurectl.yaml") from None
+        # TimeZone needs the ICU extension, loaded only once the connection exists.
+        conn.execute("SET TimeZone = 'UTC'")
+        return conn
+
+    # -- point-in-time join ---------------------------------------------------------------
+
+    def get_historical_features(self, entity_rows: pa.Table, requests: list[ViewRequest], *,
+                                timestamp_column: str = "event_timestamp",
+                                full_feature_names: bool = False) -> pa.RecordBatchReader:
+        names = _output_names(entity_rows.column_names, requests, full_feature_names)
+        keys = _entity_keys(requests)
+        for column in [*keys, timestamp_column]:
+            if column not in entity_rows.column_names:
+                raise UsageError(
+                    f"the entity rows have no column '{column}' "
+                    f"({'timestamp column' if column == timestamp_column else 'join key'}); "
+                    f"columns present: {', '.join(entity_rows.column_names)}",
+                    hint="add the column, or pass --timestamp-column NAME for the timestamp")
+        conn = self._connect()
+        try:
+            sources = [_Source(conn, self.root, r) for r in requests]
+            narrow = pa.table({**{k: entity_rows.column(k) for k in keys},
+                               "__et": entity_rows.column(timestamp_column),
+                               "__row": _row_numbers(entity_rows.num_rows)})
+            conn.register("__entity", narrow)
+            sql = _pit_sql(keys, _entity_key_types(requests), sources)
+            reader = conn.sql(sql).to_arrow_reader(100_000)
+        except duckdb.Error as exc:
+            conn.close()
+            raise _join_error(exc, requests) from None
+        except BaseException:
+            conn.close()
+            raise
+        table = entity_rows.replace_schema_metadata(None)
+        schema = pa.schema([*table.schema, *(f.with_name(n) for f, n in zip(reader.schema, names))])
+        return pa.RecordBatchReader.from_batches(
+            schema, _zip_rows(table, reader, schema, conn, requests))
+
+    # -- materialization ------------------------------------------------------------------
+
+    def latest_rows(self, request: ViewRequest, start: datetime, end: datetime,
+                    batch_size: int = 100_000) -> pa.RecordBatchReader:
+        conn = self._connect()
+        try:
+            src = _Source(conn, self.root, request)
+            keys = ", ".join(ident(k) for k in src.keys)
+            not_null = " AND ".join(f"{ident(k)} IS NOT NULL" for k in src.keys)
+            features = ", ".join(f"{src.feature(f)} AS {ident(f)}" for f in request.features)
+            sql = (f"SELECT {keys}, __ts AS event_timestamp, {features} FROM {src.sql} "
+                   f"WHERE __ts >= CAST($start AS TIMESTAMPTZ) AND __ts < CAST($end AS TIMESTAMPTZ) "
+                   f"AND {not_null} QUALIFY row_number() OVER "
+                   f"(PARTITION BY {keys} ORDER BY __ts DESC, __cr DESC NULLS LAST) = 1")
+            reader = conn.sql(sql, params={"start": utc_text(start), "end": utc_text(end)}
+                              ).to_arrow_reader(batch_size)
+        except duckdb.Error as exc:
+            conn.close()
+            raise _join_error(exc, [request]) from None
+        except BaseException:
+            conn.close()
+            raise
+        return pa.RecordBatchReader.from_batches(reader.schema, _guarded(reader, conn, [request]))
+
+    def validate_window(self, request: ViewRequest, start: datetime, end: datetime) -> ValidationReport:
+        conn = self._connect()
+        try:
+            src = _Source(conn, self.root, request)
+            checks = _checks(request)
+            window = (f"(SELECT * FROM {src.sql} WHERE __ts >= CAST($start AS TIMESTAMPTZ) "
+                      f"AND __ts < CAST($end AS TIMESTAMPTZ))")
+            params = {"start": utc_text(start), "end": utc_text(end)}
+            counts = ", ".join(f"count(*) FILTER (WHERE {cond})" for _, cond, _ in checks)
+            row = conn.sql(f"SELECT count(*){', ' + counts if counts else ''} FROM {window}",
+                           params=params).fetchone()
+            violations = {label: n for (label, _, _), n in zip(checks, row[1:]) if n}
+            failing = [c for c in checks if c[0] in violations]
+            samples = _samples(conn, src, window, params, failing) if failing else []
+        except duckdb.Error as exc:
+            raise _join_error(exc, [request]) from None
+        finally:
+            conn.close()
+        return ValidationReport(view=request.view.name, rows_checked=row[0],
+                                violations=violations, samples=samples)
+
+
+# -- SQL builders -------------------------------------------------------------------------
+
+
+def _entity_keys(requests: list[ViewRequest]) -> list[str]:
+    keys: list[str] = []
+    for request in requests:
+        keys += [e.join_key for e in request.entities if e.join_key not in keys]
+    return keys
+
+
+def _entity_key_types(requests: list[ViewRequest]) -> dict[str, str]:
+    return {e.join_key: sql_type(e.dtype) for r in requests for e in r.entities}
+
+
+def _output_names(columns: list[str], requests: list[ViewRequest], full: bool) -> list[str]:
+    names: list[str] = []
+    taken = set(columns)
+    for request in requests:
+        for feature in request.features:
+            name = f"{request.view.name}__{feature}" if full else feature
+            if name in taken:
+                clash = "an entity-row column" if name in columns else "a feature of another view"
+                raise UsageError(
+                    f"output column '{name}' (from view '{request.view.name}') has the same name as {clash}",
+                    hint="use --full-feature-names (SDK: full_feature_names=True) to name features view__feature")
+            taken.add(name)
+            names.append(name)
+    return names
+
+
+def _pit_sql(keys: list[str], key_types: dict[str, str], sources: list[_Source]) -> str:
+    """Entity rows ASOF-joined to each source on (keys, event time) only; then each matched
+    (keys, time) fetches its row, the greatest created time winning among equal event times.
+
+    The ASOF join carries only keys and times: carrying the feature columns through its sort
+    was several times slower on 10M source rows, and it could not break ties by created time.
+    """
+    entity_cols = [f"CAST({ident(k)} AS {key_types[k]}) AS {ident(k)}" for k in keys]
+    ctes = [f"__e AS (SELECT __row, {', '.join(entity_cols)}, CAST(__et AS TIMESTAMPTZ) AS __et "
+            f"FROM __entity)"]
+    matched = ["__e.__row", *(f"__e.{ident(k)}" for k in keys)]
+    joins = []
+    for i, src in enumerate(sources):
+        on = " AND ".join(f"__e.{ident(k)} = s{i}.{ident(k)}" for k in src.keys)
+        ttl = src.request.view.ttl
+        at = f"s{i}.__ts"
+        if ttl:
+            at = f"CASE WHEN s{i}.__ts >= __e.__et - to_seconds({int(ttl)}) THEN s{i}.__ts END"
+        matched.append(f"{at} AS __m{i}")
+        key_list = ", ".join(ident(k) for k in src.keys)
+        joins.append(f"ASOF LEFT JOIN (SELECT {key_list}, __ts FROM {src.sql}) s{i} "
+                     f"ON {on} AND __e.__et >= s{i}.__ts")
+    ctes.append(f"__m AS (SELECT {', '.join(matched)} FROM __e {' '.join(joins)})")
+    selects, final_joins = [], []
+    for i, src in enumerate(sources):
+        key_list = ", ".join(f"s.{ident(k)}" for k in src.keys)
+        payload = ", ".join(f"{ident('__v_' + f)} := s.{ident('__v_' + f)}" for f in src.request.features)
+        pick = ("arg_max(struct_pack(" + payload + "), coalesce(s.__cr, '-infinity'::TIMESTAMPTZ))")
+        semi = " AND ".join(f"s.{ident(k)} = m.{ident(k)}" for k in src.keys)
+        ctes.append(
+            f"__c{i} AS (SELECT {key_list}, s.__ts, {pick} AS __p FROM {src.sql} s "
+            f"SEMI JOIN (SELECT DISTINCT {', '.join(ident(k) for k in src.keys)}, __m{i} FROM __m "
+            f"WHERE __m{i} IS NOT NULL) m ON {semi} AND s.__ts = m.__m{i} GROUP BY ALL)")
+        on = " AND ".join(f"__m.{ident(k)} = c{i}.{ident(k)}" for k in src.keys)
+        final_joins.append(f"LEFT JOIN __c{i} c{i} ON {on} AND c{i}.__ts = __m.__m{i}")
+        for j, f in enumerate(src.request.features):
+            dtype = sql_type(src.request.view.feature(f).dtype)
+            selects.append(f"CAST(c{i}.__p.{ident('__v_' + f)} AS {dtype}) AS __f{i}_{j}")
+    return (f"WITH {', '.join(ctes)} SELECT {', '.join(selects)} FROM __m "
+            f"{' '.join(final_joins)} ORDER BY __m.__row")
+
+
+def _checks(request: ViewRequest) -> list[tuple[str, str, str]]:
+    """(label, SQL condition on the window, column) for every rule a feature declares."""
+    checks = []
+    for name in request.features:
+        feature = request.view.feature(name)
+        raw = ident("__v_" + name)
+        typed = f"TRY_CAST({raw} AS {sql_type(feature.dtype)})"
+        is_list = element_type(feature.dtype) is not None
+        checks.append((f"{name}: not a valid {feature.dtype}", f"{raw} IS NOT NULL AND {typed} IS NULL", raw))
+        if not feature.nullable:
+            checks.append((f"{name}: null in a non-nullable feature", f"{raw} IS NULL", raw))
+        c = feature.constraints
+        if c is None:
+            continue
+        low, high = (f"list_min({typed})", f"list_max({typed})") if is_list else (typed, typed)
+        if c.min is not None:
+            checks.append((f"{name}: below min {c.min:g}", f"{low} < {float(c.min)!r}", raw))
+        if c.max is not None:
+            checks.append((f"{name}: above max {c.max:g}", f"{high} > {float(c.max)!r}", raw))
+        if c.allowed is not None:
+            elem = sql_type(element_type(feature.dtype) or feature.dtype)
+            allowed = "[" + ", ".join(f"TRY_CAST({literal(str(v))} AS {elem})" for v in c.allowed) + "]"
+            cond = (f"len(list_filter({typed}, lambda x: x IS NOT NULL AND NOT list_contains({allowed}, x))) > 0"
+                    if is_list else f"{typed} IS NOT NULL AND NOT list_contains({allowed}, {typed})")
+            checks.append((f"{name}: not in allowed values", cond, raw))
+    return checks
+
+
+def _samples(conn: duckdb.DuckDBPyConnection, src: _Source, window: str, params: dict,
+             failing: list[tuple[str, str, str]]) -> list[dict]:
+    """Up to SAMPLE_LIMIT offending rows, taken round-robin so every failing rule shows."""
+    keys = ", ".join(ident(k) for k in src.keys)
+    parts = [f"(SELECT {i} AS __i, {keys}, __ts AS event_timestamp, {literal(label)} AS violation, "
+             f"CAST({raw} AS VARCHAR) AS value FROM {window} WHERE {cond} LIMIT {SAMPLE_LIMIT})"
+             for i, (label, cond, raw) in enumerate(failing)]
+    rows = conn.sql(" UNION ALL ".join(parts), params=params).to_arrow_table().to_pylist()
+    per_rule: dict[int, list[dict]] = {}
+    for row in rows:
+        per_rule.setdefault(row.pop("__i"), []).append(row)
+    picked: list[dict] = []
+    for depth in range(SAMPLE_LIMIT):
+        picked += [group[depth] for _, group in sorted(per_rule.items()) if depth < len(group)]
+    return picked[:SAMPLE_LIMIT]
+
+
+# -- streaming ----------------------------------------------------------------------------
+
+
+def _join_error(exc: Exception, requests: list[ViewRequest]) -> OfflineStoreError:
+    views = ", ".join(f"'{r.view.name}' (source '{r.source.name}')" for r in requests)
+    return OfflineStoreError(
+        f"DuckDB failed on view(s) {views}: {_first_line(exc)}. Check that the source columns "
+        f"hold values of the declared dtypes (`featurectl validate` style checks run before "
+        f"materialize) and that the entity rows' key columns match the entity dtypes")
+
+
+def _guarded(reader: pa.RecordBatchReader, conn: duckdb.DuckDBPyConnection,
+             requests: list[ViewRequest]) -> Iterator[pa.RecordBatch]:
+    """Yield the reader's batches, keeping its connection open until the stream ends."""
+    try:
+        yield from reader
+    except (duckdb.Error, pa.ArrowException) as exc:
+        raise _join_error(exc, requests) from None
+    finally:
+        conn.close()
+
+
+def _zip_rows(entity: pa.Table, reader: pa.RecordBatchReader, schema: pa.Schema,
+              conn: duckdb.DuckDBPyConnection, requests: list[ViewRequest]) -> Iterator[pa.RecordBatch]:
+    """Glue each feature batch (ordered by input row) to the same slice of the entity rows,
+    so the caller's columns come back untouched, without a trip through DuckDB."""
+    offset = 0
+    for batch in _guarded(reader, conn, requests):
+        part = entity.slice(offset, batch.num_rows)
+        offset += batch.num_rows
+        columns = [*part.columns, *(pa.chunked_array([c]) for c in batch.columns)]
+        yield from pa.Table.from_arrays(columns, schema=schema).to_batches()
+    if offset != entity.num_rows:
+        raise OfflineStoreError(f"internal error: the join returned {offset} rows for "
+                                f"{entity.num_rows} entity rows")
+
+
+def write_table(reader: pa.RecordBatchReader, path: Path) -> int:
+    """Write a stream to .parquet or .csv batch by batch; return the number of rows written.
+
+    Writes to a temporary name first so a failed run leaves no half-written file behind.
+    """
+    path = Path(path)
+    suffix = path.suffix.lower()
+    if suffix not in (".parquet", ".pq", ".csv"):
+        raise UsageError(f"cannot write {path}: unknown file type '{path.suffix}'",
+                         hint="name the output file .parquet or .csv")
+    partial = path.with_name(path.name + ".partial")
+    rows = 0
+    try:
+        if suffix == ".csv":
+            writer = pa_csv.CSVWriter(partial, reader.schema)
+        else:
+            writer = pq.ParquetWriter(partial, reader.schema)
+        with writer:
+            for batch in reader:
+                writer.write_batch(batch)
+                rows += batch.num_rows
+        partial.replace(path)
+    except pa.ArrowNotImplementedError as exc:
+        partial.unlink(missing_ok=True)
+        raise UsageError(f"cannot write {path}: {_first_line(exc)}",
+                         hint="write list features to a .parquet file; CSV holds only scalars") from None
+    except OSError as exc:
+        partial.unlink(missing_ok=True)
+        raise UsageError(f"cannot write {path}: {exc.strerror or exc}",
+                         hint="check that the directory exists and is writable") from None
+    except BaseException:
+        partial.unlink(missing_ok=True)
+        raise
+    return rows

@@ -1,0 +1,231 @@
+"""Point-in-time joins of the DuckDB offline store, checked against the brute-force oracle."""
+from __future__ import annotations
+
+import random
+from datetime import datetime, timedelta, timezone
+
+import pandas as pd
+import pyarrow as pa
+import pytest
+
+from featurectl.core.errors import UsageError
+from featurectl.core.model import Entity, Feature, FeatureView, FileSource
+from featurectl.loading.config import DuckdbOfflineConfig
+from featurectl.offline import create_offline_store
+from featurectl.offline.base import OfflineStoreError, ViewRequest
+from tests.reference import SOURCE_KINDS, RefView, as_utc, point_in_time, write_source
+
+BASE = datetime(2026, 1, 1, tzinfo=timezone.utc)
+DRIVER = Entity(name="driver", join_key="driver_id")
+RIDER = Entity(name="rider", join_key="rider_id", dtype="string")
+FEATURES = [Feature(name="conv", dtype="float32"), Feature(name="trips", dtype="int64"),
+            Feature(name="label", dtype="string")]
+
+
+def minutes(n: float) -> datetime:
+    return BASE + timedelta(minutes=n)
+
+
+def random_rows(rng: random.Random, n: int, *, keys=("driver_id",), prefix: str = "") -> list[dict]:
+    """Rows crowded on few keys and whole minutes, so equal event times (told apart by a
+    distinct created time), exact hits and ttl edges all happen often."""
+    created = rng.sample(range(1, 10 * n), n)
+    rows = []
+    for i in range(n):
+        ts = minutes(rng.randint(0, 40))
+        row = {"driver_id": rng.randint(1, 6)}
+        if "rider_id" in keys:
+            row["rider_id"] = rng.choice(["a", "b"])
+        row |= {"event_timestamp": ts, "created": ts + timedelta(seconds=created[i]),
+                f"{prefix}conv": rng.randint(0, 8) / 4, f"{prefix}trips": rng.randint(0, 100),
+                f"{prefix}label": rng.choice(["x", "y", None])}
+        rows.append(row)
+    return rows
+
+
+def random_entity_rows(rng: random.Random, n: int, *, with_rider: bool = False) -> list[dict]:
+    """Ids 1..5 have data, 7 and 8 never do; times land on whole minutes (exact hits)."""
+    rows = []
+    for _ in range(n):
+        row = {"driver_id": rng.choice([1, 2, 3, 4, 5, 7, 8]),
+               "event_timestamp": minutes(rng.randint(-2, 45)), "tag": rng.randint(0, 9)}
+        if with_rider:
+            row["rider_id"] = rng.choice(["a", "b", "c"])
+        rows.append(row)
+    rows += rng.sample(rows, n // 4)  # duplicate entity rows
+    rng.shuffle(rows)
+    return rows
+
+
+def make_view(name: str, source, entities=(DRIVER,), features=FEATURES, ttl: str = "0") -> ViewRequest:
+    view = FeatureView(name=name, version="1.0.0", entities=[e.name for e in entities],
+                       source=source.name, owner="t@example.com", features=list(features), ttl=ttl)
+    return ViewRequest(view, source, tuple(entities), tuple(f.name for f in features))
+
+
+def ref_view(request: ViewRequest, rows: list[dict]) -> RefView:
+    return RefView(name=request.view.name, rows=rows, keys=[e.join_key for e in request.entities],
+                   features=list(request.features), created_field=request.source.created_timestamp_field,
+                   ttl_seconds=request.view.ttl)
+
+
+def entity_table(rows: list[dict], tz: str | None) -> pa.Table:
+    frame = pd.DataFrame(rows)
+    stamps = pd.to_datetime(frame["event_timestamp"], utc=True)
+    frame["event_timestamp"] = stamps.dt.tz_localize(None) if tz is None else stamps.dt.tz_convert(tz)
+    return pa.Table.from_pandas(frame, preserve_index=False)
+
+
+@pytest.fixture
+def store(tmp_path):
+    return create_offline_store(DuckdbOfflineConfig(threads=2), tmp_path)
+
+
+def run(store, entities: pa.Table, requests, **kwargs) -> pa.Table:
+    reader = store.get_historical_features(entities, requests, **kwargs)
+    assert isinstance(reader, pa.RecordBatchReader)
+    return reader.read_all()
+
+
+def assert_matches(out: pa.Table, entities: pa.Table, expected: list[dict]) -> None:
+    """Input columns come back unchanged and in order; features equal the oracle's."""
+    assert out.num_rows == entities.num_rows
+    assert out.select(entities.column_names).equals(entities.replace_schema_metadata(None))
+    rows = out.to_pylist()
+    for i, (got, want) in enumerate(zip(rows, expected)):
+        for name, value in want.items():
+            if isinstance(value, datetime):
+                value = as_utc(value)
+            assert got[name] == value, f"row {i} ({got}): {name} is {got[name]!r}, expected {value!r}"
+
+
+@pytest.mark.parametrize("seed", range(4))
+@pytest.mark.parametrize("kind", SOURCE_KINDS)
+@pytest.mark.parametrize("tz", [None, "UTC", "Europe/Paris"])
+def test_random_pit_matches_oracle(tmp_path, store, seed, kind, tz):
+    rng = random.Random(f"{seed}-{kind}-{tz}")
+    rows = random_rows(rng, 60)
+    request = make_view("stats", write_source(tmp_path, "stats", rows, kind, tz=tz),
+                        ttl=rng.choice(["0", "5m", "10m"]))
+    entity_rows = random_entity_rows(rng, 80)
+    entities = entity_table(entity_rows, tz=rng.choice([None, "UTC", "Asia/Tokyo"]))
+    out = run(store, entities, [request])
+    assert_matches(out, entities, point_in_time(entity_rows, [ref_view(request, rows)]))
+    assert out.schema.field("conv").type == pa.float32()
+    assert out.schema.field("trips").type == pa.int64()
+    assert out.schema.field("label").type == pa.string()
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_two_views_and_composite_key(tmp_path, store, seed):
+    rng = random.Random(seed)
+    plain = random_rows(rng, 50)
+    pairs = random_rows(rng, 80, keys=("driver_id", "rider_id"), prefix="p_")
+    pair_features = [Feature(name="p_conv", dtype="float64"), Feature(name="p_trips", dtype="int32"),
+                     Feature(name="p_label", dtype="string")]
+    requests = [
+        make_view("stats", write_source(tmp_path, "stats", plain, "parquet"), ttl="7m"),
+        make_view("pairs", write_source(tmp_path, "pairs", pairs, "csv"), entities=(DRIVER, RIDER),
+                  features=pair_features),
+    ]
+    entity_rows = random_entity_rows(rng, 100, with_rider=True)
+    entities = entity_table(entity_rows, tz="UTC")
+    out = run(store, entities, requests)
+    expected = point_in_time(entity_rows, [ref_view(requests[0], plain), ref_view(requests[1], pairs)])
+    assert_matches(out, entities, expected)
+    assert out.schema.field("p_trips").type == pa.int32()
+    assert any(row["p_conv"] is not None for row in out.to_pylist())
+
+
+def test_full_feature_names_and_collisions(tmp_path, store):
+    rows = random_rows(random.Random(1), 30)
+    a = make_view("a", write_source(tmp_path, "a", rows, "parquet"))
+    b = make_view("b", write_source(tmp_path, "b", rows, "parquet"))
+    entity_rows = random_entity_rows(random.Random(2), 20)
+    entities = entity_table(entity_rows, tz="UTC")
+    with pytest.raises(UsageError) as err:
+        run(store, entities, [a, b])
+    assert "conv" in str(err.value) and "--full-feature-names" in err.value.hint
+    out = run(store, entities, [a, b], full_feature_names=True)
+    expected = point_in_time(entity_rows, [ref_view(a, rows), ref_view(b, rows)], full_feature_names=True)
+    assert_matches(out, entities, expected)
+    assert out.column_names[-6:] == ["a__conv", "a__trips", "a__label", "b__conv", "b__trips", "b__label"]
+    clash = entities.append_column("trips", pa.array([0] * entities.num_rows))
+    with pytest.raises(UsageError, match="'trips'.*entity-row column"):
+        run(store, clash, [a])
+
+
+def test_created_tie_exact_hit_and_ttl_edges(tmp_path, store):
+    rows = [
+        {"driver_id": 1, "event_timestamp": minutes(10), "created": minutes(12), "conv": 0.5, "trips": 2, "label": "new"},
+        {"driver_id": 1, "event_timestamp": minutes(10), "created": minutes(11), "conv": 0.25, "trips": 1, "label": "old"},
+        {"driver_id": 2, "event_timestamp": minutes(0), "created": minutes(0), "conv": 1.0, "trips": 3, "label": "edge"},
+    ]
+    request = make_view("stats", write_source(tmp_path, "stats", rows, "parquet"), ttl="5m")
+    at = [minutes(10),  # exact hit, the greater created time wins
+          minutes(9),  # before any row of driver 1
+          minutes(5),  # driver 2's row is exactly T - ttl: still counts
+          minutes(5) + timedelta(microseconds=1)]  # one microsecond later: expired
+    entity_rows = [{"driver_id": d, "event_timestamp": t} for d, t in zip([1, 1, 2, 2], at)]
+    out = run(store, entity_table(entity_rows, tz=None), [request]).to_pylist()
+    assert [r["label"] for r in out] == ["new", None, "edge", None]
+    assert [r["trips"] for r in out] == [2, None, 3, None]
+
+
+def test_timestamp_column_option_and_order(tmp_path, store):
+    rows = random_rows(random.Random(5), 40)
+    request = make_view("stats", write_source(tmp_path, "stats", rows, "parquet"))
+    entity_rows = random_entity_rows(random.Random(6), 50)
+    renamed = [{("ts" if k == "event_timestamp" else k): v for k, v in r.items()} for r in entity_rows]
+    frame = pd.DataFrame(renamed)
+    entities = pa.Table.from_pandas(frame, preserve_index=False)
+    out = run(store, entities, [request], timestamp_column="ts")
+    assert_matches(out, entities, point_in_time(renamed, [ref_view(request, rows)], timestamp_column="ts"))
+    with pytest.raises(UsageError, match="'event_timestamp'"):
+        run(store, entities, [request])
+
+
+def test_missing_key_column_is_a_usage_error(tmp_path, store):
+    request = make_view("stats", write_source(tmp_path, "stats", random_rows(random.Random(0), 5), "parquet"))
+    entities = pa.table({"event_timestamp": pa.array([BASE])})
+    with pytest.raises(UsageError, match="'driver_id'"):
+        run(store, entities, [request])
+
+
+def test_list_and_timestamp_features_cast_to_declared_types(tmp_path, store):
+    rows = [{"driver_id": 1, "event_timestamp": minutes(0), "created": minutes(0),
+             "scores": [1, 2], "seen": minutes(-5)}]
+    features = [Feature(name="scores", dtype="list<float64>"), Feature(name="seen", dtype="timestamp")]
+    source = write_source(tmp_path, "lists", rows, "parquet", timestamp_fields=("event_timestamp", "created", "seen"))
+    request = make_view("lists", source, features=features)
+    out = run(store, pa.table({"driver_id": [1], "event_timestamp": pa.array([minutes(1)])}), [request])
+    assert out.schema.field("scores").type.value_type == pa.float64()
+    assert out.schema.field("seen").type == pa.timestamp("us", tz="UTC")
+    assert out.to_pylist()[0]["scores"] == [1.0, 2.0]
+    assert as_utc(out.to_pylist()[0]["seen"]) == minutes(-5)
+
+
+def test_missing_file_and_missing_column_name_the_problem(tmp_path, store):
+    entities = pa.table({"driver_id": [1], "event_timestamp": pa.array([BASE])})
+    ghost = FileSource(name="ghost", path="data/nowhere/*.parquet", timestamp_field="event_timestamp")
+    with pytest.raises(OfflineStoreError) as err:
+        run(store, entities, [make_view("v", ghost)])
+    assert "ghost" in str(err.value) and "data/nowhere/*.parquet" in str(err.value) and "'v'" in str(err.value)
+    rows = [{"driver_id": 1, "event_timestamp": BASE, "conv": 0.5, "trips": 1}]  # no `label`
+    partial = write_source(tmp_path, "partial", rows, "parquet", created_field=None)
+    with pytest.raises(OfflineStoreError) as err:
+        run(store, entities, [make_view("stats", partial)])
+    message = str(err.value)
+    assert "'label'" in message and "source 'partial'" in message and "view 'stats'" in message
+    bad_query = write_source(tmp_path, "q", rows, "query", created_field=None)
+    bad_query = bad_query.model_copy(update={"query": "SELEC nonsense"})
+    with pytest.raises(OfflineStoreError, match="source 'q'"):
+        run(store, entities, [make_view("stats", bad_query)])
+
+
+def test_uncastable_value_is_an_offline_store_error(tmp_path, store):
+    rows = [{"driver_id": 1, "event_timestamp": BASE, "conv": "lots", "trips": 1, "label": "x"}]
+    request = make_view("stats", write_source(tmp_path, "stats", rows, "csv", created_field=None))
+    entities = pa.table({"driver_id": [1], "event_timestamp": pa.array([minutes(1)])})
+    with pytest.raises(OfflineStoreError, match="stats"):
+        run(store, entities, [request])
