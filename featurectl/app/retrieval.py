@@ -28,7 +28,11 @@ def online_features(project: str, defs: Definitions, store: OnlineStore, refs: l
         raise UsageError("no entity rows given", hint="pass at least one -e KEY=VALUE")
     key_columns = list(dict.fromkeys(k for row in entity_rows for k in row))
     selection = resolve(defs, refs, service, full_feature_names, reserved=tuple(key_columns))
-    result: dict[str, list[Any]] = {k: [row.get(k) for row in entity_rows] for k in key_columns}
+    key_types = {defs.entities[e].join_key: defs.entities[e].dtype for v, _ in selection.views for e in v.entities}
+    result: dict[str, list[Any]] = {
+        k: [_key_value(row[k], key_types[k], k) if k in key_types and k in row else row.get(k) for row in entity_rows]
+        for k in key_columns
+    }
     values: dict[tuple[str, str], list[Any]] = {}
     for view, features in selection.views:
         if not view.online:

@@ -1,0 +1,4 @@
+"""`python -m featurectl` runs the CLI."""
+from featurectl.cli.main import main
+
+main()
