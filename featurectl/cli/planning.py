@@ -19,7 +19,7 @@ class PlanFormat(str, Enum):
     markdown = "markdown"
 
 
-def _show(plan, fmt: PlanFormat) -> None:
+def _show(plan, fmt: PlanFormat, mode: str = "plan") -> None:
     if fmt is PlanFormat.json:
         from featurectl.render.plan_data import plan_to_dict
         output.print_raw(json.dumps(plan_to_dict(plan), indent=2, default=str))
@@ -28,7 +28,7 @@ def _show(plan, fmt: PlanFormat) -> None:
         output.print_raw(render_plan(plan, "markdown"))
     else:
         from featurectl.render.text import render_plan
-        output.out().print(render_plan(plan, "text"), end="")
+        output.out().print(render_plan(plan, "text", mode), end="")
 
 
 def detailed_exit_code(plan) -> int:
@@ -85,9 +85,9 @@ def apply(
         result = fs.apply(plan_file, allow_removals=allow_removals)
     except PlanRefused as exc:
         if exc.plan is not None:
-            _show(exc.plan, fmt)
+            _show(exc.plan, fmt, "apply")
         raise
-    _show(result.plan, fmt)
+    _show(result.plan, fmt, "apply")
     if fmt is PlanFormat.text:
         if result.revision is None:
             output.out().print("Nothing to apply.")

@@ -41,8 +41,9 @@ def _base_label(data: dict[str, Any]) -> str:
     return f"git ref {base['ref']}" if base["kind"] == "git" else f"registry revision {base['revision']}"
 
 
-def render_plan(plan: Plan, fmt: str) -> str:
-    """'text' (rich markup) or 'markdown'."""
+def render_plan(plan: Plan, fmt: str, mode: str = "plan") -> str:
+    """'text' (rich markup) or 'markdown'; mode 'apply' words the verdict for an apply."""
     data = plan_to_dict(plan)
     template = "plan.txt.j2" if fmt == "text" else "plan.md.j2"
-    return environment().get_template(template).render(plan=data, s=data["summary"], base_label=_base_label(data))
+    return environment().get_template(template).render(plan=data, s=data["summary"], base_label=_base_label(data),
+                                                         mode=mode)
