@@ -1,9 +1,13 @@
-"""Redis online store: per entity a hash {t: event micros, v: encoded value}.
+"""Redis online store: per entity one string, ``<17-digit event time><encoded value>``.
 
-Keys are ``fc:<project>:<view>:v<major>:`` + the shared entity key encoding. Writes go
-through a Lua script so the newer-wins check and the update are atomic per entity; a batch
-is cut into chunks of `chunk_size` entities, one script call each, all pipelined in one
-round trip. Reads are one script call returning (t, v) for every distinct requested key.
+Keys are ``fc:<project>:<view>:v<major>:`` + the shared entity key encoding. The event time
+is epoch microseconds plus `_OFFSET`, zero-padded to 17 digits, so string order is time
+order: the write script compares a 17-byte GETRANGE of the stored record with the new one
+(no number parsing in Lua) and replaces value and expiry with one SET. A plain string
+rather than a hash also takes about a third less memory and makes a read one MGET.
+Writes go through a Lua script so the newer-wins check and the update are atomic per entity;
+a batch is cut into chunks of `chunk_size` entities, one script call each, all pipelined in
+one round trip.
 """
 from __future__ import annotations
 
@@ -13,6 +17,7 @@ from typing import Any, Sequence
 from urllib.parse import urlsplit, urlunsplit
 
 import pyarrow as pa
+import pyarrow.compute as pc
 import redis
 from redis.exceptions import NoScriptError, RedisError
 
@@ -20,24 +25,23 @@ from featurectl.loading.config import RedisOnlineConfig
 from featurectl.online import encoding
 from featurectl.online.base import OnlineRows, OnlineStoreError, OnlineTable
 
-# KEYS: n entity keys. ARGV[1]: ttl in ms (0: none); ARGV[2..n+1]: event micros;
-# ARGV[n+2..2n+1]: values. Micros are exact as Lua doubles for years 1685..2255.
-# Expiry: event time rounded up to the ms, plus ttl; Redis expires a key only when
-# now > that, so a value exactly at now - ttl is still served.
+_WIDTH = 17
+_OFFSET = 5 * 10**16  # 17 digits then hold event times from year 385 to 3554
+
+# KEYS: n entity keys. ARGV[1]: '1' when the view has a ttl; ARGV[1 + i]: the record for
+# KEYS[i]; with a ttl, ARGV[1 + n + i]: its expiry in epoch ms. A missing key reads as ''
+# which sorts first. A SET without PXAT also clears an expiry left from an older ttl.
 _WRITE = """
 local n = #KEYS
-local ttl = tonumber(ARGV[1])
+local expiring = ARGV[1] == '1'
 local written = 0
 for i = 1, n do
-  local key = KEYS[i]
-  local ts = tonumber(ARGV[i + 1])
-  local old = redis.call('HGET', key, 't')
-  if (not old) or tonumber(old) <= ts then
-    redis.call('HSET', key, 't', ARGV[i + 1], 'v', ARGV[n + i + 1])
-    if ttl > 0 then
-      redis.call('PEXPIREAT', key, math.floor((ts + 999) / 1000) + ttl)
+  local key, record = KEYS[i], ARGV[i + 1]
+  if redis.call('GETRANGE', key, 0, 16) <= string.sub(record, 1, 17) then
+    if expiring then
+      redis.call('SET', key, record, 'PXAT', ARGV[n + i + 1])
     else
-      redis.call('PERSIST', key)
+      redis.call('SET', key, record)
     end
     written = written + 1
   end
@@ -45,15 +49,20 @@ end
 return written
 """
 
-_READ = """
-local out = {}
-for i, key in ipairs(KEYS) do
-  local r = redis.call('HMGET', key, 't', 'v')
-  out[2 * i - 1] = r[1]
-  out[2 * i] = r[2]
-end
-return out
-"""
+
+def _records(micros: pa.Int64Array, values: pa.BinaryArray) -> pa.BinaryArray:
+    low, high = pc.min_max(micros).values()
+    if low.as_py() < -_OFFSET or high.as_py() >= 10**_WIDTH - _OFFSET:
+        raise ValueError("event timestamps must lie between the years 385 and 3554 for the Redis online store")
+    stamps = pc.utf8_lpad(pc.cast(pc.add(micros, _OFFSET), pa.string()), width=_WIDTH, padding="0")
+    return pc.binary_join_element_wise(pc.cast(stamps, pa.binary()), values, pa.scalar(b"", pa.binary()))
+
+
+def _expiries(micros: pa.Int64Array, ttl_seconds: int) -> pa.Int64Array:
+    """Event time rounded up to the ms, plus ttl. Redis expires a key only when now > that,
+    so a value exactly at now - ttl is still served; SET refuses values below 1."""
+    ceil_ms = pc.divide(pc.add(micros, 999), 1000)  # truncates; exact ceil for times after 1970
+    return pc.max_element_wise(pc.add(ceil_ms, ttl_seconds * 1000), 1)
 
 
 def redact(url: str) -> str:
@@ -104,26 +113,27 @@ class RedisOnlineStore:
         if batch.num_rows == 0:
             return 0
         keys = encoding.encode_keys(table, batch, prefix).to_pylist()
-        times = encoding.event_micros(batch).to_pylist()
-        ttl_ms = int(table.ttl_seconds) * 1000
+        micros = encoding.event_micros(batch)
+        expiring = table.ttl_seconds > 0
+        expiries = _expiries(micros, table.ttl_seconds).to_pylist() if expiring else []
         with self._lock:  # also guards the encoder's DuckDB connection
-            values = self._encoder.encode(table, batch).to_pylist()
+            records = _records(micros, self._encoder.encode(table, batch)).to_pylist()
             chunks = [
-                (keys[s:s + self._chunk], times[s:s + self._chunk], values[s:s + self._chunk])
+                (keys[s:s + self._chunk], records[s:s + self._chunk], expiries[s:s + self._chunk])
                 for s in range(0, len(keys), self._chunk)
             ]
             try:
-                return self._run_chunks(chunks, ttl_ms)
+                return self._run_chunks(chunks, expiring)
             except RedisError as exc:
                 raise self._error(f"writing view {table.view!r}", exc) from None
 
-    def _run_chunks(self, chunks: list[tuple[list, list, list]], ttl_ms: int) -> int:
+    def _run_chunks(self, chunks: list[tuple[list, list, list]], expiring: bool) -> int:
         written, reload = 0, False
         while chunks:
             sha = self._sha(_WRITE, reload)
             pipe = self._client.pipeline(transaction=False)
-            for k, t, v in chunks:
-                pipe.evalsha(sha, len(k), *k, ttl_ms, *t, *v)
+            for keys, records, expiries in chunks:
+                pipe.evalsha(sha, len(keys), *keys, int(expiring), *records, *expiries)
             results = pipe.execute(raise_on_error=False)
             # A chunk refused with NOSCRIPT (server restarted or flushed scripts) did nothing:
             # load the script again and resend just those chunks.
@@ -141,18 +151,14 @@ class RedisOnlineStore:
              now: datetime) -> OnlineRows:
         prefix = (encoding.namespace(table) + ":").encode()
         encoded = [encoding.encode_key(table, key, prefix) for key in keys]
-        unique = list(dict.fromkeys(encoded))
-        stored: dict[bytes, tuple[Any, Any]] = {}
-        if unique:
+        stored: list[tuple[int, bytes] | None] = []
+        if encoded:
             try:
-                try:
-                    flat = self._client.evalsha(self._sha(_READ), len(unique), *unique)
-                except NoScriptError:
-                    flat = self._client.evalsha(self._sha(_READ, reload=True), len(unique), *unique)
+                records = self._client.mget(encoded)
             except RedisError as exc:
                 raise self._error(f"reading view {table.view!r}", exc) from None
-            stored = dict(zip(unique, zip(flat[0::2], flat[1::2])))
-        return encoding.build_rows(table, [stored.get(key) for key in encoded], features, now)
+            stored = [None if r is None else (int(r[:_WIDTH]) - _OFFSET, r[_WIDTH:]) for r in records]
+        return encoding.build_rows(table, stored, features, now)
 
     def delete_table(self, table: OnlineTable) -> None:
         """Delete every key of one (project, view, major) namespace (SCAN + UNLINK)."""
