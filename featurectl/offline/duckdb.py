@@ -211,7 +211,7 @@ class DuckDBOfflineStore:
             params = {"start": utc_text(start), "end": utc_text(end)}
             counts = ", ".join(f"count(*) FILTER (WHERE {cond})" for _, cond, _ in checks)
             row = conn.sql(f"SELECT count(*){', ' + counts if counts else ''} FROM {window}",
-                           params=params).fetchone()
+                           params=params).fetchall()[0]
             violations = {label: n for (label, _, _), n in zip(checks, row[1:]) if n}
             failing = [c for c in checks if c[0] in violations]
             samples = _samples(conn, src, window, params, failing) if failing else []
@@ -387,6 +387,10 @@ def write_table(reader: pa.RecordBatchReader, path: Path) -> int:
     if suffix not in (".parquet", ".pq", ".csv"):
         raise UsageError(f"cannot write {path}: unknown file type '{path.suffix}'",
                          hint="name the output file .parquet or .csv")
+    nested = [f.name for f in reader.schema if pa.types.is_nested(f.type)]
+    if suffix == ".csv" and nested:
+        raise UsageError(f"cannot write {path}: CSV cannot hold the list column(s) {', '.join(nested)}",
+                         hint="write to a .parquet file instead")
     partial = path.with_name(path.name + ".partial")
     rows = 0
     try:
@@ -399,10 +403,6 @@ def write_table(reader: pa.RecordBatchReader, path: Path) -> int:
                 writer.write_batch(batch)
                 rows += batch.num_rows
         partial.replace(path)
-    except pa.ArrowNotImplementedError as exc:
-        partial.unlink(missing_ok=True)
-        raise UsageError(f"cannot write {path}: {_first_line(exc)}",
-                         hint="write list features to a .parquet file; CSV holds only scalars") from None
     except OSError as exc:
         partial.unlink(missing_ok=True)
         raise UsageError(f"cannot write {path}: {exc.strerror or exc}",
