@@ -7,7 +7,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Mapping, Sequence
 
 from featurectl.app import planning
-from featurectl.app.materialize import Materializer, NoProgress, Progress, ViewRun, incremental_windows
 from featurectl.app.timeparse import to_utc
 from featurectl.core.definitions import Definitions
 from featurectl.core.errors import UsageError
@@ -16,6 +15,8 @@ from featurectl.loading.repo import Repo
 
 if TYPE_CHECKING:
     import pyarrow as pa
+
+    from featurectl.app.materialize import Progress, ViewRun
 
     from featurectl.offline.base import OfflineStore
     from featurectl.online.base import OnlineStore
@@ -95,7 +96,7 @@ class FeatureStore:
 
     # --- data -----------------------------------------------------------------------------
     def materialize(self, start: datetime | str, end: datetime | str, views: Sequence[str] | None = None,
-                    progress: Progress | None = None) -> list[ViewRun]:
+                    progress: "Progress | None" = None) -> "list[ViewRun]":
         now = self._clock()
         start_at, end_at = to_utc(start, now), to_utc(end, now)
         if start_at >= end_at:
@@ -104,12 +105,16 @@ class FeatureStore:
         return materializer.run(selected, {v.name: (start_at, end_at) for v in selected})
 
     def materialize_incremental(self, end: datetime | str, views: Sequence[str] | None = None,
-                                progress: Progress | None = None) -> list[ViewRun]:
+                                progress: "Progress | None" = None) -> "list[ViewRun]":
+        from featurectl.app.materialize import incremental_windows
+
         end_at = to_utc(end, self._clock())
         materializer, selected = self._materializer(views, progress)
         return materializer.run(selected, incremental_windows(self.registry, selected, end_at))
 
-    def _materializer(self, views: Sequence[str] | None, progress: Progress | None):
+    def _materializer(self, views: Sequence[str] | None, progress: "Progress | None"):
+        from featurectl.app.materialize import Materializer, NoProgress
+
         defs = self.applied()
         selected = _select_views(defs, views)
         return Materializer(self.project, defs, self.registry, self.offline, self.online,
