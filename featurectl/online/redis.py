@@ -6,8 +6,9 @@ order: the write script compares a 17-byte GETRANGE of the stored record with th
 (no number parsing in Lua) and replaces value and expiry with one SET. A plain string
 rather than a hash also takes about a third less memory and makes a read one MGET.
 Writes go through a Lua script so the newer-wins check and the update are atomic per entity;
-a batch is cut into chunks of `chunk_size` entities, one script call each, all pipelined in
-one round trip.
+a batch is cut into chunks of `chunk_size` entities, one script call each, streamed on one
+connection and answered together (one round trip per batch). Small chunks keep each script
+short, so concurrent readers wait at most a few ms behind a write.
 """
 from __future__ import annotations
 
@@ -81,7 +82,7 @@ def _glob_escape(text: str) -> str:
 
 
 class RedisOnlineStore:
-    def __init__(self, url: str, chunk_size: int = 10_000) -> None:
+    def __init__(self, url: str, chunk_size: int = 1_000) -> None:
         self.url = url
         self._chunk = max(1, int(chunk_size))
         self._lock = threading.Lock()
@@ -95,7 +96,7 @@ class RedisOnlineStore:
 
     @classmethod
     def from_config(cls, config: RedisOnlineConfig, root: Any = None) -> "RedisOnlineStore":
-        return cls(config.url, chunk_size=config.batch_size)
+        return cls(config.url)
 
     def _error(self, doing: str, exc: BaseException) -> OnlineStoreError:
         return OnlineStoreError(
@@ -112,40 +113,48 @@ class RedisOnlineStore:
         prefix = (encoding.namespace(table) + ":").encode()
         if batch.num_rows == 0:
             return 0
-        keys = encoding.encode_keys(table, batch, prefix).to_pylist()
+        keys = encoding.encode_keys(table, batch, prefix)
         micros = encoding.event_micros(batch)
-        expiring = table.ttl_seconds > 0
-        expiries = _expiries(micros, table.ttl_seconds).to_pylist() if expiring else []
+        expiries = _expiries(micros, table.ttl_seconds) if table.ttl_seconds > 0 else None
         with self._lock:  # also guards the encoder's DuckDB connection
-            records = _records(micros, self._encoder.encode(table, batch)).to_pylist()
-            chunks = [
-                (keys[s:s + self._chunk], records[s:s + self._chunk], expiries[s:s + self._chunk])
-                for s in range(0, len(keys), self._chunk)
-            ]
+            records = _records(micros, self._encoder.encode(table, batch))
             try:
-                return self._run_chunks(chunks, expiring)
+                return self._stream(keys, records, expiries)
             except RedisError as exc:
                 raise self._error(f"writing view {table.view!r}", exc) from None
 
-    def _run_chunks(self, chunks: list[tuple[list, list, list]], expiring: bool) -> int:
-        written, reload = 0, False
-        while chunks:
-            sha = self._sha(_WRITE, reload)
-            pipe = self._client.pipeline(transaction=False)
-            for keys, records, expiries in chunks:
-                pipe.evalsha(sha, len(keys), *keys, int(expiring), *records, *expiries)
-            results = pipe.execute(raise_on_error=False)
-            # A chunk refused with NOSCRIPT (server restarted or flushed scripts) did nothing:
-            # load the script again and resend just those chunks.
-            retry = [c for c, r in zip(chunks, results) if isinstance(r, NoScriptError)]
-            for result in results:
-                if isinstance(result, Exception) and not isinstance(result, NoScriptError):
-                    raise result
-            written += sum(r for r in results if isinstance(r, int))
-            if retry and reload:
-                raise NoScriptError("the write script vanished twice in a row")
-            chunks, reload = retry, True
-        return written
+    def _chunk_args(self, start: int, keys: pa.Array, records: pa.Array, expiries: pa.Array | None) -> list:
+        k = keys.slice(start, self._chunk).to_pylist()
+        args = [len(k), *k, 0 if expiries is None else 1, *records.slice(start, self._chunk).to_pylist()]
+        return args if expiries is None else args + expiries.slice(start, self._chunk).to_pylist()
+
+    def _stream(self, keys: pa.Array, records: pa.Array, expiries: pa.Array | None) -> int:
+        """One EVALSHA per chunk, sent back to back on one connection and answered at the end:
+        the server runs chunk k while this process prepares chunk k+1."""
+        pool = self._client.connection_pool
+        connection = pool.get_connection()
+        try:
+            sha = self._sha(_WRITE)
+            starts = range(0, len(keys), self._chunk)
+            for start in starts:
+                connection.send_command("EVALSHA", sha, *self._chunk_args(start, keys, records, expiries))
+            written, refused = 0, []
+            for start in starts:
+                try:
+                    written += connection.read_response()
+                except NoScriptError:  # script cache flushed or server restarted: that chunk did nothing
+                    refused.append(start)
+            if refused:
+                sha = self._sha(_WRITE, reload=True)
+                for start in refused:
+                    connection.send_command("EVALSHA", sha, *self._chunk_args(start, keys, records, expiries))
+                written += sum(connection.read_response() for _ in refused)
+            return written
+        except BaseException:
+            connection.disconnect()  # replies may be left unread: never reuse this connection as is
+            raise
+        finally:
+            pool.release(connection)
 
     def read(self, table: OnlineTable, keys: Sequence[tuple[Any, ...]], features: Sequence[str],
              now: datetime) -> OnlineRows:

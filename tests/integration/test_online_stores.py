@@ -26,11 +26,10 @@ STATS = OnlineTable("rides", "driver_stats", 1, (("driver_id", "int64"),),
 @pytest.fixture(params=["sqlite", "redis"])
 def store(request, tmp_path):
     if request.param == "sqlite":
-        config = SqliteOnlineConfig(path="nested/dir/online.db")
+        s = create_online_store(SqliteOnlineConfig(path="nested/dir/online.db"), tmp_path)
     else:
-        # A small chunk size so multi-chunk pipelining is exercised by ordinary tests.
-        config = RedisOnlineConfig(type="redis", url=request.getfixturevalue("clean_redis"), batch_size=3)
-    s = create_online_store(config, tmp_path)
+        # A small chunk size so streaming several script calls per batch is exercised everywhere.
+        s = RedisOnlineStore(request.getfixturevalue("clean_redis"), chunk_size=3)
     yield s
     s.close()
 
@@ -195,6 +194,17 @@ def test_a_batch_missing_a_feature_column_is_refused_by_name(store):
     batch = stats_batch([1], T0).drop_columns(["trips"])
     with pytest.raises(ValueError, match="no column 'trips'"):
         store.write(STATS, batch)
+
+
+def test_the_factory_picks_the_backend_by_type(tmp_path, clean_redis):
+    sqlite = create_online_store(SqliteOnlineConfig(path="x/online.db"), tmp_path)
+    redis_store = create_online_store(RedisOnlineConfig(type="redis", url=clean_redis), tmp_path)
+    try:
+        assert type(sqlite).__name__ == "SqliteOnlineStore" and sqlite.path == tmp_path / "x/online.db"
+        assert isinstance(redis_store, RedisOnlineStore) and redis_store.url == clean_redis
+    finally:
+        sqlite.close()
+        redis_store.close()
 
 
 # ---- failures -----------------------------------------------------------------------
