@@ -160,21 +160,23 @@ def _b64(value: str) -> bytes:
     return base64.b64decode(value)
 
 
-_DECODERS: dict[str, Callable[[Any], Any]] = {
-    "bool": bool, "int32": int, "int64": int, "float32": float, "float64": float,
-    "string": str, "bytes": _b64, "timestamp": micros_to_datetime,
+# None: JSON already gives the Python type. Floats are converted because a value written
+# before an int -> float widening (a minor change) is stored as a JSON integer.
+_DECODERS: dict[str, Callable[[Any], Any] | None] = {
+    "bool": None, "int32": None, "int64": None, "float32": float, "float64": float,
+    "string": None, "bytes": _b64, "timestamp": micros_to_datetime,
 }
 
 
-def _decoder(dtype: str) -> Callable[[Any], Any]:
+def _decoder(dtype: str) -> Callable[[Any], Any] | None:
     elem = element_type(dtype)
     if elem is None:
         return _DECODERS[dtype]
     one = _DECODERS[elem]
-    return lambda values: [None if v is None else one(v) for v in values]
+    return None if one is None else (lambda values: [None if v is None else one(v) for v in values])
 
 
-def decoders(table: OnlineTable, features: Sequence[str]) -> list[tuple[str, Callable[[Any], Any]]]:
+def decoders(table: OnlineTable, features: Sequence[str]) -> list[tuple[str, Callable[[Any], Any] | None]]:
     """(name, converter) for each requested feature; an unknown name is an error."""
     declared = dict(table.features)
     missing = [f for f in features if f not in declared]
@@ -186,13 +188,13 @@ def decoders(table: OnlineTable, features: Sequence[str]) -> list[tuple[str, Cal
     return [(name, _decoder(declared[name])) for name in features]
 
 
-def decode_value(blob: bytes, wanted: list[tuple[str, Callable[[Any], Any]]]) -> list[Any]:
+def decode_value(blob: bytes, wanted: list[tuple[str, Callable[[Any], Any] | None]]) -> list[Any]:
     """The requested features of one stored value, typed; only those are converted."""
     obj = json.loads(blob)
     out = []
     for name, convert in wanted:
         value = obj.get(name)
-        out.append(None if value is None else convert(value))
+        out.append(value if convert is None or value is None else convert(value))
     return out
 
 
@@ -211,16 +213,16 @@ def build_rows(table: OnlineTable, stored: Sequence[tuple[Any, Any] | None], fea
     at now - ttl still counts, as in point-in-time joins (SPEC §5)."""
     wanted = decoders(table, features)
     cutoff = datetime_to_micros(now) - table.ttl_seconds * 1_000_000 if table.ttl_seconds > 0 else None
+    absent = [None] * len(wanted)
     times: list[datetime | None] = []
-    columns: list[list[Any]] = [[] for _ in wanted]
+    rows: list[list[Any]] = []
     for item in stored:
         micros = None if item is None or item[0] is None else int(item[0])
         if micros is None or (cutoff is not None and micros < cutoff):
             times.append(None)
-            for column in columns:
-                column.append(None)
-            continue
-        times.append(micros_to_datetime(micros))
-        for column, value in zip(columns, decode_value(item[1], wanted)):
-            column.append(value)
-    return OnlineRows(event_timestamps=times, values={name: col for (name, _), col in zip(wanted, columns)})
+            rows.append(absent)
+        else:
+            times.append(micros_to_datetime(micros))
+            rows.append(decode_value(item[1], wanted))
+    columns = zip(*rows) if rows else ([] for _ in wanted)
+    return OnlineRows(event_timestamps=times, values={name: list(col) for (name, _), col in zip(wanted, columns)})

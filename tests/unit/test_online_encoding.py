@@ -197,3 +197,9 @@ def test_ttl_boundary_counts_and_one_microsecond_later_does_not():
 def test_naive_now_is_utc():
     assert encoding.datetime_to_micros(datetime(1970, 1, 1, 0, 0, 1)) == 1_000_000
     assert encoding.micros_to_datetime(-1) == datetime(1969, 12, 31, 23, 59, 59, 999999, tzinfo=UTC)
+
+
+def test_an_int_stored_before_widening_to_float_reads_as_float():
+    t = table([("id", "int64")], [("a", "float64"), ("b", "list<float32>")])
+    got = encoding.decode_value(b'{"a": 5, "b": [1, null]}', encoding.decoders(t, ["a", "b"]))
+    assert got == [5.0, [1.0, None]] and type(got[0]) is float and type(got[1][0]) is float
