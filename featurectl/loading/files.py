@@ -13,7 +13,7 @@ from pydantic import ValidationError
 
 from featurectl.core.definitions import Definitions, check_references
 from featurectl.core.errors import DefinitionError, Problem
-from featurectl.core.model import KINDS, MODELS, PLURAL, AnyObject, object_from_dict
+from featurectl.core.model import KINDS, MODELS, PLURAL, AnyObject, Feature, object_from_dict
 from featurectl.loading.pydantic_errors import problems_from_validation
 
 # libyaml when available: the pure-Python parser dominates plan time on large repositories.
@@ -160,10 +160,10 @@ def exec_python_text(source: str, path: Path, rel: str, collector: _Collector) -
     finally:
         sys.modules.pop(module_name, None)
     classes = {cls: kind for kind in KINDS for cls in MODELS[kind]}
-    for value in list(module.__dict__.values()):
-        kind = classes.get(type(value))
-        if kind is not None:
-            collector.add(kind, value, rel)
+    # One object bound to several names (an alias) is one definition, not a duplicate.
+    objects = {id(v): v for v in module.__dict__.values() if type(v) in classes}
+    for value in objects.values():
+        collector.add(classes[type(value)], value, rel)
 
 
 def _line_in(exc: BaseException, filename: str) -> int | None:
@@ -172,6 +172,9 @@ def _line_in(exc: BaseException, filename: str) -> int | None:
 
 
 def _kind_of_title(title: str) -> str | None:
+    # A Feature fails inside its view's constructor call, before the view exists: name the feature.
+    if title == Feature.__name__:
+        return "feature"
     return next((k for k in KINDS for cls in MODELS[k] if cls.__name__ == title), None)
 
 
