@@ -92,7 +92,7 @@ class RedisOnlineStore:
         except (ValueError, RedisError) as exc:
             self._encoder.close()
             raise self._error("parsing the URL", exc) from None
-        self._shas: dict[str, str] = {}
+        self._write_sha: str | None = None
 
     @classmethod
     def from_config(cls, config: RedisOnlineConfig, root: Any = None) -> "RedisOnlineStore":
@@ -104,10 +104,11 @@ class RedisOnlineStore:
             "is running and reachable there, or fix online_store.url in featurectl.yaml"
         )
 
-    def _sha(self, script: str, reload: bool = False) -> str:
-        if reload or script not in self._shas:
-            self._shas[script] = self._client.script_load(script)
-        return self._shas[script]
+    def _script(self, reload: bool = False) -> str:
+        """The write script's SHA: loaded once, again when the server has lost it."""
+        if reload or self._write_sha is None:
+            self._write_sha = self._client.script_load(_WRITE)
+        return self._write_sha
 
     def write(self, table: OnlineTable, batch: pa.RecordBatch) -> int:
         prefix = (encoding.namespace(table) + ":").encode()
@@ -134,7 +135,7 @@ class RedisOnlineStore:
         pool = self._client.connection_pool
         connection = pool.get_connection()
         try:
-            sha = self._sha(_WRITE)
+            sha = self._script()
             starts = range(0, len(keys), self._chunk)
             for start in starts:
                 connection.send_command("EVALSHA", sha, *self._chunk_args(start, keys, records, expiries))
@@ -145,7 +146,7 @@ class RedisOnlineStore:
                 except NoScriptError:  # script cache flushed or server restarted: that chunk did nothing
                     refused.append(start)
             if refused:
-                sha = self._sha(_WRITE, reload=True)
+                sha = self._script(reload=True)
                 for start in refused:
                     connection.send_command("EVALSHA", sha, *self._chunk_args(start, keys, records, expiries))
                 written += sum(connection.read_response() for _ in refused)
