@@ -31,7 +31,7 @@ driver_source = FileSource(
     timestamp_field="event_timestamp", created_timestamp_column="created",
 )
 driver_stats = FeatureView(
-    name="driver_stats", entities=[driver], ttl=timedelta(days=30), online=True,
+    name="driver_stats", entities=[driver], ttl=timedelta(days={ttl}), online=True,
     source=driver_source,
     schema=[Field(name="driver_id", dtype=Int64)]
     + [Field(name=f"f{{i}}", dtype=Float64) for i in range(6)]
@@ -47,7 +47,7 @@ def redis_connection_string(url: str) -> str:
     return f"{u.hostname}:{u.port},db={db}"
 
 
-def write_repo(work: Path, data: Path, store: str, redis_url: str | None) -> Path:
+def write_repo(work: Path, data: Path, store: str, redis_url: str | None, ttl_days: int) -> Path:
     repo = work / f"feast-{store}"
     (repo / "state").mkdir(parents=True, exist_ok=True)
     if store == "redis":
@@ -62,7 +62,8 @@ def write_repo(work: Path, data: Path, store: str, redis_url: str | None) -> Pat
         "offline_store:\n  type: duckdb\n"
         "entity_key_serialization_version: 3\n"
     )
-    (repo / "bench_defs.py").write_text(DEFS.format(path=str((data / "features.parquet").resolve())))
+    path = str((data / "features.parquet").resolve())
+    (repo / "bench_defs.py").write_text(DEFS.format(path=path, ttl=ttl_days))  # ttl 0: none
     return repo
 
 
@@ -135,7 +136,7 @@ def main() -> None:
     kind = args.store
     meta = load_meta(args.data)
     repo = write_repo(args.work, args.data, "pit" if args.task in ("pit", "plan") else kind,
-                      args.redis_url)
+                      args.redis_url, args.ttl_days)
     store = open_store(repo)
     if args.task.startswith("materialize"):
         res = task_materialize(store, meta, kind, repo, args)

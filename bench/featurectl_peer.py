@@ -33,14 +33,14 @@ feature_views:
     version: 1.0.0
     entities: [driver]
     source: driver_source
-    ttl: 30d
+    ttl: {ttl}
     owner: bench@example.com
     features:
 {features}
 """
 
 
-def write_repo(work: Path, data: Path, store: str, redis_url: str | None) -> Path:
+def write_repo(work: Path, data: Path, store: str, redis_url: str | None, ttl_days: int) -> Path:
     repo = work / f"featurectl-{store}"
     (repo / "features").mkdir(parents=True, exist_ok=True)
     online = (f"{{type: redis, url: \"{redis_url}\"}}" if store == "redis"
@@ -49,14 +49,18 @@ def write_repo(work: Path, data: Path, store: str, redis_url: str | None) -> Pat
     dtypes = ["float64"] * 6 + ["int64"] * 3 + ["string"]
     feats = "\n".join(f"      - {{name: {f}, dtype: {t}}}" for f, t in zip(FEATURES, dtypes))
     (repo / "features" / "bench.yaml").write_text(
-        DEFS.format(path=(data / "features.parquet").resolve(), features=feats))
+        DEFS.format(path=(data / "features.parquet").resolve(), features=feats,
+                    ttl=f"{ttl_days}d" if ttl_days else "0"))
     return repo
 
 
-def open_store(repo: Path):
+def open_store(repo: Path, meta: dict):
     from featurectl import FeatureStore
 
-    store = FeatureStore(repo)
+    # Online reads null values older than the ttl (SPEC §5) relative to the store's clock;
+    # the data ends at window_end, so the benchmark's "now" is the end of its window.
+    now = window(meta)[1]
+    store = FeatureStore(repo, clock=lambda: now)
     store.apply()
     return store
 
@@ -104,8 +108,8 @@ def main() -> None:
     kind = args.store
     meta = load_meta(args.data)
     repo = write_repo(args.work, args.data, "pit" if args.task in ("pit", "plan") else kind,
-                      args.redis_url)
-    store = open_store(repo)
+                      args.redis_url, args.ttl_days)
+    store = open_store(repo, meta)
     if args.task.startswith("materialize"):
         res = task_materialize(store, meta)
     elif args.task == "pit":

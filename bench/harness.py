@@ -22,6 +22,11 @@ GEN_DATA = ROOT.parent / "shared" / "bench" / "gen_data.py"
 ID_BASE = 1_000_000  # gen_data.py assigns driver ids ID_BASE .. ID_BASE+entities-1
 FEATURES = [f"f{i}" for i in range(10)]
 VIEW = "driver_stats"
+# The view's ttl in days, for both peers. 0 (no expiry) by default: gen_data.py's window ends
+# 2026-01-31, and featurectl's Redis store expires keys at event time + ttl by the server's
+# wall clock, so with a 30-day ttl every value would be gone the moment it is written.
+# On this data a 30-day ttl never nulls a PIT row anyway (the whole window is 30 days).
+DEFAULT_TTL_DAYS = 0
 
 
 # --- latency -------------------------------------------------------------------------
@@ -100,6 +105,7 @@ def peer_args(doc: str):
     ap.add_argument("--iters", type=int, default=1000, help="online calls of 1 entity (100-entity calls: /5)")
     ap.add_argument("--plan-runs", type=int, default=5)
     ap.add_argument("--save-output", help="pit: write the training frame here (untimed)")
+    ap.add_argument("--ttl-days", type=int, default=DEFAULT_TTL_DAYS, help="the view's ttl; 0 = none")
     args = ap.parse_args()
     args.store = "redis" if args.task.endswith("redis") else "sqlite"
     if args.store == "redis" and not args.redis_url:
@@ -124,6 +130,9 @@ def online_figures(call, load, meta: dict, iters: int) -> dict:
     if all(v is None for v in probe["f0"]):
         load()
         probe = call(probe_ids)
+    if all(v is None for v in probe["f0"]):  # timing reads of nothing would mean nothing
+        raise SystemExit(f"online reads return no values for ids {probe_ids[:3]}...: "
+                         "materialize failed, or the ttl hides the data (check the clock)")
     warm = max(iters // 10, 5)
     return {"single": measure_latency(call, online_batches(ents, iters, 1, seed=1), warm),
             "batch100": measure_latency(call, online_batches(ents, max(iters // 5, 20), 100, seed=2), warm),
@@ -300,15 +309,15 @@ def format_table(fctl: dict, feast: dict) -> str:
 
 # --- point-in-time reference ---------------------------------------------------------
 
-def check_pit(data: Path, output: Path, ttl_days: int = 30) -> dict:
+def check_pit(data: Path, output: Path, ttl_days: int) -> dict:
     """Compare a peer's training frame with an independent DuckDB ASOF reference of the
     SPEC §5 semantics (greatest event time <= T, created breaks ties, ttl inclusive).
     Order-insensitive row comparison, plus whether the input order was kept."""
     import duckdb  # main venv only; imported here so the Feast peer never needs it
 
     feats = ", ".join(FEATURES)
-    ttl = f"INTERVAL {ttl_days} DAY"
-    picked = ", ".join(f"CASE WHEN fts >= ts - {ttl} THEN {f} END AS {f}" for f in FEATURES)
+    keep = f"fts >= ts - INTERVAL {ttl_days} DAY" if ttl_days else "true"
+    picked = ", ".join(f"CASE WHEN {keep} THEN {f} END AS {f}" for f in FEATURES)
     con = duckdb.connect()
     con.execute(f"""
       CREATE TEMP TABLE ref AS

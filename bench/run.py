@@ -21,7 +21,7 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from harness import BENCH_DIR, ROOT, check_pit, ensure_data, format_table, load_meta, redis_server, run_task  # noqa: E402
+from harness import BENCH_DIR, DEFAULT_TTL_DAYS, ROOT, check_pit, ensure_data, format_table, load_meta, redis_server, run_task  # noqa: E402
 
 TASKS = ["materialize-sqlite", "online-sqlite", "materialize-redis", "online-redis", "pit", "plan"]
 SIZES = {  # rows, entities, entity-df rows
@@ -39,7 +39,7 @@ def peer_argv(peer: str) -> list[str]:
 
 
 def run_peer(peer: str, tasks: list[str], data: Path, pit_data: Path, work: Path,
-             iters: int, nice: int) -> dict:
+             iters: int, nice: int, ttl_days: int) -> dict:
     """All tasks of one peer, against its own fresh work dir and private redis-server."""
     shutil.rmtree(work, ignore_errors=True)
     work.mkdir(parents=True)
@@ -48,14 +48,15 @@ def run_peer(peer: str, tasks: list[str], data: Path, pit_data: Path, work: Path
         for task in tasks:
             d = pit_data if task == "pit" else data
             argv = peer_argv(peer) + ["--data", str(d), "--work", str(work), "--task", task,
-                                      "--redis-url", url, "--iters", str(iters)]
+                                      "--redis-url", url, "--iters", str(iters),
+                                      "--ttl-days", str(ttl_days)]
             out = work / f"pit-{peer}.parquet"
             if task == "pit":
                 argv += ["--save-output", str(out)]
             print(f"[{peer}] {task} ...", file=sys.stderr, flush=True)
             res = run_task(argv, work / "logs" / f"{task}.log", nice=nice)
             if task == "pit" and "error" not in res:
-                res["check"] = check_pit(d, out)
+                res["check"] = check_pit(d, out, ttl_days)
             results[task] = res
             print(f"[{peer}] {task}: {json.dumps(res)[:400]}", file=sys.stderr, flush=True)
     return results
@@ -76,6 +77,8 @@ def main() -> None:
     skip.add_argument("--skip-featurectl", action="store_true")
     ap.add_argument("--tasks", default=",".join(TASKS), help=f"subset of {','.join(TASKS)}")
     ap.add_argument("--iters", type=int, help="online calls of 1 entity (100-entity calls: /5)")
+    ap.add_argument("--ttl-days", type=int, default=DEFAULT_TTL_DAYS,
+                    help="the view's ttl for both peers (0 = none; see harness.DEFAULT_TTL_DAYS)")
     ap.add_argument("--nice", type=int, default=0, help="niceness of the measured children")
     ap.add_argument("--out", type=Path, help="write the markdown report here")
     a = ap.parse_args()
@@ -100,11 +103,11 @@ def main() -> None:
     command = ((f"nice -n {niceness} " if niceness else "") + ".venv/bin/python bench/run.py "
                + shlex.join(sys.argv[1:]))
     header = {"date": stamp.isoformat(timespec="seconds"), "command": command.strip(),
-              "data": load_meta(data), "pit_data": load_meta(pit_data), "machine": machine()}
+              "ttl_days": a.ttl_days, "data": load_meta(data), "pit_data": load_meta(pit_data), "machine": machine()}
     results = {}
     for peer in peers:
         results[peer] = run_peer(peer, tasks, data, pit_data, BENCH_DIR / "data" / "_work" / peer,
-                                 iters, a.nice)
+                                 iters, a.nice, a.ttl_days)
         suffix = "-quick" if a.quick else "-large" if a.large else ""
         save_results(BENCH_DIR / "results" / f"{peer}-{stamp:%Y-%m-%d}{suffix}.json", header, results[peer],
                      partial=set(tasks) != set(TASKS))
