@@ -44,7 +44,24 @@ def namespace(table: OnlineTable) -> str:
 
 # ---- keys ---------------------------------------------------------------------------
 
-def _key_column(column: pa.Array, dtype: str) -> pa.Array:
+def key_prefix(table: OnlineTable) -> bytes:
+    """What precedes entity keys in a store with one key space for all views (Redis)."""
+    return (namespace(table) + ":").encode()
+
+
+_KEY_ARROW_TYPES = {
+    "int32": pa.types.is_integer, "int64": pa.types.is_integer,
+    "string": lambda t: pa.types.is_string(t) or pa.types.is_large_string(t),
+    "bytes": lambda t: pa.types.is_binary(t) or pa.types.is_large_binary(t),
+}
+
+
+def _key_column(column: pa.Array, dtype: str, name: str) -> pa.Array:
+    if pa.types.is_dictionary(column.type):
+        column = column.dictionary_decode()
+    # A float or mistyped key column would encode differently from the same key at read time.
+    if not _KEY_ARROW_TYPES[dtype](column.type):
+        raise ValueError(f"join key column {name!r} is declared {dtype} but the batch holds {column.type}")
     if dtype in _INTS:
         column = pc.cast(column, pa.string())
     return pc.cast(column, pa.binary())
@@ -58,7 +75,7 @@ def encode_keys(table: OnlineTable, batch: pa.RecordBatch, prefix: bytes = b"") 
         column = _column(batch, name)
         if column.null_count:
             raise ValueError(f"join key column {name!r} holds {column.null_count} null(s); every entity needs a key")
-        encoded = _key_column(column, dtype)
+        encoded = _key_column(column, dtype, name)
         if composite:
             encoded = pc.replace_substring(encoded, pattern=_ESCAPE, replacement=_ESCAPED)
             if i:

@@ -111,7 +111,7 @@ class RedisOnlineStore:
         return self._write_sha
 
     def write(self, table: OnlineTable, batch: pa.RecordBatch) -> int:
-        prefix = (encoding.namespace(table) + ":").encode()
+        prefix = encoding.key_prefix(table)
         if batch.num_rows == 0:
             return 0
         keys = encoding.encode_keys(table, batch, prefix)
@@ -159,7 +159,7 @@ class RedisOnlineStore:
 
     def read(self, table: OnlineTable, keys: Sequence[tuple[Any, ...]], features: Sequence[str],
              now: datetime) -> OnlineRows:
-        prefix = (encoding.namespace(table) + ":").encode()
+        prefix = encoding.key_prefix(table)
         encoded = [encoding.encode_key(table, key, prefix) for key in keys]
         stored: list[tuple[int, bytes] | None] = []
         if encoded:
@@ -172,7 +172,7 @@ class RedisOnlineStore:
 
     def delete_table(self, table: OnlineTable) -> None:
         """Delete every key of one (project, view, major) namespace (SCAN + UNLINK)."""
-        pattern = _glob_escape(encoding.namespace(table) + ":") + "*"
+        pattern = _glob_escape(encoding.key_prefix(table).decode()) + "*"
         try:
             batch: list[bytes] = []
             for key in self._client.scan_iter(match=pattern, count=1000):

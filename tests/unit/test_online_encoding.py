@@ -203,3 +203,9 @@ def test_an_int_stored_before_widening_to_float_reads_as_float():
     t = table([("id", "int64")], [("a", "float64"), ("b", "list<float32>")])
     got = encoding.decode_value(b'{"a": 5, "b": [1, null]}', encoding.decoders(t, ["a", "b"]))
     assert got == [5.0, [1.0, None]] and type(got[0]) is float and type(got[1][0]) is float
+
+
+def test_a_key_column_of_the_wrong_arrow_type_is_refused():
+    batch = pa.record_batch({"id": pa.array([1.0, 2.0])})
+    with pytest.raises(ValueError, match="'id' is declared int64 but the batch holds double"):
+        encoding.encode_keys(table([("id", "int64")]), batch)
