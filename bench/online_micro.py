@@ -2,11 +2,12 @@
 
     .venv/bin/python bench/online_micro.py [--entities 100000] [--batch 10000] [--redis-url URL]
 
-Data is generated deterministically (seeded). `ent/cpu-s` is entities per CPU-second of
-client plus server, steadier than wall time when the machine is shared. Writes: `--entities` entities x 10 features in
-batches of `--batch` rows, as materialization sends them. Reads: 1 entity x 10 features per
-call, and 100 entities x 10 features per call, in process. Without --redis-url a private
-redis-server is started on a free loopback port (never 6379) and killed afterwards.
+Data is generated deterministically (seeded). Writes: `--entities` entities x 10 features
+in batches of `--batch` rows, as materialization sends them; `ent/cpu-s` is entities per
+CPU-second of client plus server, steadier than wall time when the machine is shared.
+Reads: 1 entity x 10 features per call, and 100 entities x 10 features per call, in
+process. Without --redis-url a private redis-server is started on a free loopback port
+(never 6379) and killed afterwards.
 """
 from __future__ import annotations
 
