@@ -278,3 +278,19 @@ def test_sqlite_on_a_file_that_is_not_a_database_names_the_path(tmp_path):
     with pytest.raises(OnlineStoreError, match=f"{tmp_path / 'online.db'}.*online_store.path"):
         store = create_online_store(SqliteOnlineConfig(path="online.db"), tmp_path)
         store.write(STATS, stats_batch([1], T0))
+
+
+def test_sqlite_disk_full_mid_batch_keeps_every_entity_old_and_names_the_file(tmp_path):
+    store = create_online_store(SqliteOnlineConfig(path="online.db"), tmp_path)
+    try:
+        assert store.write(STATS, stats_batch(list(range(100)), T0, trips=[1] * 100)) == 100
+        # A real SQLITE_FULL: cap the file a few pages above its current size for this connection.
+        pages = store._con.execute("PRAGMA page_count").fetchone()[0]
+        store._con.execute(f"PRAGMA max_page_count = {pages + 3}")
+        newer = T0 + timedelta(seconds=1)
+        with pytest.raises(OnlineStoreError, match=f"{tmp_path / 'online.db'}.*full.*disk has space"):
+            store.write(STATS, stats_batch(list(range(20_000)), newer, trips=[2] * 20_000))
+        rows = read(store, STATS, [(0,), (99,), (100,), (19_999,)], ["trips"])
+        assert rows.values["trips"] == [1, 1, None, None] and rows.event_timestamps == [T0, T0, None, None]
+    finally:
+        store.close()
