@@ -2,10 +2,11 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, Callable
 
-from featurectl.core.definitions import Definitions
+from featurectl.core.definitions import Definitions, check_references
 from featurectl.core.errors import DefinitionError, Problem
 from featurectl.core.plan import FORMAT_VERSION
 from featurectl.render.plan_data import plan_to_dict
@@ -47,8 +48,15 @@ def load(path: Path) -> dict[str, Any]:
 
 
 def desired_of(data: dict[str, Any], path: Path) -> Definitions:
+    hint = "make the plan again with `featurectl plan --out`"
     try:
-        return Definitions.from_dict(data["desired"])
+        desired = Definitions.from_dict(data["desired"])
     except Exception as exc:  # pydantic or shape errors: the file was edited or corrupted
         raise DefinitionError([Problem(f"the plan's desired definitions are invalid: {exc}", file=str(path),
-                                       field="desired", hint="make the plan again with `featurectl plan --out`")]) from None
+                                       field="desired", hint=hint)]) from None
+    # The files were checked when the plan was made, but an edited plan file must not smuggle
+    # dangling references into the registry.
+    problems = check_references(desired)
+    if problems:
+        raise DefinitionError([replace(p, file=str(path), hint=hint) for p in problems])
+    return desired
