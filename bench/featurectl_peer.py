@@ -65,7 +65,7 @@ def open_store(repo: Path, meta: dict):
     return store
 
 
-def task_materialize(store, meta) -> dict:
+def task_materialize(store, meta, redis_url: str | None) -> dict:
     start, end = window(meta)
     t0 = time.perf_counter()
     runs = store.materialize(start, end)
@@ -74,9 +74,16 @@ def task_materialize(store, meta) -> dict:
     if bad:
         raise SystemExit(f"materialize failed: {bad}")
     n = meta["distinct_feature_ids"]
+    keys = online_count(redis_url) if redis_url else sum(r.entities_written for r in runs)
     return {"seconds": round(secs, 3), "entities": n, "entities_per_s": round(n / secs, 1),
-            "feature_rows": meta["feature_rows"],
-            "online_keys": sum(r.entities_written for r in runs)}
+            "feature_rows": meta["feature_rows"], "online_keys": keys}
+
+
+def online_count(redis_url: str) -> int:
+    """Keys actually in Redis, counted by the server (SQLite: the SDK's own count)."""
+    import redis
+
+    return redis.Redis.from_url(redis_url).dbsize()
 
 
 def task_pit(store, meta, data: Path, save: str | None) -> dict:
@@ -111,7 +118,7 @@ def main() -> None:
                       args.redis_url, args.ttl_days)
     store = open_store(repo, meta)
     if args.task.startswith("materialize"):
-        res = task_materialize(store, meta)
+        res = task_materialize(store, meta, args.redis_url if kind == "redis" else None)
     elif args.task == "pit":
         res = task_pit(store, meta, args.data, args.save_output)
     elif args.task.startswith("online"):

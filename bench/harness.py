@@ -300,6 +300,8 @@ def format_table(fctl: dict, feast: dict) -> str:
              "|---|---|---:|---:|---:|"]
     for label, task, key, unit, higher in METRICS:
         a, b = _get(fctl, task, key), _get(feast, task, key)
+        if a is None and b is None:  # task not run (--tasks, --skip-*)
+            continue
         ratio = "—"
         if a and b:
             ratio = f"{(a / b) if higher else (b / a):.2f}×"

@@ -18,6 +18,7 @@ import shlex
 import shutil
 import subprocess
 import sys
+from contextlib import ExitStack
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -38,27 +39,37 @@ def peer_argv(peer: str) -> list[str]:
     return [sys.executable, str(BENCH_DIR / "featurectl_peer.py")]
 
 
-def run_peer(peer: str, tasks: list[str], data: Path, pit_data: Path, work: Path,
-             iters: int, nice: int, ttl_days: int) -> dict:
-    """All tasks of one peer, against its own fresh work dir and private redis-server."""
-    shutil.rmtree(work, ignore_errors=True)
-    work.mkdir(parents=True)
-    results: dict = {}
-    with redis_server() as url:
+def run_task_for(peer: str, task: str, data: Path, work: Path, url: str, iters: int,
+                 nice: int, ttl_days: int) -> dict:
+    """One task of one peer in its own child process; PIT output checked afterwards."""
+    argv = peer_argv(peer) + ["--data", str(data), "--work", str(work), "--task", task,
+                              "--redis-url", url, "--iters", str(iters), "--ttl-days", str(ttl_days)]
+    out = work / f"pit-{peer}.parquet"
+    if task == "pit":
+        argv += ["--save-output", str(out)]
+    print(f"[{peer}] {task} ...", file=sys.stderr, flush=True)
+    res = run_task(argv, work / "logs" / f"{task}.log", nice=nice)
+    if task == "pit" and "error" not in res:
+        res["check"] = check_pit(data, out, ttl_days)
+    print(f"[{peer}] {task}: {json.dumps(res)[:400]}", file=sys.stderr, flush=True)
+    return res
+
+
+def run_peers(peers: list[str], tasks: list[str], data: Path, pit_data: Path, iters: int,
+              nice: int, ttl_days: int) -> dict:
+    """Each task for every peer in turn (so a busy machine weighs on both alike), each peer
+    with its own fresh work dir and private redis-server."""
+    results: dict = {p: {} for p in peers}
+    with ExitStack() as stack:
+        urls = {p: stack.enter_context(redis_server()) for p in peers}
+        works = {p: BENCH_DIR / "data" / "_work" / p for p in peers}
+        for w in works.values():
+            shutil.rmtree(w, ignore_errors=True)
+            w.mkdir(parents=True)
         for task in tasks:
-            d = pit_data if task == "pit" else data
-            argv = peer_argv(peer) + ["--data", str(d), "--work", str(work), "--task", task,
-                                      "--redis-url", url, "--iters", str(iters),
-                                      "--ttl-days", str(ttl_days)]
-            out = work / f"pit-{peer}.parquet"
-            if task == "pit":
-                argv += ["--save-output", str(out)]
-            print(f"[{peer}] {task} ...", file=sys.stderr, flush=True)
-            res = run_task(argv, work / "logs" / f"{task}.log", nice=nice)
-            if task == "pit" and "error" not in res:
-                res["check"] = check_pit(d, out, ttl_days)
-            results[task] = res
-            print(f"[{peer}] {task}: {json.dumps(res)[:400]}", file=sys.stderr, flush=True)
+            for p in peers:
+                d = pit_data if task == "pit" else data
+                results[p][task] = run_task_for(p, task, d, works[p], urls[p], iters, nice, ttl_days)
     return results
 
 
@@ -103,14 +114,14 @@ def main() -> None:
     command = ((f"nice -n {niceness} " if niceness else "") + ".venv/bin/python bench/run.py "
                + shlex.join(sys.argv[1:]))
     header = {"date": stamp.isoformat(timespec="seconds"), "command": command.strip(),
-              "ttl_days": a.ttl_days, "data": load_meta(data), "pit_data": load_meta(pit_data), "machine": machine()}
-    results = {}
+              "ttl_days": a.ttl_days, "data": load_meta(data), "pit_data": load_meta(pit_data),
+              "machine": machine(), "load_average_before": [round(x, 2) for x in os.getloadavg()]}
+    results = run_peers(peers, tasks, data, pit_data, iters, a.nice, a.ttl_days)
+    header["load_average_after"] = [round(x, 2) for x in os.getloadavg()]
+    suffix = "-quick" if a.quick else "-large" if a.large else ""
     for peer in peers:
-        results[peer] = run_peer(peer, tasks, data, pit_data, BENCH_DIR / "data" / "_work" / peer,
-                                 iters, a.nice, a.ttl_days)
-        suffix = "-quick" if a.quick else "-large" if a.large else ""
-        save_results(BENCH_DIR / "results" / f"{peer}-{stamp:%Y-%m-%d}{suffix}.json", header, results[peer],
-                     partial=set(tasks) != set(TASKS))
+        save_results(BENCH_DIR / "results" / f"{peer}-{stamp:%Y-%m-%d}{suffix}.json", header,
+                     results[peer], partial=set(tasks) != set(TASKS))
 
     table = format_table(results.get("featurectl", {}), results.get("feast", {}))
     print(table)
@@ -138,7 +149,8 @@ def report(header: dict, table: str, results: dict) -> str:
     return (
         "# Benchmarks\n\n"
         f"Command: `{header['command']}` ({header['date']}; Python {m['python']}, "
-        f"{m['cpus']} CPUs, {m['platform']}).\n\n"
+        f"{m['cpus']} CPUs, {m['platform']}; load average {header['load_average_before'][0]} "
+        f"before, {header['load_average_after'][0]} after).\n\n"
         f"Data: `gen_data.py` seed {d['args']['seed']}: {d['feature_rows']:,} feature rows, "
         f"{d['distinct_feature_ids']:,} entities, 10 features; PIT on {p['entity_df_rows']:,} "
         f"entity rows over {p['feature_rows']:,} feature rows.\n\n"
