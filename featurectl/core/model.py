@@ -16,6 +16,7 @@ from pydantic import (
     ConfigDict,
     Field,
     PlainSerializer,
+    TypeAdapter,
     WithJsonSchema,
     field_validator,
     model_validator,
@@ -57,6 +58,16 @@ Duration = Annotated[
                     "anyOf": [{"type": "string", "pattern": r"^(0|\d+[smhdw])$"}, {"const": 0}]}),
 ]
 Ref = Annotated[str, BeforeValidator(_name_of)]
+_ANY = TypeAdapter(Any)
+
+
+def _json_value(value: object) -> object:
+    """A value as the canonical (JSON) form holds it. YAML reads `2024-01-01` as a date and the
+    registry gives back a string: normalising on input keeps the two equal (no phantom change)."""
+    return _ANY.dump_python(value, mode="json")
+
+
+JsonValue = Annotated[Any, BeforeValidator(_json_value)]
 Scalar = Union[bool, int, float, str]
 
 
@@ -68,7 +79,7 @@ class _Model(BaseModel):
 class Constraints(_Model):
     min: float | None = None
     max: float | None = None
-    allowed: list[Scalar] | None = None
+    allowed: list[Annotated[Scalar, BeforeValidator(_json_value)]] | None = None
 
     @model_validator(mode="after")
     def _ordered(self) -> "Constraints":
@@ -85,7 +96,7 @@ class Feature(_Model):
     dtype: DType
     description: str = ""
     nullable: bool = True
-    default: Any = None
+    default: JsonValue = None
     constraints: Constraints | None = None
 
     @model_validator(mode="after")
