@@ -318,3 +318,27 @@ def test_file_source_model():
     s = FileSource(name="s", path="a.pq", timestamp_field="ts", created_timestamp_field="created")
     assert canonical(s) == {"name": "s", "path": "a.pq", "timestamp_field": "ts",
                             "created_timestamp_field": "created"}
+
+
+# --- values YAML types on its own (dates, timestamps) -------------------------------
+
+def test_timestamp_default_is_held_in_canonical_form():
+    """YAML reads `2024-01-01T00:00:00Z` as a datetime, the registry gives back a string:
+    the model keeps the canonical string, so an applied definition is not changed forever."""
+    from datetime import date, datetime, timezone
+
+    from featurectl.core.diff import diff
+
+    f = feature("since", "timestamp", default=datetime(2024, 1, 1, tzinfo=timezone.utc))
+    assert f.default == "2024-01-01T00:00:00Z"
+    assert feature("day", "timestamp", default=date(2024, 1, 2)).default == "2024-01-02"
+    assert feature("xs", "list<int64>", default=(1, 2)).default == [1, 2]
+    d = world(view(features=[*view().features, f]))
+    assert diff(Definitions.from_dict(d.to_dict()), d)[0] == []
+
+
+def test_allowed_dates_are_held_as_strings():
+    from datetime import date
+
+    c = Constraints(allowed=[date(2024, 1, 1), "2024-01-02"])
+    assert c.allowed == ["2024-01-01", "2024-01-02"]

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import tempfile
 import textwrap
+from datetime import timezone
 from pathlib import Path
 from typing import Any
 
@@ -57,6 +58,8 @@ def value_for(dtype: str):
         return st.floats(-1e6, 1e6, allow_nan=False, allow_infinity=False)
     if base == "bool":
         return st.booleans()
+    if base == "timestamp":  # YAML reads these as datetime/date objects, not strings
+        return st.one_of(TEXT, st.dates(), st.datetimes(timezones=st.just(timezone.utc)))
     return TEXT
 
 
@@ -200,7 +203,7 @@ def py_call(cls: str, spec: dict[str, Any], refs: dict[str, str] | None = None) 
 
 
 def python_form(spec: dict[str, list[dict[str, Any]]]) -> str:
-    lines = ["from datetime import timedelta", "",
+    lines = ["import datetime", "from datetime import timedelta", "",
              "from featurectl import Entity, Feature, FeatureService, FeatureView, FileSource, QuerySource", ""]
     refs = {}
     for e in spec["entities"]:
