@@ -144,9 +144,9 @@ def exec_python_text(source: str, path: Path, rel: str, collector: _Collector) -
         exec(compile(source, str(path), "exec"), module.__dict__)
     except ValidationError as exc:
         line = _line_in(exc, str(path))
-        name = _failing_name(exc)
-        collector.problems.extend(
-            problems_from_validation(exc, file=rel, kind=_kind_of_title(exc.title), name=name, line=line))
+        data = _failing_arguments(exc)
+        collector.problems.extend(problems_from_validation(
+            exc, file=rel, kind=_kind_of_title(exc.title), name=data.get("name"), data=data, line=line))
         return
     except SyntaxError as exc:
         collector.problems.append(Problem(f"syntax error: {exc.msg}", file=rel, line=exc.lineno,
@@ -178,13 +178,14 @@ def _kind_of_title(title: str) -> str | None:
     return next((k for k in KINDS for cls in MODELS[k] if cls.__name__ == title), None)
 
 
-def _failing_name(exc: ValidationError) -> str | None:
-    """The `name=` given to the constructor that failed, read from pydantic's __init__ frame."""
+def _failing_arguments(exc: ValidationError) -> dict[str, Any]:
+    """The keyword arguments of the constructor that failed, read from pydantic's __init__ frame:
+    its `name=` names the object, and its features' names label 'features.N' paths as in YAML."""
     tb = exc.__traceback__
-    name = None
+    found: dict[str, Any] = {}
     while tb is not None:
         data = tb.tb_frame.f_locals.get("data")
         if isinstance(data, dict) and isinstance(data.get("name"), str):
-            name = data["name"]
+            found = data
         tb = tb.tb_next
-    return name
+    return found
