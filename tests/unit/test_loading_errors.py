@@ -264,3 +264,13 @@ def test_python_duplicate_names_in_one_file(tmp_path):
 def test_underscore_files_are_not_definitions(tmp_path):
     defs, _ = load(tmp_path, {"_helpers.py": "raise RuntimeError('not loaded')\n", "a.yaml": ENTITY})
     assert list(defs.entities) == ["driver"]
+
+
+def test_python_feature_given_as_dict_is_named_like_yaml(tmp_path):
+    py = PY_HEADER + textwrap.dedent("""\
+        stats = FeatureView(name="driver_stats", version="1.0.0", entities=[driver], source=hourly, owner="me",
+                            features=[{"name": "ok", "dtype": "int64"}, {"name": "conv_rate", "dtype": "double"}])
+        """)
+    p = one(tmp_path, {"defs.py": py})
+    assert (p.file, p.kind, p.name, p.field) == ("features/defs.py", "feature_view", "driver_stats",
+                                                 "features.conv_rate.dtype")

@@ -241,7 +241,7 @@ def test_build_plan_does_not_mutate_its_inputs():
 
 TOP_KEYS = {"format_version", "project", "base", "valid", "summary", "changes", "violations", "warnings"}
 # `notes` (the "materialize after a major bump" lines SPEC 3 asks plan to say) is the one
-# key the project adds to the SPEC 4.1 example; anything else is a contract change.
+# key the project adds to the SPEC 4.1 example (docs/decisions.md); anything else is a contract change.
 EXTRA_TOP_KEYS = {"notes"}
 CHANGE_KEYS = {"kind", "name", "action", "from_version", "to_version", "required_bump",
                "declared_bump", "valid", "items"}
