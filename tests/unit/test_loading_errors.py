@@ -212,19 +212,16 @@ def test_python_import_error(tmp_path):
 
 
 @pytest.mark.parametrize("bad, field, text", [
-    ('ttl="forever"', "ttl", "invalid duration 'forever'"),
-    ('version="1.0"', "version", "invalid semantic version"),
-    ('colour="red"', "colour", "Extra inputs are not permitted"),
-    ('owner=""', "owner", "at least 1"),
+    ({"ttl": '"forever"'}, "ttl", "invalid duration 'forever'"),
+    ({"version": '"1.0"'}, "version", "invalid semantic version"),
+    ({"colour": '"red"'}, "colour", "Extra inputs are not permitted"),
+    ({"owner": '""'}, "owner", "at least 1"),
 ])
 def test_python_view_with_a_bad_field(tmp_path, bad, field, text):
-    py = PY_HEADER + textwrap.dedent(f"""\
-
-        stats = FeatureView(name="driver_stats", version="1.0.0", entities=[driver], source=hourly,
-                            owner="me", features=[Feature(name="conv_rate", dtype="float32")], {bad})
-        """) .replace('version="1.0.0", entities', 'entities' if "version" in bad else 'version="1.0.0", entities') \
-        .replace('owner="me", features', 'features' if "owner" in bad else 'owner="me", features')
-    p = one(tmp_path, {"defs.py": py})
+    kwargs = {"name": '"driver_stats"', "version": '"1.0.0"', "entities": "[driver]", "source": "hourly",
+              "owner": '"me"', "features": '[Feature(name="conv_rate", dtype="float32")]', **bad}
+    call = ", ".join(f"{k}={v}" for k, v in kwargs.items())
+    p = one(tmp_path, {"defs.py": PY_HEADER + f"\nstats = FeatureView({call})\n"})
     assert (p.file, p.kind, p.name, p.field) == ("features/defs.py", "feature_view", "driver_stats", field)
     assert p.line == 5
     assert text in p.message
