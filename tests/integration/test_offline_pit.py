@@ -229,3 +229,22 @@ def test_uncastable_value_is_an_offline_store_error(tmp_path, store):
     entities = pa.table({"driver_id": [1], "event_timestamp": pa.array([minutes(1)])})
     with pytest.raises(OfflineStoreError, match="stats"):
         run(store, entities, [request])
+
+
+def test_full_ties_keep_one_row_per_entity_row(tmp_path, store):
+    """Rows equal in keys and event time, with no created time to tell them apart: any one
+    of them may win, but each entity row still comes out exactly once, and whole."""
+    tied = [{"driver_id": 1, "event_timestamp": minutes(5), "conv": c, "trips": t, "label": label}
+            for c, t, label in [(0.25, 1, "a"), (0.5, 2, "b"), (0.75, 3, "c")]]
+    a = make_view("a", write_source(tmp_path, "a", tied, "parquet", created_field=None))
+    b = make_view("b", write_source(tmp_path, "b", tied, "csv", created_field=None))
+    entity_rows = [{"driver_id": d, "event_timestamp": minutes(m)} for d, m in [(1, 6), (2, 6), (1, 5), (1, 4)]]
+    entities = entity_table(entity_rows, tz="UTC")
+    out = run(store, entities, [a, b], full_feature_names=True).to_pylist()
+    assert [(r["driver_id"], as_utc(r["event_timestamp"])) for r in out] == [
+        (r["driver_id"], r["event_timestamp"]) for r in entity_rows]
+    for row in (out[0], out[2]):
+        for view in ("a", "b"):
+            whole = (row[f"{view}__conv"], row[f"{view}__trips"], row[f"{view}__label"])
+            assert whole in {(t["conv"], t["trips"], t["label"]) for t in tied}
+    assert out[1]["a__conv"] is None and out[3]["b__label"] is None
