@@ -16,6 +16,7 @@ import os
 import platform
 import shlex
 import shutil
+import statistics
 import subprocess
 import sys
 from contextlib import ExitStack
@@ -56,21 +57,50 @@ def run_task_for(peer: str, task: str, data: Path, work: Path, url: str, iters: 
 
 
 def run_peers(peers: list[str], tasks: list[str], data: Path, pit_data: Path, iters: int,
-              nice: int, ttl_days: int) -> dict:
-    """Each task for every peer in turn (so a busy machine weighs on both alike), each peer
-    with its own fresh work dir and private redis-server."""
-    results: dict = {p: {} for p in peers}
-    with ExitStack() as stack:
-        urls = {p: stack.enter_context(redis_server()) for p in peers}
-        works = {p: BENCH_DIR / "data" / "_work" / p for p in peers}
-        for w in works.values():
-            shutil.rmtree(w, ignore_errors=True)
-            w.mkdir(parents=True)
-        for task in tasks:
-            for p in peers:
-                d = pit_data if task == "pit" else data
-                results[p][task] = run_task_for(p, task, d, works[p], urls[p], iters, nice, ttl_days)
-    return results
+              nice: int, ttl_days: int, repeat: int) -> dict:
+    """`repeat` rounds; in each, every task for every peer in turn (so a busy machine weighs
+    on both alike), each peer with a fresh work dir and its own fresh redis-server."""
+    rounds: dict = {p: {t: [] for t in tasks} for p in peers}
+    for r in range(repeat):
+        with ExitStack() as stack:
+            urls = {p: stack.enter_context(redis_server()) for p in peers}
+            works = {p: BENCH_DIR / "data" / "_work" / p for p in peers}
+            for w in works.values():
+                shutil.rmtree(w, ignore_errors=True)
+                w.mkdir(parents=True)
+            for task in tasks:
+                for p in peers:
+                    d = pit_data if task == "pit" else data
+                    print(f"round {r + 1}/{repeat}", end=" ", file=sys.stderr)
+                    rounds[p][task].append(
+                        run_task_for(p, task, d, works[p], urls[p], iters, nice, ttl_days))
+    return {p: {t: median_of(runs) for t, runs in by_task.items()} for p, by_task in rounds.items()}
+
+
+def median_of(runs: list[dict], top: bool = True) -> dict:
+    """Median of every number across rounds; a failed round or a PIT check with mismatches
+    wins over the rest, so a bad round is never averaged away."""
+    bad = [r for r in runs if "error" in r]
+    if bad:
+        return bad[0]
+    if len(runs) == 1:
+        return runs[0]
+    out = {}
+    for key, first in runs[0].items():
+        values = [r[key] for r in runs]
+        if key == "check":
+            out[key] = max(values, key=lambda c: c["ref_rows_not_in_peer"] + c["peer_rows_not_in_ref"])
+        elif isinstance(first, dict):
+            out[key] = median_of(values, top=False)
+        elif isinstance(first, int) and not isinstance(first, bool):
+            out[key] = statistics.median_low(values)
+        elif isinstance(first, float):
+            out[key] = round(statistics.median(values), 4)
+        else:
+            out[key] = first
+    if top:
+        out["rounds"] = len(runs)
+    return out
 
 
 def machine() -> dict:
@@ -87,6 +117,8 @@ def main() -> None:
     skip.add_argument("--skip-feast", action="store_true")
     skip.add_argument("--skip-featurectl", action="store_true")
     ap.add_argument("--tasks", default=",".join(TASKS), help=f"subset of {','.join(TASKS)}")
+    ap.add_argument("--repeat", type=int, default=1,
+                    help="rounds of every task (fresh stores each round); figures are medians")
     ap.add_argument("--iters", type=int, help="online calls of 1 entity (100-entity calls: /5)")
     ap.add_argument("--ttl-days", type=int, default=DEFAULT_TTL_DAYS,
                     help="the view's ttl for both peers (0 = none; see harness.DEFAULT_TTL_DAYS)")
@@ -116,7 +148,7 @@ def main() -> None:
     header = {"date": stamp.isoformat(timespec="seconds"), "command": command.strip(),
               "ttl_days": a.ttl_days, "data": load_meta(data), "pit_data": load_meta(pit_data),
               "machine": machine(), "load_average_before": [round(x, 2) for x in os.getloadavg()]}
-    results = run_peers(peers, tasks, data, pit_data, iters, a.nice, a.ttl_days)
+    results = run_peers(peers, tasks, data, pit_data, iters, a.nice, a.ttl_days, a.repeat)
     header["load_average_after"] = [round(x, 2) for x in os.getloadavg()]
     suffix = "-quick" if a.quick else "-large" if a.large else ""
     for peer in peers:
