@@ -281,3 +281,11 @@ def test_help_of_every_command(command: str, run_cli) -> None:
 def test_top_level_help_lists_every_command(run_cli) -> None:
     text = ok(run_cli("--help")).stdout
     assert all(command in text for command in COMMANDS)
+
+
+def test_no_colour_codes_when_piped_even_with_a_colour_terminal_type(applied: Path, run_cli) -> None:
+    colourful = {"TERM": "xterm-256color", "COLORTERM": "truecolor"}
+    add_nullable_feature(applied)
+    for args in (["plan"], ["list"], ["rules"], ["history"], ["validate"], ["show", "nope"]):
+        result = run_cli(*args, env=colourful)
+        assert result.code in (0, 2) and not ANSI.search(result.output), (args, result.output)
