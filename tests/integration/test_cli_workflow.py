@@ -289,3 +289,34 @@ def test_no_colour_codes_when_piped_even_with_a_colour_terminal_type(applied: Pa
     for args in (["plan"], ["list"], ["rules"], ["history"], ["validate"], ["show", "nope"]):
         result = run_cli(*args, env=colourful)
         assert result.code in (0, 2) and not ANSI.search(result.output), (args, result.output)
+
+
+def rekey_driver(repo: Path) -> None:
+    edit_yaml(repo / "features/entities.yaml",
+              lambda d: find_named(d["entities"], "driver").update(join_key="driver_key"))
+
+
+POLICY_VIOLATIONS = {
+    "ENTITY_CHANGED_IN_USE": rekey_driver,
+    "VERSION_DECREASED": lambda repo: edit_view(repo, "driver_stats", lambda v: v.update(version="0.9.0")),
+    "VERSION_UNCHANGED": lambda repo: edit_view(repo, "driver_stats", lambda v: v.update(description="Changed")),
+}
+
+
+@pytest.mark.parametrize("rule", sorted(POLICY_VIOLATIONS))
+def test_policy_violations_refuse_plan_and_apply(rule: str, applied: Path, run_cli) -> None:
+    POLICY_VIOLATIONS[rule](applied)
+    plan = plan_json(run_cli, code=1)
+    assert [v["rule"] for v in plan["violations"]] == [rule]
+    ok(run_cli("plan", "--detailed-exitcode"), 1)
+    assert rule in ok(run_cli("apply"), 1).output
+    assert [r["revision"] for r in history(run_cli)] == [1]
+
+
+def test_a_version_bump_without_change_is_a_warning(applied: Path, run_cli) -> None:
+    edit_view(applied, "driver_stats", lambda v: v.update(version="1.0.1"))
+    plan = plan_json(run_cli)
+    assert plan["valid"] is True and plan["summary"]["warnings"] == 1 and plan["violations"] == []
+    assert plan["warnings"][0]["name"] == "driver_stats"
+    ok(run_cli("apply"))
+    assert shown(run_cli, "driver_stats")["version"] == "1.0.1"
