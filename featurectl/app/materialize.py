@@ -66,26 +66,45 @@ def online_table(project: str, defs: Definitions, view: FeatureView) -> OnlineTa
 
 def prefetched(batches: Iterator, depth: int = 2) -> Iterator:
     """Produce the next batches on a thread while the caller writes the current one.
-    DuckDB and the store clients release the GIL, so reading and writing overlap."""
+    DuckDB and the store clients release the GIL, so reading and writing overlap.
+
+    When the caller stops early (a write failed), the producer is told to stop and the queue
+    is drained, so its pending put returns and the thread ends, closing its source (and the
+    DuckDB stream behind it) instead of blocking forever."""
     slots: queue.Queue = queue.Queue(maxsize=depth)
     done = object()
+    stop = threading.Event()
 
     def pump() -> None:
         try:
             for batch in batches:
                 slots.put(batch)
+                if stop.is_set():
+                    return
             slots.put(done)
         except BaseException as exc:  # handed to the consumer, which re-raises it
             slots.put(exc)
+        finally:
+            close = getattr(batches, "close", None)
+            if close is not None:
+                close()
 
-    threading.Thread(target=pump, daemon=True, name="featurectl-prefetch").start()
-    while True:
-        item = slots.get()
-        if item is done:
-            return
-        if isinstance(item, BaseException):
-            raise item
-        yield item
+    thread = threading.Thread(target=pump, daemon=True, name="featurectl-prefetch")
+    thread.start()
+    try:
+        while True:
+            item = slots.get()
+            if item is done:
+                return
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+    finally:
+        stop.set()
+        # The producer puts at most once more after `stop`; an empty queue takes it.
+        while not slots.empty():
+            slots.get_nowait()
+        thread.join()
 
 
 @dataclass
@@ -124,16 +143,28 @@ class Materializer:
 
     def _write(self, run: ViewRun, request: ViewRequest, table: OnlineTable) -> None:
         self.progress.start(run, run.rows_read)
-        for batch in prefetched(iter(self.offline.latest_rows(request, run.start, run.end))):
-            written = self.online.write(table, batch)
-            run.entities_written += written
-            self.progress.advance(run, batch.num_rows)
+        reader = self.offline.latest_rows(request, run.start, run.end)
+        batches = prefetched(_closing_batches(reader))
+        try:
+            for batch in batches:
+                run.entities_written += self.online.write(table, batch)
+                self.progress.advance(run, batch.num_rows)
+        finally:
+            batches.close()  # ends the producer thread now, not when garbage is collected
 
     def _advance_watermark(self, view: FeatureView, end: datetime) -> None:
         # A backfill of an older window never moves the watermark backwards.
         current = self.registry.get_watermark(view.name, view.major)
         if current is None or end > current:
             self.registry.set_watermark(view.name, view.major, end)
+
+
+def _closing_batches(reader) -> Iterator:
+    """The reader's batches; the reader is closed when the iteration ends or is abandoned."""
+    try:
+        yield from reader
+    finally:
+        reader.close()
 
 
 def incremental_windows(registry: Registry, views: list[FeatureView], end: datetime) -> dict[str, tuple[datetime, datetime]]:
