@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import glob
 from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -158,7 +159,7 @@ class DuckDBOfflineStore:
                     f"columns present: {', '.join(entity_rows.column_names)}",
                     hint="add the column, or pass --timestamp-column NAME for the timestamp")
         conn = self._connect()
-        try:
+        with _closed_on_error(conn, requests):
             sources = [_Source(conn, self.root, r) for r in requests]
             narrow = pa.table({**{k: entity_rows.column(k) for k in keys},
                                "__et": entity_rows.column(timestamp_column),
@@ -166,12 +167,6 @@ class DuckDBOfflineStore:
             conn.register("__entity", narrow)
             sql = _pit_sql(keys, _entity_key_types(requests), sources)
             reader = conn.sql(sql).to_arrow_reader(100_000)
-        except duckdb.Error as exc:
-            conn.close()
-            raise _join_error(exc, requests) from None
-        except BaseException:
-            conn.close()
-            raise
         table = entity_rows.replace_schema_metadata(None)
         features = list(reader.schema)[1:]  # the first column is __row
         schema = pa.schema([*table.schema, *(f.with_name(n) for f, n in zip(features, names))])
@@ -183,7 +178,7 @@ class DuckDBOfflineStore:
     def latest_rows(self, request: ViewRequest, start: datetime, end: datetime,
                     batch_size: int = 100_000) -> pa.RecordBatchReader:
         conn = self._connect()
-        try:
+        with _closed_on_error(conn, [request]):
             src = _Source(conn, self.root, request)
             keys = _keys(src)
             window = (f"FROM {src.sql} WHERE __ts >= CAST($start AS TIMESTAMPTZ) "
@@ -198,12 +193,6 @@ class DuckDBOfflineStore:
                    f"QUALIFY row_number() OVER (PARTITION BY {keys}) = 1")
             reader = conn.sql(sql, params={"start": utc_text(start), "end": utc_text(end)}
                               ).to_arrow_reader(batch_size)
-        except duckdb.Error as exc:
-            conn.close()
-            raise _join_error(exc, [request]) from None
-        except BaseException:
-            conn.close()
-            raise
         return pa.RecordBatchReader.from_batches(reader.schema, _guarded(reader, conn, [request]))
 
     def validate_window(self, request: ViewRequest, start: datetime, end: datetime) -> ValidationReport:
@@ -362,9 +351,22 @@ def _samples(conn: duckdb.DuckDBPyConnection, src: _Source, window: str, params:
 def _join_error(exc: Exception, requests: list[ViewRequest]) -> OfflineStoreError:
     views = ", ".join(f"'{r.view.name}' (source '{r.source.name}')" for r in requests)
     return OfflineStoreError(
-        f"DuckDB failed on view(s) {views}: {_first_line(exc)}. Check that the source columns "
-        f"hold values of the declared dtypes (`featurectl validate` style checks run before "
-        f"materialize) and that the entity rows' key columns match the entity dtypes")
+        f"DuckDB failed on view(s) {views}: {_first_line(exc)}. Check that every source column "
+        f"holds values of its feature's declared dtype, that join-key columns (in the sources and "
+        f"the entity rows) hold the entity dtypes, and that timestamps are timestamps")
+
+
+@contextmanager
+def _closed_on_error(conn: duckdb.DuckDBPyConnection, requests: list[ViewRequest]) -> Iterator[None]:
+    """Close the connection if setting up a stream fails; a DuckDB error becomes ours."""
+    try:
+        yield
+    except duckdb.Error as exc:
+        conn.close()
+        raise _join_error(exc, requests) from None
+    except BaseException:
+        conn.close()
+        raise
 
 
 def _guarded(reader: pa.RecordBatchReader, conn: duckdb.DuckDBPyConnection,
