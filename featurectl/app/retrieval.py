@@ -1,6 +1,8 @@
 """Reading features: online values per entity, point-in-time correct training data."""
 from __future__ import annotations
 
+import operator
+import re
 from datetime import datetime
 from typing import Any, Mapping, Sequence
 
@@ -10,11 +12,42 @@ from featurectl.core.definitions import Definitions
 from featurectl.core.errors import UsageError
 from featurectl.online.base import OnlineStore
 
-_KEY_PARSERS = {"int32": int, "int64": int, "string": str, "bytes": lambda v: v.encode() if isinstance(v, str) else v}
+_INT_RANGES = {"int32": 2**31, "int64": 2**63}
+_DECIMAL = re.compile(r"[+-]?[0-9]+")
+
+
+def _int_key(value: Any, dtype: str) -> int:
+    """Integer keys from ints (NumPy's too) or decimal text. int() alone would truncate 3.5 to
+    entity 3, read True as 1 and accept '1_001', so another entity's values would come back."""
+    if isinstance(value, str):
+        if not _DECIMAL.fullmatch(value.strip()):
+            raise ValueError(value)
+        number = int(value)
+    elif isinstance(value, bool):
+        raise TypeError(value)
+    else:
+        number = operator.index(value)  # refuses floats
+    if not -_INT_RANGES[dtype] <= number < _INT_RANGES[dtype]:
+        raise ValueError(value)
+    return number
+
+
+def _bytes_key(value: Any) -> bytes:
+    if isinstance(value, str):
+        return value.encode()
+    if isinstance(value, (bytes, bytearray, memoryview)):
+        return bytes(value)
+    raise TypeError(value)
+
+
+_KEY_PARSERS = {"int32": lambda v: _int_key(v, "int32"), "int64": lambda v: _int_key(v, "int64"),
+                "string": str, "bytes": _bytes_key}
 
 
 def _key_value(value: Any, dtype: str, column: str) -> Any:
     try:
+        if value is None:  # str(None) would look up the entity 'None'
+            raise TypeError(value)
         return _KEY_PARSERS[dtype](value)
     except (TypeError, ValueError):
         raise UsageError(f"entity key {column}={value!r} is not a valid {dtype}") from None
