@@ -487,10 +487,12 @@ def test_a_major_bump_reads_from_an_empty_namespace_until_materialized(repo: Rep
 
 @pytest.mark.parametrize("start, end", [(END, END), (END, BASE)])
 def test_start_not_before_end_is_a_usage_error(sqlite_repo: Repo, start: datetime, end: datetime):
-    repo = sqlite_repo
-    with repo.store() as fs, pytest.raises(UsageError, match="must be before END"):
-        fs.materialize(start, end)
-    result = ok(run_featurectl("materialize", start.isoformat(), end.isoformat(), cwd=repo.root), 2)
-    assert "START" in result.stderr and "END" in result.stderr
-    with repo.store() as fs:
+    with sqlite_repo.store() as fs:
+        with pytest.raises(UsageError, match="must be before END"):
+            fs.materialize(start, end)
         assert watermark(fs, "user_stats") is None
+
+
+def test_start_equal_to_end_through_the_cli_is_exit_2(sqlite_repo: Repo):
+    result = ok(run_featurectl("materialize", END.isoformat(), END.isoformat(), cwd=sqlite_repo.root), 2)
+    assert "START" in result.stderr and "END" in result.stderr and END.isoformat() in result.stderr
