@@ -485,6 +485,30 @@ def test_a_major_bump_reads_from_an_empty_namespace_until_materialized(repo: Rep
         assert watermark(fs, "user_stats", 2) == END
 
 
+def test_a_minor_bump_keeps_values_and_watermark_and_a_new_feature_reads_null(repo: Repo):
+    with repo.store() as fs:
+        fs.materialize(BASE, END)
+    for row in repo.users.rows:
+        row["bonus"] = row["clicks"] * 2
+    table = pa.Table.from_pylist(repo.users.rows, USER_SCHEMA.append(pa.field("bonus", pa.int64())))
+    pq.write_table(table, repo.root / "data" / "users.parquet")
+    definitions = yaml.safe_load(yaml.safe_dump(DEFINITIONS))
+    view = definitions["feature_views"][0]
+    view["version"] = "1.1.0"
+    view["features"].append({"name": "bonus", "dtype": "int64"})
+    repo.write_definitions(definitions)
+    with repo.store() as fs:
+        fs.apply()
+        assert watermark(fs, "user_stats") == END  # same major: same namespace and watermark
+        old = as_state(repo.users, latest_in_window(repo.users, BASE, END))
+        repo.users.features = [*USER_FEATURES, "bonus"]
+        expected = as_state(repo.users, latest_in_window(repo.users, BASE, END))
+        before = online_state(fs, repo.users)
+        assert before == {k: v and {**v, "bonus": None} for k, v in old.items()}
+        assert {r.status for r in fs.materialize(BASE, END, views=["user_stats"])} == {"ok"}
+        assert online_state(fs, repo.users) == expected
+
+
 @pytest.mark.parametrize("start, end", [(END, END), (END, BASE)])
 def test_start_not_before_end_is_a_usage_error(sqlite_repo: Repo, start: datetime, end: datetime):
     with sqlite_repo.store() as fs:
