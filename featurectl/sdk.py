@@ -41,17 +41,17 @@ class FeatureStore:
     @cached_property
     def registry(self) -> "Registry":
         from featurectl.registry import create_registry
-        return create_registry(self.repo.config.registry, self.repo.root)
+        return create_registry(self.repo.store_config("registry"), self.repo.root)
 
     @cached_property
     def offline(self) -> "OfflineStore":
         from featurectl.offline import create_offline_store
-        return create_offline_store(self.repo.config.offline_store, self.repo.root)
+        return create_offline_store(self.repo.store_config("offline_store"), self.repo.root)
 
     @cached_property
     def online(self) -> "OnlineStore":
         from featurectl.online import create_online_store
-        return create_online_store(self.repo.config.online_store, self.repo.root)
+        return create_online_store(self.repo.store_config("online_store"), self.repo.root)
 
     def close(self) -> None:
         for name in ("registry", "online"):
@@ -75,11 +75,12 @@ class FeatureStore:
         return planning.current_definitions(self.registry)[1]
 
     def plan(self, *, allow_removals: bool = False, against: str | None = None) -> Plan:
+        desired = self.definitions  # bad input is reported before any store is opened
         if against is not None:
             from featurectl.loading.git import definitions_at_ref
             base, _ = definitions_at_ref(self.repo.root, against)
-            return planning.plan_against_git(self.project, against, base, self.definitions, allow_removals)
-        return planning.plan_against_registry(self.project, self.registry, self.definitions, allow_removals)
+            return planning.plan_against_git(self.project, against, base, desired, allow_removals)
+        return planning.plan_against_registry(self.project, self.registry, desired, allow_removals)
 
     def apply(self, plan_file: str | Path | None = None, *, allow_removals: bool = False) -> planning.ApplyResult:
         actor = self._actor or planning.default_actor()
@@ -87,7 +88,8 @@ class FeatureStore:
         if plan_file is not None:
             return planning.apply_saved(Path(plan_file), self.project, self.registry, actor=actor,
                                         clock=self._clock, git_commit=git_commit)
-        return planning.apply(self.project, self.registry, self.definitions, actor=actor, clock=self._clock,
+        desired = self.definitions
+        return planning.apply(self.project, self.registry, desired, actor=actor, clock=self._clock,
                               git_commit=git_commit, allow_removals=allow_removals)
 
     def _git_commit(self) -> str | None:

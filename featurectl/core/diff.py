@@ -61,6 +61,11 @@ def _items(kind: str, current: Any, desired: Any, ctx: Context) -> list[Item]:
     return items
 
 
+def _source_changed_under(kind: str, view: Any, ctx: Context) -> bool:
+    """An unchanged view still changes when the source it reads changed (SOURCE_CHANGED)."""
+    return kind == "feature_view" and ctx.current.sources.get(view.source) != ctx.desired.sources.get(view.source)
+
+
 def diff(current: Definitions, desired: Definitions) -> tuple[list[ObjectDiff], int]:
     """Every object that differs, in kind order then by name; and the count of unchanged ones."""
     ctx = Context(current=current, desired=desired)
@@ -74,6 +79,8 @@ def diff(current: Definitions, desired: Definitions) -> tuple[list[ObjectDiff], 
                 diffs.append(ObjectDiff(kind, name, "add", None, des, ()))
             elif des is None:
                 diffs.append(ObjectDiff(kind, name, "remove", cur, None, ()))
+            elif cur == des and not _source_changed_under(kind, cur, ctx):
+                unchanged += 1  # equal objects: skip the rules (most of a large plan's time)
             else:
                 items = _items(kind, cur, des, ctx)
                 if items or canonical(cur) != canonical(des):

@@ -6,6 +6,7 @@ and Python users may pass the object itself, which is reduced to its name.
 """
 from __future__ import annotations
 
+import math
 import re
 from typing import Annotated, Any, ClassVar, Literal, Union
 
@@ -64,6 +65,8 @@ _ANY = TypeAdapter(Any)
 def _json_value(value: object) -> object:
     """A value as the canonical (JSON) form holds it. YAML reads `2024-01-01` as a date and the
     registry gives back a string: normalising on input keeps the two equal (no phantom change)."""
+    if value is None or type(value) in (str, int, bool) or (type(value) is float and math.isfinite(value)):
+        return value  # already JSON: the common case, kept off pydantic's slower path
     return _ANY.dump_python(value, mode="json")
 
 

@@ -74,23 +74,42 @@ def find_repo_root(start: Path) -> Path:
     )])
 
 
-def expand_env(value: Any, file: str) -> Any:
-    """Replace ${NAME} in every string of the config by the environment variable's value."""
+STORE_BLOCKS = ("registry", "offline_store", "online_store")
+
+
+def expand_env(value: Any, file: str, *, strict: bool = True, block: str | None = None) -> Any:
+    """Replace ${NAME} in every string by the environment variable's value. Lenient expansion
+    leaves unset variables in place, so a command that never opens a store (validate,
+    plan --against) does not need that store's secrets."""
     if isinstance(value, dict):
-        return {k: expand_env(v, file) for k, v in value.items()}
+        return {k: expand_env(v, file, strict=strict, block=block) for k, v in value.items()}
     if isinstance(value, list):
-        return [expand_env(v, file) for v in value]
+        return [expand_env(v, file, strict=strict, block=block) for v in value]
     if isinstance(value, str):
         def substitute(match: re.Match[str]) -> str:
             name = match.group(1)
-            if name not in os.environ:
-                raise DefinitionError([Problem(
-                    f"environment variable {name} is not set", file=file,
-                    hint=f"export {name}=... or remove ${{{name}}} from the config",
-                )])
-            return os.environ[name]
+            if name in os.environ:
+                return os.environ[name]
+            if not strict:
+                return match.group(0)
+            raise DefinitionError([Problem(
+                f"environment variable {name} is not set", file=file, kind="config", name=block, field=block,
+                hint=f"export {name}=... or remove ${{{name}}} from the config",
+            )])
         return _ENV.sub(substitute, value)
     return value
+
+
+def resolve_store(config: RepoConfig, block: str, file: str) -> Any:
+    """A store's config block with every ${NAME} resolved: done when the store is opened."""
+    value = getattr(config, block)
+    raw = value.model_dump(by_alias=True)
+    if not _ENV.search(str(raw)):
+        return value
+    try:
+        return type(value).model_validate(expand_env(raw, file, block=block))
+    except ValidationError as exc:
+        raise DefinitionError(problems_from_validation(exc, file=file, kind="config", name=block)) from None
 
 
 def load_config(root: Path) -> RepoConfig:
@@ -105,6 +124,7 @@ def load_config(root: Path) -> RepoConfig:
     if not isinstance(raw, dict):
         raise DefinitionError([Problem("the config must be a mapping of keys to values", file=file)])
     try:
-        return RepoConfig.model_validate(expand_env(raw, file))
+        expanded = {k: expand_env(v, file, strict=k not in STORE_BLOCKS, block=k) for k, v in raw.items()}
+        return RepoConfig.model_validate(expanded)
     except ValidationError as exc:
         raise DefinitionError(problems_from_validation(exc, file=file, kind="config")) from None

@@ -6,7 +6,9 @@ from functools import cached_property
 from pathlib import Path
 
 from featurectl.core.definitions import Definitions
-from featurectl.loading.config import RepoConfig, find_repo_root, load_config
+from typing import Any
+
+from featurectl.loading.config import CONFIG_FILE, RepoConfig, find_repo_root, load_config, resolve_store
 from featurectl.loading.files import Origins, load_definitions
 
 
@@ -31,6 +33,10 @@ class Repo:
     @property
     def origins(self) -> Origins:
         return self._loaded[1]
+
+    def store_config(self, block: str) -> Any:
+        """The config block of one store, with its ${ENV} references resolved."""
+        return resolve_store(self.config, block, str(self.root / CONFIG_FILE))
 
     def path(self, relative: str) -> Path:
         """A config path made absolute against the repository root."""
