@@ -2,6 +2,9 @@
 
 Every operation opens its own in-memory DuckDB connection, so a streamed result never shares
 a connection with another query, and the connection lives exactly as long as its stream.
+Sources are normalised once (`_Source.sql`): keys cast to the entity dtypes, event and created
+times as TIMESTAMPTZ in a UTC session, so naive and zoned timestamps compare as UTC. Feature
+values are cast to their declared dtypes only on the rows that come out.
 """
 from __future__ import annotations
 
@@ -242,7 +245,8 @@ def _output_names(columns: list[str], requests: list[ViewRequest], full: bool) -
                 clash = "an entity-row column" if name in columns else "a feature of another view"
                 raise UsageError(
                     f"output column '{name}' (from view '{request.view.name}') has the same name as {clash}",
-                    hint="use --full-feature-names (SDK: full_feature_names=True) to name features view__feature")
+                    hint=f"rename the entity-row column '{name}'" if full else
+                    "use --full-feature-names (SDK: full_feature_names=True) to name features view__feature")
             taken.add(name)
             names.append(name)
     return names
