@@ -142,12 +142,12 @@ def get_historical(
     """Write point-in-time correct training data for the entity rows."""
     import time
 
-    from featurectl.app.entity_files import read_entity_rows
+    from featurectl.app.entity_files import read_entity_rows, text_key_columns
     from featurectl.offline.duckdb import write_table
 
     began = time.perf_counter()
-    rows = read_entity_rows(entities)
     with store(repo) as fs:
+        rows = read_entity_rows(entities, text_key_columns(fs.applied()))
         reader = fs.historical_reader(rows, split_list(features), service=service,
                                       timestamp_column=timestamp_column, full_feature_names=full_feature_names)
         written = write_table(reader, output_file)
