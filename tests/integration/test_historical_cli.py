@@ -158,3 +158,30 @@ def test_bad_requests_are_exit_2_and_write_no_file(applied: Path, run_cli, tmp_p
     assert named in result.stderr
     assert not list(tmp_path.glob("out.parquet*"))
 
+
+
+def test_csv_string_keys_that_look_like_numbers_stay_strings(tmp_path: Path):
+    """A CSV has no types: '007' must not become the number 7 (no match, and an altered column)."""
+    repo = tmp_path / "zip_repo"
+    (repo / "features").mkdir(parents=True)
+    (repo / "data").mkdir()
+    (repo / "featurectl.yaml").write_text("project: zips\n")
+    (repo / "features" / "defs.yaml").write_text(
+        "entities: [{name: area, join_key: zip, dtype: string}]\n"
+        "sources: [{name: areas, path: data/areas.parquet, timestamp_field: event_timestamp}]\n"
+        "feature_views: [{name: area_stats, version: 1.0.0, entities: [area], source: areas, owner: a@b.c,\n"
+        "                 features: [{name: homes, dtype: int64}]}]\n")
+    at = pa.array([DATA_END] * 3, pa.timestamp("us", tz="UTC"))
+    pq.write_table(pa.table({"zip": ["007", "7", "01234"], "event_timestamp": at, "homes": [1, 2, 3]}),
+                   repo / "data" / "areas.parquet")
+    (repo / "entities.csv").write_text("zip,event_timestamp\n" + "".join(
+        f"{z},2026-11-02T00:00:00\n" for z in ("007", "01234", "7")))
+    with FeatureStore(repo, actor="tester") as fs:
+        fs.apply()
+    ok(run_featurectl("get-historical", "--entities", "entities.csv", "--features", "area_stats:homes",
+                      "--output", "out.parquet", cwd=repo))
+    assert pq.read_table(repo / "out.parquet").to_pylist() == [
+        {"zip": "007", "event_timestamp": datetime(2026, 11, 2), "homes": 1},
+        {"zip": "01234", "event_timestamp": datetime(2026, 11, 2), "homes": 3},
+        {"zip": "7", "event_timestamp": datetime(2026, 11, 2), "homes": 2},
+    ]
