@@ -262,8 +262,11 @@ def test_incremental_runs_start_at_the_watermark_or_ttl_before_end(repo: Repo, f
 def test_a_backfill_never_overwrites_newer_values_nor_moves_the_watermark_back(repo: Repo, fs: FeatureStore):
     newer, older = (hours(24), END), (BASE, hours(24))
     fs.materialize(*newer)
-    fs.materialize(*older)
+    backfill = runs_by_view(fs.materialize(*older))
     for view in (repo.users, repo.pairs):
+        # Only entities the newer window did not hold count as written.
+        only_older = latest_in_window(view, *older).keys() - latest_in_window(view, *newer).keys()
+        assert backfill[view.name].entities_written == len(only_older) > 0
         assert_online(fs, view, [newer, older])
         # ...which is the state one run over the whole span gives.
         assert as_state(view, expected_after(view, [newer, older])) == as_state(view, latest_in_window(view, BASE, END))

@@ -4,10 +4,12 @@ services, full feature names and collisions, key conversion, and errors naming w
 from __future__ import annotations
 
 import json
+import socket
 from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
 from featurectl.core.errors import UsageError
 from featurectl.sdk import FeatureStore
@@ -193,3 +195,17 @@ def test_cli_bad_requests_are_exit_2_naming_the_problem(cli_repo: Repo, args: li
 def test_a_null_string_key_is_a_usage_error_not_the_entity_named_none(fs: FeatureStore):
     with pytest.raises(UsageError, match="shop_id.*string"):
         fs.get_online_features(["user_shop:spend"], [{"user_id": 1, "shop_id": None}])
+
+
+def test_cli_an_unreachable_redis_is_exit_3_naming_the_url(cli_repo: Repo):
+    with socket.socket() as sock:  # a port nothing listens on
+        sock.bind(("127.0.0.1", 0))
+        url = f"redis://127.0.0.1:{sock.getsockname()[1]}/0"
+    config = cli_repo.root / "featurectl.yaml"
+    saved = config.read_text()
+    config.write_text(yaml.safe_dump({"project": "shop", "online_store": {"type": "redis", "url": url}}))
+    try:
+        result = get_online(cli_repo, "--features", "user_stats:tag", "-e", "user_id=1", code=3)
+    finally:
+        config.write_text(saved)
+    assert url in result.stderr and "user_stats" in result.stderr and result.stdout == ""
