@@ -205,26 +205,35 @@ def redis_server(binary: str = "redis-server"):
 # --- child processes -----------------------------------------------------------------
 
 def run_task(argv: list[str], log: Path, env: dict | None = None, nice: int = 0) -> dict:
-    """Run one peer task in a child process; return its JSON plus the child's own
-    wall time and peak RSS (os.wait4 gives the rusage of exactly that child)."""
+    """Run one peer task in a child process; return its JSON plus that child's own wall
+    time and peak RSS. A fresh, small wrapper process starts the child and reads its rusage:
+    Linux carries a process's peak RSS across fork and exec, so a child forked straight from
+    this (large, by now) process would report our memory as its own."""
     log.parent.mkdir(parents=True, exist_ok=True)
     out = tempfile.TemporaryFile(mode="w+")
-    with open(log, "w") as err:
-        t0 = time.perf_counter()
-        proc = subprocess.Popen(argv, stdout=out, stderr=err, env=env,
-                                preexec_fn=(lambda: os.nice(nice)) if nice else None)
-        _, status, usage = os.wait4(proc.pid, 0)
-        wall = time.perf_counter() - t0
-    proc.returncode = os.waitstatus_to_exitcode(status)
+    with tempfile.NamedTemporaryFile(mode="r", suffix=".json") as usage, open(log, "w") as err:
+        wrapper = [sys.executable, "-S", __file__, "measure", usage.name, str(nice), "--", *argv]
+        code = subprocess.run(wrapper, stdout=out, stderr=err, env=env).returncode
+        measured = json.loads(usage.read() or "{}")
     out.seek(0)
     lines = [ln for ln in out.read().splitlines() if ln.startswith("{")]
-    if proc.returncode != 0 or not lines:
-        tail = log.read_text()[-3000:]
-        return {"error": f"exit {proc.returncode}; see {log}", "stderr_tail": tail}
+    if code != 0 or not lines or not measured:
+        return {"error": f"exit {code}; see {log}", "stderr_tail": log.read_text()[-3000:]}
     result = json.loads(lines[-1])
-    result["process_wall_s"] = round(wall, 3)
-    result["peak_rss_mb"] = round(usage.ru_maxrss / 1024.0, 1)  # Linux: KiB
+    result["process_wall_s"] = round(measured["wall_s"], 3)
+    result["peak_rss_mb"] = round(measured["maxrss_kib"] / 1024.0, 1)
     return result
+
+
+def _measure(usage_path: str, nice: int, argv: list[str]) -> int:
+    """The wrapper: run argv, write its wall time and peak RSS (os.wait4: that child only)."""
+    t0 = time.perf_counter()
+    proc = subprocess.Popen(argv, preexec_fn=(lambda: os.nice(nice)) if nice else None)
+    _, status, usage = os.wait4(proc.pid, 0)
+    wall = time.perf_counter() - t0
+    Path(usage_path).write_text(json.dumps({"wall_s": wall, "maxrss_kib": usage.ru_maxrss}))
+    code = os.waitstatus_to_exitcode(status)
+    return code if code >= 0 else 128 - code
 
 
 # --- data ----------------------------------------------------------------------------
@@ -351,3 +360,7 @@ def check_pit(data: Path, output: Path, ttl_days: int) -> dict:
             "input_order_kept": bool(same_order),
             "sample_ref_not_in_peer": [str(r) for r in missing],
             "sample_peer_not_in_ref": [str(r) for r in extra]}
+
+
+if __name__ == "__main__" and sys.argv[1:2] == ["measure"]:
+    sys.exit(_measure(sys.argv[2], int(sys.argv[3]), sys.argv[5:]))

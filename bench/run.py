@@ -16,6 +16,7 @@ import os
 import platform
 import shlex
 import shutil
+import signal
 import statistics
 import subprocess
 import sys
@@ -109,6 +110,8 @@ def machine() -> dict:
 
 
 def main() -> None:
+    # a terminated run still stops its redis-servers (the ExitStack unwinds on SystemExit)
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     size = ap.add_mutually_exclusive_group()
     size.add_argument("--quick", action="store_true", help="small smoke size (50k rows)")
