@@ -11,6 +11,7 @@ from __future__ import annotations
 import glob
 from collections.abc import Iterator
 from contextlib import contextmanager
+import tempfile
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -133,7 +134,9 @@ class DuckDBOfflineStore:
         self.config = config
 
     def _connect(self) -> duckdb.DuckDBPyConnection:
-        settings: dict[str, object] = {"file_search_path": str(self.root)}
+        # Spill to the system temp dir, not a `.tmp` folder in whatever directory the user is in.
+        settings: dict[str, object] = {"file_search_path": str(self.root),
+                                       "temp_directory": str(Path(tempfile.gettempdir()) / "featurectl-duckdb")}
         if self.config.threads:
             settings["threads"] = self.config.threads
         if self.config.memory_limit:
