@@ -9,9 +9,9 @@ values are cast to their declared dtypes only on the rows that come out.
 from __future__ import annotations
 
 import glob
+import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
-import tempfile
 from datetime import datetime, timezone
 from pathlib import Path
 
