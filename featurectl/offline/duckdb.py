@@ -67,7 +67,8 @@ class _Source:
         self.source = request.source
         self.keys = [e.join_key for e in request.entities]
         self.raw = self._raw_sql(root)
-        present = self._columns(conn)
+        self.types = self._columns(conn)
+        present = list(self.types)
         src = self.source
         needed = [(src.timestamp_field, "its timestamp_field")]
         if src.created_timestamp_field:
@@ -106,9 +107,10 @@ class _Source:
             return f"read_csv({literal(pattern)}, header = true, union_by_name = true)"
         return f"read_parquet({literal(pattern)}, union_by_name = true)"
 
-    def _columns(self, conn: duckdb.DuckDBPyConnection) -> list[str]:
+    def _columns(self, conn: duckdb.DuckDBPyConnection) -> dict[str, str]:
+        """Column name -> DuckDB type of the raw source."""
         try:
-            return [row[0] for row in conn.execute(f"DESCRIBE SELECT * FROM {self.raw}").fetchall()]
+            return {row[0]: row[1] for row in conn.execute(f"DESCRIBE SELECT * FROM {self.raw}").fetchall()}
         except duckdb.Error as exc:
             raise OfflineStoreError(f"cannot read {self.describe()}: {_first_line(exc)}. "
                                     f"Check that the data is readable and the query is valid DuckDB SQL") from None
@@ -206,7 +208,7 @@ class DuckDBOfflineStore:
         conn = self._connect()
         try:
             src = _Source(conn, self.root, request)
-            checks = _checks(request)
+            checks = _checks(request, src.types)
             window = (f"(SELECT * FROM {src.sql} WHERE __ts >= CAST($start AS TIMESTAMPTZ) "
                       f"AND __ts < CAST($end AS TIMESTAMPTZ))")
             params = {"start": utc_text(start), "end": utc_text(end)}
@@ -311,15 +313,18 @@ _RANK = ("epoch_us(__ts)::HUGEINT * 18446744073709551616 "
          "+ coalesce(epoch_us(__cr)::HUGEINT + 9223372036854775808, 0)")
 
 
-def _checks(request: ViewRequest) -> list[tuple[str, str, str]]:
-    """(label, SQL condition on the window, column) for every rule a feature declares."""
+def _checks(request: ViewRequest, source_types: dict[str, str]) -> list[tuple[str, str, str]]:
+    """(label, SQL condition on the window, column) for every rule a feature declares. A column
+    whose stored type already is the declared one cannot hold an invalid value: no cast check
+    (on typed parquet that makes a view without constraints a plain count)."""
     checks = []
     for name in request.features:
         feature = request.view.feature(name)
         raw = ident("__v_" + name)
         typed = f"TRY_CAST({raw} AS {sql_type(feature.dtype)})"
         is_list = element_type(feature.dtype) is not None
-        checks.append((f"{name}: not a valid {feature.dtype}", f"{raw} IS NOT NULL AND {typed} IS NULL", raw))
+        if source_types.get(name) != sql_type(feature.dtype):
+            checks.append((f"{name}: not a valid {feature.dtype}", f"{raw} IS NOT NULL AND {typed} IS NULL", raw))
         if not feature.nullable:
             checks.append((f"{name}: null in a non-nullable feature", f"{raw} IS NULL", raw))
         c = feature.constraints
