@@ -109,7 +109,7 @@ def test_a_service_and_full_feature_names(repo: Repo, fs: FeatureStore):
 
 def test_a_name_collision_needs_full_feature_names(repo: Repo, fs: FeatureStore):
     rows = [{"user_id": 1, "shop_id": "a"}]
-    with pytest.raises(UsageError, match="'tag'.*full-feature-names|'tag'") as err:
+    with pytest.raises(UsageError, match="output column 'tag' .*collides") as err:
         fs.get_online_features(["user_stats:tag", "user_shop:tag"], rows)
     assert "full-feature-names" in (err.value.hint or "")
     columns = fs.get_online_features(["user_stats:tag", "user_shop:tag"], rows, full_feature_names=True)
