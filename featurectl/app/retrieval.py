@@ -17,16 +17,21 @@ _DECIMAL = re.compile(r"[+-]?[0-9]+")
 
 
 def _int_key(value: Any, dtype: str) -> int:
-    """Integer keys from ints (NumPy's too) or decimal text. int() alone would truncate 3.5 to
-    entity 3, read True as 1 and accept '1_001', so another entity's values would come back."""
+    """Integer keys from ints (NumPy's too), whole floats (pandas makes ids with gaps float) or
+    decimal text. int() alone would truncate 3.5 to entity 3, read True as 1 and accept '1_001',
+    so another entity's values would come back."""
     if isinstance(value, str):
         if not _DECIMAL.fullmatch(value.strip()):
             raise ValueError(value)
         number = int(value)
     elif isinstance(value, bool):
         raise TypeError(value)
+    elif isinstance(value, float):
+        if not value.is_integer():
+            raise ValueError(value)
+        number = int(value)
     else:
-        number = operator.index(value)  # refuses floats
+        number = operator.index(value)
     if not -_INT_RANGES[dtype] <= number < _INT_RANGES[dtype]:
         raise ValueError(value)
     return number
