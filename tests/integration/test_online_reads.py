@@ -8,6 +8,7 @@ import socket
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 import yaml
 
@@ -116,13 +117,13 @@ def test_a_name_collision_needs_full_feature_names(repo: Repo, fs: FeatureStore)
     assert columns["user_stats__tag"] == [latest_users(repo)[1]["tag"]]
 
 
-@pytest.mark.parametrize("value, expected", [("3", 3), (3, 3)])
+@pytest.mark.parametrize("value, expected", [("3", 3), (" +3 ", 3), (3, 3), (3.0, 3), (np.int32(3), 3)])
 def test_entity_values_are_converted_to_the_entity_dtype(repo: Repo, fs: FeatureStore, value, expected):
     columns = fs.get_online_features(["user_stats:tag"], [{"user_id": value}])
     assert columns == {"user_id": [expected], "tag": [latest_users(repo)[3]["tag"]]}
 
 
-@pytest.mark.parametrize("value", ["abc", "3.0", "1_001", 3.5, True, None, 2**63])
+@pytest.mark.parametrize("value", ["abc", "3.0", "1_001", 3.5, float("nan"), True, None, 2**63])
 def test_an_entity_value_that_is_not_the_entity_dtype_is_a_usage_error(fs: FeatureStore, value):
     with pytest.raises(UsageError, match="user_id.*int64"):
         fs.get_online_features(["user_stats:tag"], [{"user_id": value}])
