@@ -28,9 +28,15 @@ def _finish(runs) -> int:
     for run in invalid:
         _report_invalid(run)
     if failed or invalid:
-        names = ", ".join(r.view for r in failed + invalid)
-        raise MaterializationFailed(f"materialization failed for {names}; their online values and watermarks "
-                                    "are as they were before this run", runs, store_failure=bool(failed))
+        parts = []
+        if invalid:
+            parts.append(f"invalid data in {', '.join(r.view for r in invalid)}: nothing of it was written")
+        if failed:
+            # Batches written before the failure stay: each entity holds its old or its new value.
+            parts.append(f"a store failed for {', '.join(r.view for r in failed)}: some entities may already "
+                         "hold the new values; rerun the same command to complete")
+        raise MaterializationFailed(f"materialization failed ({'; '.join(parts)}); watermarks did not move",
+                                    runs, store_failure=bool(failed))
     return 0
 
 
