@@ -331,6 +331,7 @@ def test_invalid_data_through_the_cli_is_exit_1_naming_the_view(repo: Repo):
     result = ok(run_featurectl("materialize", BASE.isoformat(), END.isoformat(), cwd=repo.root), 1)
     assert "user_stats" in result.stderr and "above max 1" in result.stderr
     assert "null in a non-nullable feature" in result.stderr and "sample" in result.stderr and "1.5" in result.stderr
+    assert "invalid data in user_stats: nothing of it was written" in result.stderr
     assert "user_shop" in result.stdout and "entities written" in result.stdout
     with repo.store() as fs:
         assert watermark(fs, "user_stats") is None and watermark(fs, "user_shop") == END
@@ -465,6 +466,7 @@ def test_an_unreachable_redis_through_the_cli_is_exit_3_naming_the_url(tmp_path:
                                cwd=repo.root), 3)
     assert url in result.output and "user_stats" in result.output
     assert "redis-server" in result.output  # says how to fix it
+    assert "rerun" in result.stderr and "watermarks did not move" in result.stderr
     with repo.store() as fs:
         assert watermark(fs, "user_stats") is None
 
