@@ -166,14 +166,14 @@ def main() -> None:
 
 def save_results(path: Path, header: dict, results: dict, partial: bool) -> None:
     """Write one peer's results; a run of a subset of --tasks updates the same day's file
-    (the tasks it did not run keep their figures, and every command is listed)."""
+    (the tasks it did not run keep their figures). Each task records the command that made
+    it, and `commands` lists exactly those."""
     path.parent.mkdir(exist_ok=True)
-    doc = {**header, "commands": [header["command"]], "results": {}}
+    doc = {**header, "results": {}}
     if partial and path.exists():
-        old = json.loads(path.read_text())
-        doc["commands"] = old.get("commands", [old.get("command")]) + doc["commands"]
-        doc["results"] = old.get("results", {})
-    doc["results"].update(results)
+        doc["results"] = json.loads(path.read_text()).get("results", {})
+    doc["results"].update({t: {**r, "command": header["command"]} for t, r in results.items()})
+    doc["commands"] = list(dict.fromkeys(r.get("command", "?") for r in doc["results"].values()))
     path.write_text(json.dumps(doc, indent=2) + "\n")
     print(f"wrote {path.relative_to(ROOT)}", file=sys.stderr)
 
