@@ -147,7 +147,10 @@ class Materializer:
         batches = prefetched(_closing_batches(reader))
         try:
             for batch in batches:
-                run.entities_written += self.online.write(table, batch)
+                try:
+                    run.entities_written += self.online.write(table, batch)
+                except ValueError as exc:  # rows the store cannot hold, e.g. a timestamp beyond its range
+                    raise OnlineStoreError(f"cannot write view '{table.view}' to the online store: {exc}") from None
                 self.progress.advance(run, batch.num_rows)
         finally:
             batches.close()  # ends the producer thread now, not when garbage is collected

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import math
 from enum import Enum
 from pathlib import Path
 from typing import Annotated, Optional
@@ -116,7 +117,7 @@ def get_online(
                                          full_feature_names=full_feature_names)
     records = [{name: values[i] for name, values in columns.items()} for i in range(len(rows))]
     if fmt is OnlineFormat.json:
-        output.print_raw(json.dumps(records, indent=2, default=_json_value))
+        output.print_raw(json.dumps(_finite(records), indent=2, default=_json_value))
     else:
         from rich.table import Table
         table = Table(*columns.keys())
@@ -124,6 +125,21 @@ def get_online(
             table.add_row(*("" if v is None else output.escape(v) for v in record.values()))
         output.out().print(table)
     return 0
+
+
+_NON_FINITE = {"nan": "NaN", "inf": "Infinity", "-inf": "-Infinity"}
+
+
+def _finite(value):
+    """JSON has no NaN or Infinity: write them as the strings "NaN", "Infinity" and
+    "-Infinity" (as protobuf's JSON mapping does), so every JSON parser accepts the output."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return _NON_FINITE[repr(value)]
+    if isinstance(value, list):
+        return [_finite(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    return value
 
 
 def _json_value(value):

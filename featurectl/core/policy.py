@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from featurectl.core.bumps import declared_bump, is_lower, minimum_version
 from featurectl.core.definitions import Definitions
+from featurectl.core.durations import format_duration
 from featurectl.core.diff import ObjectDiff, diff
 from featurectl.core.model import VERSIONED, parse_ref
 from featurectl.core.plan import Base, Change, Plan, Violation
@@ -101,7 +102,11 @@ def _entity_violations(d: ObjectDiff, current: Definitions):
 
 
 def _notes(d: ObjectDiff):
-    if d.kind == "feature_view" and d.action == "update" and d.desired.online \
-            and d.desired.major > d.current.major:
+    if d.kind != "feature_view" or d.action != "update" or not d.desired.online:
+        return
+    if d.desired.major > d.current.major:
         yield (f"feature view '{d.name}' moves to major version {d.desired.major}: its online data starts "
                f"empty; run `featurectl materialize` after apply")
+    elif any(i.rule == "TTL_INCREASED" for i in d.items):
+        yield (f"feature view '{d.name}' keeps values longer now, but an online store that expires keys "
+               f"(Redis) dropped older ones at the old ttl; rematerialize the last {format_duration(d.desired.ttl) if d.desired.ttl else 'window'} to serve them")

@@ -46,7 +46,6 @@ class SqliteOnlineConfig(_Block):
 class RedisOnlineConfig(_Block):
     type: Literal["redis"]
     url: str = "redis://localhost:6379/0"
-    batch_size: int = 10_000
 
 
 RegistryConfig = Annotated[Union[SqliteRegistryConfig, PostgresRegistryConfig], Field(discriminator="type")]

@@ -189,15 +189,21 @@ def test_major_bump_of_online_view_notes_materialization():
     assert "driver_stats" in note and "major version 2" in note and "materialize" in note
 
 
-@pytest.mark.parametrize("applied, size, declared, online", [
-    ("1.4.2", "major", "2.0.0", False),   # offline view: nothing to materialize
-    ("1.4.2", "minor", "1.5.0", True),    # same major
+@pytest.mark.parametrize("applied, change, declared, online", [
+    ("1.4.2", CHANGE_OF_SIZE["major"], "2.0.0", False),   # offline view: nothing to materialize
+    ("1.4.2", lambda v: with_feature(v, "extra"), "1.5.0", True),   # minor change, same major
     ("1.4.2", None, "1.4.3", True),
 ])
-def test_no_note_without_a_new_online_major(applied, size, declared, online):
+def test_no_note_without_a_new_online_major(applied, change, declared, online):
     cur = view(version=applied, online=online)
-    des = CHANGE_OF_SIZE[size](cur) if size else cur
+    des = change(cur) if change else cur
     assert plan(world(cur), world(changed(des, version=declared))).notes == ()
+
+
+def test_ttl_increase_notes_rematerialization_for_expiring_stores():
+    p = view_change("1.4.2", "minor", "1.5.0")   # ttl lengthened to 2d
+    (note,) = p.notes
+    assert "driver_stats" in note and "Redis" in note and "rematerialize the last 2d" in note
 
 
 # --- new objects and summary --------------------------------------------------------
