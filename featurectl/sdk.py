@@ -1,6 +1,7 @@
 """The Python SDK. The CLI is a thin layer over this class."""
 from __future__ import annotations
 
+import time
 from datetime import datetime, timezone
 from functools import cached_property
 from pathlib import Path
@@ -17,6 +18,7 @@ if TYPE_CHECKING:
     import pyarrow as pa
 
     from featurectl.app.materialize import Progress, ViewRun
+    from featurectl.app.retrieval import OnlineReader
 
     from featurectl.offline.base import OfflineStore
     from featurectl.online.base import OnlineStore
@@ -30,12 +32,15 @@ def _utc_now() -> datetime:
 class FeatureStore:
     """A feature repository and its stores. Stores are opened on first use."""
 
+    serving_cache_seconds = 5.0
+
     def __init__(self, repo_path: str | Path | None = None, *, clock: Callable[[], datetime] = _utc_now,
                  actor: str | None = None):
         self.repo = Repo.open(repo_path)
         self.project = self.repo.config.project
         self._clock = clock
         self._actor = actor
+        self._serving: tuple[float, OnlineReader] | None = None
 
     # --- stores (lazy: plan and validate never import the data stack) ---------------------
     @cached_property
@@ -71,11 +76,21 @@ class FeatureStore:
         return self.repo.definitions
 
     def applied(self) -> Definitions:
-        """The definitions the registry holds (the current state)."""
+        """The definitions the registry holds (the current state), read now."""
         return planning.current_definitions(self.registry)[1]
 
+    def _online_reader(self) -> "OnlineReader":
+        """Online reads use the applied definitions as read at most `serving_cache_seconds` ago:
+        reading and validating the registry on every call would cost more than the read itself.
+        An apply through this instance refreshes them at once."""
+        from featurectl.app.retrieval import OnlineReader
+
+        if self._serving is None or time.monotonic() - self._serving[0] > self.serving_cache_seconds:
+            self._serving = (time.monotonic(), OnlineReader(self.project, self.applied(), self.online))
+        return self._serving[1]
+
     def plan(self, *, allow_removals: bool = False, against: str | None = None) -> Plan:
-        desired = self.definitions  # bad input is reported before any store is opened
+        desired = self.definitions  # bad files are exit 2 before any store is opened (or created)
         if against is not None:
             from featurectl.loading.git import definitions_at_ref
             base, _ = definitions_at_ref(self.repo.root, against)
@@ -83,6 +98,7 @@ class FeatureStore:
         return planning.plan_against_registry(self.project, self.registry, desired, allow_removals)
 
     def apply(self, plan_file: str | Path | None = None, *, allow_removals: bool = False) -> planning.ApplyResult:
+        self._serving = None
         actor = self._actor or planning.default_actor()
         git_commit = self._git_commit()
         if plan_file is not None:
@@ -125,9 +141,8 @@ class FeatureStore:
     def get_online_features(self, features: Sequence[str] | None = None,
                             entity_rows: Sequence[Mapping[str, Any]] = (), *, service: str | None = None,
                             full_feature_names: bool = False) -> dict[str, list[Any]]:
-        from featurectl.app.retrieval import online_features
-        return online_features(self.project, self.applied(), self.online, list(features or []), entity_rows,
-                               self._clock(), service=service, full_feature_names=full_feature_names)
+        return self._online_reader().read(features, entity_rows, self._clock(), service=service,
+                                          full_feature_names=full_feature_names)
 
     def get_historical_features(self, entity_df: Any, features: Sequence[str] | None = None, *,
                                 service: str | None = None, timestamp_column: str = "event_timestamp",

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import operator
 import re
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Mapping, Sequence
 
@@ -10,7 +11,7 @@ from featurectl.app.features import Selection, resolve
 from featurectl.app.materialize import online_table, request_for
 from featurectl.core.definitions import Definitions
 from featurectl.core.errors import UsageError
-from featurectl.online.base import OnlineStore
+from featurectl.online.base import OnlineStore, OnlineTable
 
 _INT_RANGES = {"int32": 2**31, "int64": 2**63}
 _DECIMAL = re.compile(r"[+-]?[0-9]+")
@@ -58,32 +59,64 @@ def _key_value(value: Any, dtype: str, column: str) -> Any:
         raise UsageError(f"entity key {column}={value!r} is not a valid {dtype}") from None
 
 
-def online_features(project: str, defs: Definitions, store: OnlineStore, refs: list[str] | None,
-                    entity_rows: Sequence[Mapping[str, Any]], now: datetime, *, service: str | None = None,
-                    full_feature_names: bool = False) -> dict[str, list[Any]]:
-    """Columns: every join key given in the entity rows, then one column per requested feature."""
-    if not entity_rows:
-        raise UsageError("no entity rows given", hint="pass at least one -e KEY=VALUE")
-    key_columns = list(dict.fromkeys(k for row in entity_rows for k in row))
-    selection = resolve(defs, refs, service, full_feature_names, reserved=tuple(key_columns))
-    key_types = {defs.entities[e].join_key: defs.entities[e].dtype for v, _ in selection.views for e in v.entities}
-    result: dict[str, list[Any]] = {
-        k: [_key_value(row[k], key_types[k], k) if k in key_types and k in row else row.get(k) for row in entity_rows]
-        for k in key_columns
-    }
-    values: dict[tuple[str, str], list[Any]] = {}
-    for view, features in selection.views:
-        if not view.online:
-            raise UsageError(f"feature view '{view.name}' is not served online (online: false)",
-                             hint="use get-historical, or set online: true, apply and materialize")
-        table = online_table(project, defs, view)
-        keys = [_entity_key(row, table.join_keys, view.name) for row in entity_rows]
-        rows = store.read(table, keys, features, now)
-        for feature in features:
-            values[(view.name, feature)] = rows.values[feature]
-    for view_name, feature, out in selection.output_names:
-        result[out] = values[(view_name, feature)]
-    return result
+@dataclass(frozen=True)
+class _OnlineRequest:
+    """A feature list resolved against the applied definitions: what to read, from where."""
+
+    selection: Selection
+    key_types: dict[str, str]
+    tables: tuple[tuple[OnlineTable, tuple[str, ...]], ...]
+
+
+class OnlineReader:
+    """Online reads against one set of applied definitions. Serving repeats the same few
+    feature lists, so each resolved request is kept: a read then costs the store's lookup."""
+
+    def __init__(self, project: str, defs: Definitions, store: OnlineStore):
+        self.project, self.defs, self.store = project, defs, store
+        self._requests: dict[tuple, _OnlineRequest] = {}
+
+    def _request(self, refs: tuple[str, ...], service: str | None, full: bool,
+                 key_columns: tuple[str, ...]) -> _OnlineRequest:
+        cache_key = (refs, service, full, key_columns)
+        request = self._requests.get(cache_key)
+        if request is None:
+            selection = resolve(self.defs, list(refs), service, full, reserved=key_columns)
+            for view, _ in selection.views:
+                if not view.online:
+                    raise UsageError(f"feature view '{view.name}' is not served online (online: false)",
+                                     hint="use get-historical, or set online: true, apply and materialize")
+            entities = self.defs.entities
+            request = _OnlineRequest(
+                selection=selection,
+                key_types={entities[e].join_key: entities[e].dtype for v, _ in selection.views for e in v.entities},
+                tables=tuple((online_table(self.project, self.defs, v), fs) for v, fs in selection.views),
+            )
+            if len(self._requests) < 1024:  # bounded: callers building ad-hoc lists cannot grow it forever
+                self._requests[cache_key] = request
+        return request
+
+    def read(self, refs: Sequence[str] | None, entity_rows: Sequence[Mapping[str, Any]], now: datetime, *,
+             service: str | None = None, full_feature_names: bool = False) -> dict[str, list[Any]]:
+        """Columns: every join key given in the entity rows, then one column per requested feature."""
+        if not entity_rows:
+            raise UsageError("no entity rows given", hint="pass at least one -e KEY=VALUE")
+        key_columns = tuple(dict.fromkeys(k for row in entity_rows for k in row))
+        request = self._request(tuple(refs or ()), service, full_feature_names, key_columns)
+        types = request.key_types
+        result: dict[str, list[Any]] = {
+            k: [_key_value(row[k], types[k], k) if k in types and k in row else row.get(k) for row in entity_rows]
+            for k in key_columns
+        }
+        values: dict[tuple[str, str], list[Any]] = {}
+        for table, features in request.tables:
+            keys = [_entity_key(row, table.join_keys, table.view) for row in entity_rows]
+            rows = self.store.read(table, keys, features, now)
+            for feature in features:
+                values[(table.view, feature)] = rows.values[feature]
+        for view_name, feature, out in request.selection.output_names:
+            result[out] = values[(view_name, feature)]
+        return result
 
 
 def _entity_key(row: Mapping[str, Any], join_keys, view: str) -> tuple[Any, ...]:

@@ -54,7 +54,6 @@ def plan(
 ) -> int:
     """Compile the definitions, diff them against the registry (or a git ref) and check every version bump."""
     fs = store(repo)
-    fs.definitions  # check the files before opening the registry: bad input is exit 2 and creates nothing
     result = fs.plan(allow_removals=allow_removals, against=against)
     _show(result, fmt)
     if out is not None:
@@ -82,8 +81,6 @@ def apply(
     from featurectl.app.errors import PlanRefused
 
     fs = store(repo)
-    if plan_file is None:
-        fs.definitions  # as in plan: bad files are reported before the registry is opened
     try:
         result = fs.apply(plan_file, allow_removals=allow_removals)
     except PlanRefused as exc:

@@ -2,14 +2,13 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from functools import cached_property
 from pathlib import Path
-
-from featurectl.core.definitions import Definitions
 from typing import Any
 
+from featurectl.core.definitions import Definitions
+
 from featurectl.loading.config import CONFIG_FILE, RepoConfig, find_repo_root, load_config, resolve_store
-from featurectl.loading.files import Origins, load_definitions
+from featurectl.loading.files import load_definitions
 
 
 @dataclass
@@ -22,17 +21,11 @@ class Repo:
         root = find_repo_root(Path(path) if path else Path.cwd())
         return cls(root=root, config=load_config(root))
 
-    @cached_property
-    def _loaded(self) -> tuple[Definitions, Origins]:
-        return load_definitions(self.root, self.config.definitions)
-
     @property
     def definitions(self) -> Definitions:
-        return self._loaded[0]
-
-    @property
-    def origins(self) -> Origins:
-        return self._loaded[1]
+        """The definitions in the repository's files, read now: a long-lived SDK object sees
+        edits made since it was opened."""
+        return load_definitions(self.root, self.config.definitions)[0]
 
     def store_config(self, block: str) -> Any:
         """The config block of one store, with its ${ENV} references resolved."""
