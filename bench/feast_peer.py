@@ -10,14 +10,13 @@ from __future__ import annotations
 
 import os
 import sys
-import time
 from pathlib import Path
 from urllib.parse import urlparse
 
 os.environ.setdefault("FEAST_USAGE", "False")  # no telemetry calls while timing
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from harness import (FEATURES, VIEW, emit, load_meta, online_figures, peer_args,  # noqa: E402
+from harness import (FEATURES, VIEW, emit, load_meta, materialize_figures, online_figures, peer_args,  # noqa: E402
                      pit_figures, time_command, window)
 
 DEFS = '''\
@@ -96,12 +95,8 @@ def online_count(store_kind: str, repo: Path, redis_url: str | None) -> int:
 
 def task_materialize(store, meta, kind, repo, args) -> dict:
     start, end = window(meta)
-    t0 = time.perf_counter()
-    store.materialize(start, end)
-    secs = time.perf_counter() - t0
-    n = meta["distinct_feature_ids"]
-    return {"seconds": round(secs, 3), "entities": n, "entities_per_s": round(n / secs, 1),
-            "feature_rows": meta["feature_rows"],
+    figures = materialize_figures(lambda: store.materialize(start, end), meta["distinct_feature_ids"])
+    return {**figures, "feature_rows": meta["feature_rows"],
             "online_keys": online_count(kind, repo, args.redis_url)}
 
 

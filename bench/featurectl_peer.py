@@ -9,11 +9,10 @@ features/bench.yaml), applies it through the SDK, runs one task and prints one J
 from __future__ import annotations
 
 import sys
-import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from harness import (FEATURES, VIEW, emit, load_meta, online_figures, peer_args,  # noqa: E402
+from harness import (FEATURES, VIEW, emit, load_meta, materialize_figures, online_figures, peer_args,  # noqa: E402
                      pit_figures, time_command, window)
 
 DEFS = """\
@@ -67,16 +66,18 @@ def open_store(repo: Path, meta: dict):
 
 def task_materialize(store, meta, redis_url: str | None) -> dict:
     start, end = window(meta)
-    t0 = time.perf_counter()
-    runs = store.materialize(start, end)
-    secs = time.perf_counter() - t0
-    bad = [f"{r.view}: {r.status} {r.error or ''}" for r in runs if r.status != "ok"]
-    if bad:
-        raise SystemExit(f"materialize failed: {bad}")
-    n = meta["distinct_feature_ids"]
-    keys = online_count(redis_url) if redis_url else sum(r.entities_written for r in runs)
-    return {"seconds": round(secs, 3), "entities": n, "entities_per_s": round(n / secs, 1),
-            "feature_rows": meta["feature_rows"], "online_keys": keys}
+    written = []
+
+    def run() -> None:
+        runs = store.materialize(start, end)
+        bad = [f"{r.view}: {r.status} {r.error or ''}" for r in runs if r.status != "ok"]
+        if bad:
+            raise SystemExit(f"materialize failed: {bad}")
+        written.append(sum(r.entities_written for r in runs))
+
+    figures = materialize_figures(run, meta["distinct_feature_ids"])
+    keys = online_count(redis_url) if redis_url else written[0]
+    return {**figures, "feature_rows": meta["feature_rows"], "online_keys": keys}
 
 
 def online_count(redis_url: str) -> int:
