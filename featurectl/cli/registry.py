@@ -15,13 +15,6 @@ from featurectl.core.errors import UsageError
 from featurectl.core.model import KINDS, PLURAL
 
 
-class Kind(str, Enum):
-    entities = "entities"
-    sources = "sources"
-    feature_views = "feature_views"
-    feature_services = "feature_services"
-
-
 class HistoryFormat(str, Enum):
     text = "text"
     json = "json"
@@ -29,17 +22,20 @@ class HistoryFormat(str, Enum):
 
 @command("list")
 def list_(
-    kind: Annotated[Optional[Kind], typer.Argument(help="Only this kind.")] = None,
+    kind: Annotated[Optional[str], typer.Argument(
+        help="Only this kind: entities, sources, feature_views or feature_services (singular and "
+             "hyphenated forms work too).", show_default=False)] = None,
     repo: RepoOpt = None,
     debug: DebugOpt = False,
 ) -> int:
     """List the applied objects of the registry."""
     from rich.table import Table
 
+    wanted = _kind(kind) if kind else None
     defs = store(repo).applied()
     table = Table("kind", "name", "version", "details", box=None, pad_edge=False)
     for k in KINDS:
-        if kind is not None and PLURAL[k] != kind.value:
+        if wanted is not None and k != wanted:
             continue
         for name in sorted(defs.of_kind(k)):
             obj = defs.of_kind(k)[name]
@@ -49,6 +45,20 @@ def list_(
     else:
         output.out().print(table)
     return 0
+
+
+_KIND_ALIASES = {"views": "feature_view", "view": "feature_view", "services": "feature_service",
+                 "service": "feature_service"}
+
+
+def _kind(text: str) -> str:
+    name = text.strip().lower().replace("-", "_")
+    for kind in KINDS:
+        if name in (kind, PLURAL[kind]):
+            return kind
+    if name in _KIND_ALIASES:
+        return _KIND_ALIASES[name]
+    raise UsageError(f"unknown kind {text!r}", hint="use entities, sources, feature_views or feature_services")
 
 
 def _details(kind: str, obj) -> str:
