@@ -31,15 +31,17 @@ DEFAULT_TTL_DAYS = 0
 
 # --- latency -------------------------------------------------------------------------
 
+def timed(call) -> tuple:
+    """(call's result, its wall seconds)."""
+    t0 = time.perf_counter()
+    result = call()
+    return result, time.perf_counter() - t0
+
+
 def materialize_figures(run, entities: int) -> dict:
     """Time `run()` twice: the first call pays a fresh process's one-time costs (imports,
     engine start-up, creating tables), the repeat call rewrites the same values."""
-    t0 = time.perf_counter()
-    run()
-    cold = time.perf_counter() - t0
-    t0 = time.perf_counter()
-    run()
-    warm = time.perf_counter() - t0
+    cold, warm = timed(run)[1], timed(run)[1]
     return {"seconds": round(cold, 3), "seconds_warm": round(warm, 3), "entities": entities,
             "entities_per_s": round(entities / cold, 1), "entities_per_s_warm": round(entities / warm, 1)}
 
@@ -155,15 +157,8 @@ def online_figures(call, load, meta: dict, iters: int) -> dict:
 def pit_figures(to_arrow, to_pandas, entity_rows: int, meta: dict, save: str | None) -> dict:
     """Time a point-in-time retrieval three times in one process: the first call to an Arrow
     table (cold: what a one-shot training job pays), a second one (warm), and one to pandas."""
-    t0 = time.perf_counter()
-    out = to_arrow()
-    cold = time.perf_counter() - t0
-    t0 = time.perf_counter()
-    to_arrow()
-    warm = time.perf_counter() - t0
-    t0 = time.perf_counter()
-    to_pandas()
-    df = time.perf_counter() - t0
+    out, cold = timed(to_arrow)
+    warm, df = timed(to_arrow)[1], timed(to_pandas)[1]
     if save:
         import pyarrow.parquet as pq
 
