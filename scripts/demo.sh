@@ -12,7 +12,9 @@ rm -rf "$work" && mkdir -p "$work" && cp -r "$example" "$work/rides" && rm -rf "
 cd "$work/rides"
 "$python" data/make_sample_data.py --end now
 
-step() { printf '\n\033[1m$ featurectl %s\033[0m\n' "$*"; "$featurectl" "$@"; }
+bold=""; plain=""
+if [ -t 1 ]; then bold=$'\033[1m'; plain=$'\033[0m'; fi   # no escape codes when piped
+step() { printf '\n%s$ featurectl %s%s\n' "$bold" "$*" "$plain"; "$featurectl" "$@"; }
 
 step validate
 step plan
