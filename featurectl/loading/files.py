@@ -103,6 +103,8 @@ def parse_yaml_text(text: str, rel: str, collector: _Collector) -> None:
                 f"unknown top-level key '{key}'", file=rel, field=str(key),
                 hint="use entities, sources, feature_views or feature_services"))
             continue
+        if items is None:  # `entities:` with nothing under it: a section not filled in yet
+            continue
         if not isinstance(items, list):
             collector.problems.append(Problem(f"'{key}' must be a list", file=rel, field=key))
             continue

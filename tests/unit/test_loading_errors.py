@@ -271,3 +271,15 @@ def test_python_feature_given_as_dict_is_named_like_yaml(tmp_path):
     p = one(tmp_path, {"defs.py": py})
     assert (p.file, p.kind, p.name, p.field) == ("features/defs.py", "feature_view", "driver_stats",
                                                  "features.conv_rate.dtype")
+
+
+def test_an_empty_section_is_no_objects_and_a_scalar_section_is_an_error(tmp_path):
+    (tmp_path / "features").mkdir()
+    (tmp_path / "features" / "a.yaml").write_text("entities:\nfeature_views:\n")
+    defs, _ = load_definitions(tmp_path, ["features/*.yaml"])
+    assert not defs.entities and not defs.feature_views
+    (tmp_path / "features" / "a.yaml").write_text("entities: driver\n")
+    with pytest.raises(DefinitionError) as err:
+        load_definitions(tmp_path, ["features/*.yaml"])
+    (problem,) = err.value.problems
+    assert problem.file == "features/a.yaml" and problem.field == "entities" and "list" in problem.message
