@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 import re
+from datetime import datetime
 from typing import Annotated, Any, ClassVar, Literal, Union
 
 import semver
@@ -103,14 +104,45 @@ class Feature(_Model):
     constraints: Constraints | None = None
 
     @model_validator(mode="after")
-    def _constraints_fit_dtype(self) -> "Feature":
+    def _values_fit_dtype(self) -> "Feature":
+        base = element_type(self.dtype) or self.dtype
+        if self.default is not None:
+            values = self.default if element_type(self.dtype) and isinstance(self.default, list) else [self.default]
+            if (element_type(self.dtype) and not isinstance(self.default, list)) or \
+                    not all(v is None or fits_dtype(v, base) for v in values):
+                raise ValueError(f"default {self.default!r} is not a valid {self.dtype}")
         c = self.constraints
         if c is None:
             return self
-        base = element_type(self.dtype) or self.dtype
         if (c.min is not None or c.max is not None) and base not in NUMERIC:
             raise ValueError(f"min/max constraints need a numeric dtype, not {self.dtype}")
+        wrong = [v for v in c.allowed or () if not fits_dtype(v, base)]
+        if wrong:
+            raise ValueError(f"allowed value(s) {wrong!r} are not valid {base} values")
         return self
+
+
+_PYTHON_TYPES: dict[str, tuple[type, ...]] = {
+    "bool": (bool,), "int32": (int,), "int64": (int,), "float32": (int, float), "float64": (int, float),
+    "string": (str,), "bytes": (str,), "timestamp": (str,),
+}
+_INT_RANGE = {"int32": 2**31, "int64": 2**63}
+
+
+def fits_dtype(value: object, dtype: str) -> bool:
+    """Whether a value written in a definition (as JSON holds it) is a value of a scalar dtype."""
+    if isinstance(value, bool) and dtype != "bool":
+        return False
+    if not isinstance(value, _PYTHON_TYPES[dtype]):
+        return False
+    if dtype in _INT_RANGE:
+        return -_INT_RANGE[dtype] <= value < _INT_RANGE[dtype]
+    if dtype == "timestamp":
+        try:
+            datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+        except ValueError:
+            return False
+    return True
 
 
 class Entity(_Model):

@@ -10,7 +10,7 @@ from featurectl.core.bumps import declared_bump, minimum_version
 from featurectl.core.definitions import Definitions, canonical, check_references, expand_service_refs, fingerprints
 from featurectl.core.dtypes import is_widening, parse_dtype
 from featurectl.core.durations import format_duration, parse_duration
-from featurectl.core.model import Constraints, Entity, FeatureService, FeatureView, FileSource, parse_ref
+from featurectl.core.model import Constraints, Entity, Feature, FeatureService, FeatureView, FileSource, parse_ref
 from tests.unit.factories import changed, entity, feature, query_source, service, source, view, world
 
 
@@ -342,3 +342,26 @@ def test_allowed_dates_are_held_as_strings():
 
     c = Constraints(allowed=[date(2024, 1, 1), "2024-01-02"])
     assert c.allowed == ["2024-01-01", "2024-01-02"]
+
+
+@pytest.mark.parametrize("dtype, default", [
+    ("int64", "x"), ("int32", 2**31), ("int64", True), ("string", 1), ("bool", 1),
+    ("timestamp", "yesterday"), ("list<int64>", 1), ("list<int64>", ["a"]), ("float32", "0.5"),
+])
+def test_a_default_that_is_not_a_value_of_the_dtype_is_refused(dtype, default):
+    with pytest.raises(ValidationError, match="default .* is not a valid"):
+        Feature(name="f", dtype=dtype, default=default)
+
+
+@pytest.mark.parametrize("dtype, default", [
+    ("int64", 3), ("float32", 1), ("float64", 0.5), ("bool", False), ("string", "x"), ("bytes", "x"),
+    ("timestamp", "2024-01-01T00:00:00Z"), ("list<float32>", [1, 2.5, None]),
+])
+def test_a_default_of_the_dtype_is_accepted(dtype, default):
+    assert Feature(name="f", dtype=dtype, default=default).default == default
+
+
+def test_allowed_values_must_be_values_of_the_dtype():
+    with pytest.raises(ValidationError, match="allowed value"):
+        Feature(name="f", dtype="int64", constraints={"allowed": [1, "two"]})
+    assert Feature(name="f", dtype="list<string>", constraints={"allowed": ["a", "b"]}).constraints.allowed == ["a", "b"]

@@ -19,7 +19,7 @@ from featurectl.core.bumps import largest
 from featurectl.core.definitions import Definitions
 from featurectl.core.diff import diff
 from featurectl.core.dtypes import ENTITY_KEY_TYPES, NUMERIC, SCALARS, element_type
-from featurectl.core.model import PLURAL, FeatureView
+from featurectl.core.model import PLURAL, FeatureView, fits_dtype
 from featurectl.loading.files import load_definitions
 from tests.unit.factories import entity, source
 
@@ -58,8 +58,9 @@ def value_for(dtype: str):
         return st.floats(-1e6, 1e6, allow_nan=False, allow_infinity=False)
     if base == "bool":
         return st.booleans()
-    if base == "timestamp":  # YAML reads these as datetime/date objects, not strings
-        return st.one_of(TEXT, st.dates(), st.datetimes(timezones=st.just(timezone.utc)))
+    if base == "timestamp":  # YAML reads these as datetime/date objects; users may also quote them
+        return st.one_of(st.dates(), st.datetimes(timezones=st.just(timezone.utc)),
+                         st.datetimes().map(lambda d: d.isoformat()))
     return TEXT
 
 
@@ -263,6 +264,24 @@ def base_view(draw) -> dict[str, Any]:
     return FeatureView.model_validate(spec).model_dump(mode="json")
 
 
+DEFAULT_CHOICES = {
+    "int32": [12345, 54321], "int64": [12345, 54321], "float32": [0.5, 1.5], "float64": [0.5, 1.5],
+    "bool": [True, False], "string": ["x", "y"], "bytes": ["x", "y"],
+    "timestamp": ["2024-01-01T00:00:00", "2024-02-02T00:00:00"],
+}
+
+
+def values_fit(f: dict[str, Any], dtype: str) -> bool:
+    """Whether the feature's default and allowed values are values of `dtype`."""
+    base = element_type(dtype) or dtype
+    default = f.get("default")
+    if default is not None and isinstance(default, list) != bool(element_type(dtype)):
+        return False
+    values = [] if default is None else default if isinstance(default, list) else [default]
+    allowed = (f.get("constraints") or {}).get("allowed") or []
+    return all(v is None or fits_dtype(v, base) for v in values) and all(fits_dtype(v, base) for v in allowed)
+
+
 def other(value: Any, choices: list[Any]) -> Any:
     return next(c for c in choices if c != value)
 
@@ -288,11 +307,17 @@ def mutate_feature(draw, f: dict[str, Any], how: str) -> dict[str, Any] | None:
         return None
     if how == "dtype":
         pool = [d for d in DTYPES if d != f["dtype"] and (not has_bounds or (element_type(d) or d) in NUMERIC)]
-        f["dtype"] = draw(st.sampled_from(pool))
+        fitting = [d for d in pool if values_fit(f, d)]
+        if not fitting:  # no other dtype holds this default / these allowed values: drop them
+            f["default"] = None
+            f["constraints"] = {**f["constraints"], "allowed": None} if f.get("constraints") else None
+        f["dtype"] = draw(st.sampled_from(fitting or pool))
     elif how == "nullable":
         f["nullable"] = not f["nullable"]
     elif how == "default":
-        f["default"] = other(f["default"], [12345, 54321])
+        base = element_type(f["dtype"])
+        choices = DEFAULT_CHOICES[base or f["dtype"]]
+        f["default"] = other(f["default"], [[c] for c in choices] if base else choices)
     elif how == "constraints":
         new = draw(constraints(f["dtype"])) or None
         if constraint_key(new) == constraint_key(f["constraints"]):
