@@ -1,7 +1,7 @@
 """Materialization progress: a bar on a terminal, one summary line per view otherwise."""
 from __future__ import annotations
 
-from featurectl.app.materialize import ViewRun
+from featurectl.app.materialize import NoProgress, ViewRun
 from featurectl.cli import output
 
 
@@ -18,12 +18,8 @@ def summary_line(run: ViewRun) -> str:
             f"{run.seconds:.2f} s, {run.rate:,.0f} rows/s {window}")
 
 
-class LineProgress:
-    def start(self, run: ViewRun, total: int) -> None:
-        pass
-
-    def advance(self, run: ViewRun, entities: int) -> None:
-        pass
+class LineProgress(NoProgress):
+    """Off a terminal: nothing while a view runs, one summary line when it ends."""
 
     def finish(self, run: ViewRun) -> None:
         output.out().print(output.escape(summary_line(run)))
