@@ -52,33 +52,38 @@ def _report_invalid(run) -> None:
     output.err().print("  fix the source data or the view's declared dtype/nullable/constraints, then rerun")
 
 
+EndArg = Annotated[str, typer.Argument(help="Window end (exclusive): ISO 8601 (no zone = UTC) or `now`.")]
+
+
+def _materialize(repo, run) -> int:
+    """Open the store, run one kind of materialization with progress, report and exit."""
+    from featurectl.cli.progress import progress_for_console
+
+    with store(repo) as fs:
+        return _finish(run(fs, progress_for_console()))
+
+
 @command()
 def materialize(
     start: Annotated[str, typer.Argument(help="Window start (inclusive): ISO 8601 (no zone = UTC) or `now`.")],
-    end: Annotated[str, typer.Argument(help="Window end (exclusive): ISO 8601 (no zone = UTC) or `now`.")],
+    end: EndArg,
     views: ViewsOpt = None,
     repo: RepoOpt = None,
     debug: DebugOpt = False,
 ) -> int:
     """Load the latest value per entity with event time in [START, END) into the online store."""
-    from featurectl.cli.progress import progress_for_console
-
-    with store(repo) as fs:
-        return _finish(fs.materialize(start, end, split_list(views), progress=progress_for_console()))
+    return _materialize(repo, lambda fs, progress: fs.materialize(start, end, split_list(views), progress=progress))
 
 
 @command("materialize-incremental")
 def materialize_incremental(
-    end: Annotated[str, typer.Argument(help="Window end (exclusive): ISO 8601 (no zone = UTC) or `now`.")],
+    end: EndArg,
     views: ViewsOpt = None,
     repo: RepoOpt = None,
     debug: DebugOpt = False,
 ) -> int:
     """Materialize from each view's watermark (or its ttl before END when there is none) up to END."""
-    from featurectl.cli.progress import progress_for_console
-
-    with store(repo) as fs:
-        return _finish(fs.materialize_incremental(end, split_list(views), progress=progress_for_console()))
+    return _materialize(repo, lambda fs, progress: fs.materialize_incremental(end, split_list(views), progress=progress))
 
 
 class OnlineFormat(str, Enum):
