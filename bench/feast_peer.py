@@ -16,7 +16,7 @@ from urllib.parse import urlparse
 os.environ.setdefault("FEAST_USAGE", "False")  # no telemetry calls while timing
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from harness import (FEATURES, VIEW, emit, load_meta, materialize_figures, online_figures, peer_args,  # noqa: E402
+from harness import (FEATURES, VIEW, materialize_figures, online_figures, run_peer,  # noqa: E402
                      pit_figures, time_command, window)
 
 DEFS = '''\
@@ -127,23 +127,12 @@ def task_plan(repo: Path, args) -> dict:
 
 
 def main() -> None:
-    args = peer_args(__doc__)
-    kind = args.store
-    meta = load_meta(args.data)
-    repo = write_repo(args.work, args.data, "pit" if args.task in ("pit", "plan") else kind,
-                      args.redis_url, args.ttl_days)
-    store = open_store(repo)
-    if args.task.startswith("materialize"):
-        res = task_materialize(store, meta, kind, repo, args)
-    elif args.task == "pit":
-        res = task_pit(store, meta, args.data, args.save_output)
-    elif args.task.startswith("online"):
-        res = task_online(store, meta, args)
-    else:
-        res = task_plan(repo, args)
-    import feast
-
-    emit({"peer": "feast", "version": feast.__version__, "task": args.task, **res})
+    run_peer(__doc__, "feast", lambda: __import__("feast").__version__, write_repo, lambda repo, meta: open_store(repo), {
+        "materialize": lambda store, meta, repo, args: task_materialize(store, meta, args.store, repo, args),
+        "pit": lambda store, meta, repo, args: task_pit(store, meta, args.data, args.save_output),
+        "online": lambda store, meta, repo, args: task_online(store, meta, args),
+        "plan": lambda store, meta, repo, args: task_plan(repo, args),
+    })
 
 
 if __name__ == "__main__":

@@ -38,6 +38,18 @@ def timed(call) -> tuple:
     return result, time.perf_counter() - t0
 
 
+def run_peer(doc: str, peer: str, version, write_repo, open_store, tasks: dict) -> None:
+    """The main of both peers: write the repository the task needs, open the store, run the
+    task (chosen by prefix: materialize, pit, online, plan) and print one JSON object."""
+    args = peer_args(doc)
+    meta = load_meta(args.data)
+    repo = write_repo(args.work, args.data, "pit" if args.task in ("pit", "plan") else args.store,
+                      args.redis_url, args.ttl_days)
+    store = open_store(repo, meta)
+    family = next(name for name in tasks if args.task.startswith(name))
+    emit({"peer": peer, "version": version(), "task": args.task, **tasks[family](store, meta, repo, args)})
+
+
 def materialize_figures(run, entities: int) -> dict:
     """Time `run()` twice: the first call pays a fresh process's one-time costs (imports,
     engine start-up, creating tables), the repeat call rewrites the same values."""
