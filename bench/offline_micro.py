@@ -44,7 +44,7 @@ def child(args: argparse.Namespace) -> None:
     import pyarrow.parquet as pq
 
     from bench.harness import emit, window
-    from featurectl.loading.config import DuckdbOfflineConfig
+    from featurectl.offline.config import DuckdbOfflineConfig
     from featurectl.offline import create_offline_store
 
     store = create_offline_store(DuckdbOfflineConfig(threads=args.threads, memory_limit=args.memory_limit),

@@ -26,7 +26,7 @@ import pyarrow as pa
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from featurectl.loading.config import RedisOnlineConfig, SqliteOnlineConfig  # noqa: E402
+from featurectl.online.config import RedisOnlineConfig, SqliteOnlineConfig  # noqa: E402
 from featurectl.online import OnlineTable, create_online_store  # noqa: E402
 
 FEATURES = tuple((f"f{i}", dtype) for i, dtype in enumerate(

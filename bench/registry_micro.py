@@ -19,7 +19,7 @@ from typing import Any, Callable
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests.fixtures, run from anywhere
 
 from featurectl.core.definitions import Definitions  # noqa: E402
-from featurectl.loading.config import PostgresRegistryConfig, SqliteRegistryConfig  # noqa: E402
+from featurectl.registry.config import PostgresRegistryConfig, SqliteRegistryConfig  # noqa: E402
 from featurectl.registry import create_registry  # noqa: E402
 from featurectl.registry.base import Commit, Registry  # noqa: E402
 from tests.fixtures.postgres import server_available, throwaway_database  # noqa: E402

@@ -1,59 +1,29 @@
-"""featurectl.yaml: the project config, with each store's block validated by its own model."""
+"""featurectl.yaml: the project config. Each store's block is validated by the model that lives
+next to its adapter (registry/config.py, offline/config.py, online/config.py); this module
+composes them, finds the file, and expands ${NAME}."""
 from __future__ import annotations
 
 import os
 import re
 from pathlib import Path
-from typing import Annotated, Any, Literal, Union
+from typing import Any
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import Field, ValidationError
 
+from featurectl.core.config import ConfigBlock
 from featurectl.core.errors import DefinitionError, Problem
 from featurectl.loading.pydantic_errors import problems_from_validation
+from featurectl.offline.config import DuckdbOfflineConfig, OfflineConfig
+from featurectl.online.config import OnlineConfig, SqliteOnlineConfig
+from featurectl.registry.config import RegistryConfig, SqliteRegistryConfig
 
 CONFIG_FILE = "featurectl.yaml"
 DEFAULT_DEFINITIONS = ["features/**/*.yaml", "features/**/*.yml", "features/**/*.py"]
 _ENV = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 
 
-class _Block(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class SqliteRegistryConfig(_Block):
-    type: Literal["sqlite"] = "sqlite"
-    path: str = ".featurectl/registry.db"
-
-
-class PostgresRegistryConfig(_Block):
-    type: Literal["postgres"]
-    dsn: str
-    schema_name: str = Field("featurectl", alias="schema", pattern=r"^[a-z_][a-z0-9_]*$")
-
-
-class DuckdbOfflineConfig(_Block):
-    type: Literal["duckdb"] = "duckdb"
-    threads: int | None = None
-    memory_limit: str | None = None
-
-
-class SqliteOnlineConfig(_Block):
-    type: Literal["sqlite"] = "sqlite"
-    path: str = ".featurectl/online.db"
-
-
-class RedisOnlineConfig(_Block):
-    type: Literal["redis"]
-    url: str = "redis://localhost:6379/0"
-
-
-RegistryConfig = Annotated[Union[SqliteRegistryConfig, PostgresRegistryConfig], Field(discriminator="type")]
-OfflineConfig = Annotated[Union[DuckdbOfflineConfig], Field(discriminator="type")]
-OnlineConfig = Annotated[Union[SqliteOnlineConfig, RedisOnlineConfig], Field(discriminator="type")]
-
-
-class RepoConfig(_Block):
+class RepoConfig(ConfigBlock):
     project: str = Field(pattern=r"^[a-z][a-z0-9_]*$")
     definitions: list[str] = Field(default_factory=lambda: list(DEFAULT_DEFINITIONS))
     registry: RegistryConfig = Field(default_factory=SqliteRegistryConfig)

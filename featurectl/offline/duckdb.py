@@ -24,7 +24,7 @@ import pyarrow.parquet as pq
 from featurectl.core.dtypes import element_type
 from featurectl.core.errors import UsageError
 from featurectl.core.model import FileSource, Source
-from featurectl.loading.config import DuckdbOfflineConfig
+from featurectl.offline.config import DuckdbOfflineConfig
 from featurectl.offline.base import OfflineStoreError, ValidationReport, ViewRequest
 
 _SQL_TYPES = {

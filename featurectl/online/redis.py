@@ -27,7 +27,7 @@ try:  # redis[hiredis] brings it; the store works without it, only slower
 except ImportError:  # pragma: no cover
     _pack_command = None
 
-from featurectl.loading.config import RedisOnlineConfig
+from featurectl.online.config import RedisOnlineConfig
 from featurectl.online import encoding
 from featurectl.online.base import OnlineRows, OnlineStoreError, OnlineTable
 

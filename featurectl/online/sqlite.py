@@ -16,7 +16,7 @@ from typing import Any, Sequence
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from featurectl.loading.config import SqliteOnlineConfig
+from featurectl.online.config import SqliteOnlineConfig
 from featurectl.online import encoding
 from featurectl.online.base import OnlineRows, OnlineStoreError, OnlineTable
 

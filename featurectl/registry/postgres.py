@@ -10,7 +10,7 @@ from typing import Any, Iterator
 import psycopg
 from psycopg.conninfo import conninfo_to_dict
 
-from featurectl.loading.config import PostgresRegistryConfig
+from featurectl.registry.config import PostgresRegistryConfig
 from featurectl.registry.base import RegistryError
 from featurectl.registry.sql import SqlRegistry, utc
 

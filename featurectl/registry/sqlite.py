@@ -6,7 +6,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Iterator
 
-from featurectl.loading.config import SqliteRegistryConfig
+from featurectl.registry.config import SqliteRegistryConfig
 from featurectl.registry.base import RegistryError
 from featurectl.registry.sql import SqlRegistry
 

@@ -10,7 +10,7 @@ import pytest
 
 from featurectl.core.errors import UsageError
 from featurectl.core.model import Constraints, Feature
-from featurectl.loading.config import DuckdbOfflineConfig
+from featurectl.offline.config import DuckdbOfflineConfig
 from featurectl.offline import create_offline_store
 from featurectl.offline.duckdb import write_table
 from tests.integration.test_offline_pit import DRIVER, RIDER, make_view, minutes, random_rows, ref_view

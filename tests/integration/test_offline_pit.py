@@ -10,7 +10,7 @@ import pytest
 
 from featurectl.core.errors import UsageError
 from featurectl.core.model import Entity, Feature, FeatureView, FileSource
-from featurectl.loading.config import DuckdbOfflineConfig
+from featurectl.offline.config import DuckdbOfflineConfig
 from featurectl.offline import create_offline_store
 from featurectl.offline.base import OfflineStoreError, ViewRequest
 from tests.reference import SOURCE_KINDS, RefView, as_utc, point_in_time, write_source

@@ -8,7 +8,7 @@ import pyarrow as pa
 import pytest
 import redis as redis_client
 
-from featurectl.loading.config import RedisOnlineConfig, SqliteOnlineConfig
+from featurectl.online.config import RedisOnlineConfig, SqliteOnlineConfig
 from featurectl.online import OnlineStoreError, OnlineTable, create_online_store
 from featurectl.online.redis import RedisOnlineStore, redact
 from tests.fixtures.redis_server import _free_port

@@ -11,7 +11,7 @@ from typing import Any, Callable
 import psycopg
 import pytest
 
-from featurectl.loading.config import PostgresRegistryConfig, SqliteRegistryConfig
+from featurectl.registry.config import PostgresRegistryConfig, SqliteRegistryConfig
 from featurectl.registry import create_registry, sql
 from featurectl.registry.base import SCHEMA_VERSION, Commit, Registry, RegistryError, StaleRevision
 

@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from featurectl.loading.config import PostgresRegistryConfig, SqliteRegistryConfig
+from featurectl.registry.config import PostgresRegistryConfig, SqliteRegistryConfig
 from featurectl.registry import create_registry
 from featurectl.registry.base import Commit, StaleRevision
 
