@@ -59,7 +59,7 @@ class FeatureStore:
         return create_online_store(self.repo.store_config("online_store"), self.repo.root)
 
     def close(self) -> None:
-        for name in ("registry", "online"):
+        for name in ("registry", "offline", "online"):
             if name in self.__dict__:
                 self.__dict__.pop(name).close()
 

@@ -170,7 +170,7 @@ def get_historical(
     import time
 
     from featurectl.app.entity_files import read_entity_rows, text_key_columns
-    from featurectl.offline.duckdb import write_table
+    from featurectl.app.result_files import write_table
 
     began = time.perf_counter()
     with store(repo) as fs:

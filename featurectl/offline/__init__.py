@@ -2,18 +2,17 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
-from featurectl.offline.base import OfflineStore
+from featurectl.backends import open_backend
+from featurectl.offline.base import OfflineStore, OfflineStoreError
+from featurectl.offline.config import OfflineConfig
 
-
-def stores() -> dict[str, Any]:
-    """One entry per `offline_store.type`; each class takes (repo root, its own config block).
-    Imported on use so that plan and validate never load duckdb or pyarrow."""
-    from featurectl.offline.duckdb import DuckDBOfflineStore
-
-    return {"duckdb": DuckDBOfflineStore}
+# One entry per `offline_store.type`, imported on use so that plan and validate never load
+# duckdb or pyarrow (featurectl.backends).
+BACKENDS = {"duckdb": "featurectl.offline.duckdb:DuckDBOfflineStore"}
 
 
-def create_offline_store(config: Any, root: Path) -> OfflineStore:
-    return stores()[config.type](root, config)
+def create_offline_store(config: OfflineConfig, root: Path) -> OfflineStore:
+    """The store for one `offline_store` config block; relative paths resolve against `root`."""
+    store: OfflineStore = open_backend(BACKENDS, config, root, "offline_store", OfflineStoreError)
+    return store

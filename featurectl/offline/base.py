@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 from featurectl.core.model import Entity, FeatureView, Source
@@ -40,6 +41,15 @@ class ValidationReport:
 
 
 class OfflineStore(Protocol):
+    """An offline engine. Built only through `featurectl.offline.create_offline_store`, which
+    calls `from_config` on the class `BACKENDS[config.type]` names (docs/architecture.md, "How
+    to add a backend"); tests/integration/test_offline_pit.py and test_offline_materialize.py
+    are the suite every engine passes."""
+
+    @classmethod
+    def from_config(cls, config: Any, root: Path) -> "OfflineStore":
+        """The engine one `offline_store:` block describes; file sources resolve against `root`."""
+
     def get_historical_features(self, entity_rows: "pa.Table", requests: list[ViewRequest], *,
                                 timestamp_column: str = "event_timestamp",
                                 full_feature_names: bool = False) -> "pa.RecordBatchReader": ...
@@ -51,3 +61,6 @@ class OfflineStore(Protocol):
         """Per entity, the latest row with event time in [start, end) (created time breaks ties):
         join key columns, `event_timestamp` (timestamp[us, UTC]), then the requested features
         cast to their declared dtypes."""
+
+    def close(self) -> None:
+        """Release what the engine holds (connections, sessions); readers already returned stay valid."""

@@ -18,8 +18,6 @@ from pathlib import Path
 import duckdb
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.csv as pa_csv
-import pyarrow.parquet as pq
 
 from featurectl.core.dtypes import element_type
 from featurectl.core.errors import UsageError
@@ -134,6 +132,13 @@ class DuckDBOfflineStore:
     def __init__(self, root: Path, config: DuckdbOfflineConfig):
         self.root = Path(root).resolve()
         self.config = config
+
+    @classmethod
+    def from_config(cls, config: DuckdbOfflineConfig, root: Path) -> "DuckDBOfflineStore":
+        return cls(root, config)
+
+    def close(self) -> None:
+        """Nothing to release: every operation opens its own connection, closed with its stream."""
 
     def _connect(self) -> duckdb.DuckDBPyConnection:
         # Spill to the system temp dir, not a `.tmp` folder in whatever directory the user is in.
@@ -417,39 +422,3 @@ def _zip_rows(entity: pa.Table, reader: pa.RecordBatchReader, schema: pa.Schema,
     if offset != entity.num_rows:
         raise OfflineStoreError(f"internal error: the join returned {offset} rows for "
                                 f"{entity.num_rows} entity rows")
-
-
-def write_table(reader: pa.RecordBatchReader, path: Path) -> int:
-    """Write a stream to .parquet or .csv batch by batch; return the number of rows written.
-
-    Writes to a temporary name first so a failed run leaves no half-written file behind.
-    """
-    path = Path(path)
-    suffix = path.suffix.lower()
-    if suffix not in (".parquet", ".pq", ".csv"):
-        raise UsageError(f"cannot write {path}: unknown file type '{path.suffix}'",
-                         hint="name the output file .parquet or .csv")
-    nested = [f.name for f in reader.schema if pa.types.is_nested(f.type)]
-    if suffix == ".csv" and nested:
-        raise UsageError(f"cannot write {path}: CSV cannot hold the list column(s) {', '.join(nested)}",
-                         hint="write to a .parquet file instead")
-    partial = path.with_name(path.name + ".partial")
-    rows = 0
-    try:
-        if suffix == ".csv":
-            writer = pa_csv.CSVWriter(partial, reader.schema)
-        else:
-            writer = pq.ParquetWriter(partial, reader.schema)
-        with writer:
-            for batch in reader:
-                writer.write_batch(batch)
-                rows += batch.num_rows
-        partial.replace(path)
-    except OSError as exc:
-        partial.unlink(missing_ok=True)
-        raise UsageError(f"cannot write {path}: {exc.strerror or exc}",
-                         hint="check that the directory exists and is writable") from None
-    except BaseException:
-        partial.unlink(missing_ok=True)
-        raise
-    return rows

@@ -2,25 +2,22 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
+from featurectl.backends import open_backend
 from featurectl.online.base import OnlineRows, OnlineStore, OnlineStoreError, OnlineTable
+from featurectl.online.config import OnlineConfig
+
+# Imported on use (featurectl.backends), so `featurectl.online.base` users don't pay for duckdb/redis.
+BACKENDS = {
+    "sqlite": "featurectl.online.sqlite:SqliteOnlineStore",
+    "redis": "featurectl.online.redis:RedisOnlineStore",
+}
 
 
-def _backends() -> dict[str, Any]:
-    # Imported here so `featurectl.online.base` users don't pay for duckdb/redis imports.
-    from featurectl.online.redis import RedisOnlineStore
-    from featurectl.online.sqlite import SqliteOnlineStore
-
-    return {"sqlite": SqliteOnlineStore, "redis": RedisOnlineStore}
-
-
-def create_online_store(config: Any, root: Path) -> OnlineStore:
+def create_online_store(config: OnlineConfig, root: Path) -> OnlineStore:
     """The store for one `online_store` config block; relative paths resolve against `root`."""
-    backends = _backends()
-    if config.type not in backends:
-        raise OnlineStoreError(f"unknown online_store type {config.type!r}; use one of {', '.join(backends)}")
-    return backends[config.type].from_config(config, Path(root))
+    store: OnlineStore = open_backend(BACKENDS, config, root, "online_store", OnlineStoreError)
+    return store
 
 
 __all__ = ["OnlineRows", "OnlineStore", "OnlineStoreError", "OnlineTable", "create_online_store"]

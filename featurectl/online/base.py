@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, Sequence
 
 if TYPE_CHECKING:
@@ -34,13 +35,30 @@ class OnlineRows:
 
 
 class OnlineStore(Protocol):
+    """An online key/value store. Built only through `featurectl.online.create_online_store`,
+    which calls `from_config` on the class `BACKENDS[config.type]` names (docs/architecture.md,
+    "How to add a backend"); tests/integration/test_online_stores.py is the suite every
+    backend passes. Keys and values use the shared encoding in `online/encoding.py`."""
+
+    @classmethod
+    def from_config(cls, config: Any, root: Path) -> "OnlineStore":
+        """Open the store one `online_store:` block describes; relative paths resolve against
+        `root`. Failures raise OnlineStoreError."""
+
     def write(self, table: OnlineTable, batch: "pa.RecordBatch") -> int:
         """Write one batch (join key columns, `event_timestamp`, feature columns). An entity's
         stored value is replaced only when the stored event time is not newer. Returns the
-        number of entities whose value was written."""
+        number of entities whose value was written.
+
+        The port hands over a whole batch, never one entity at a time, so that a backend can
+        group the batch's keys as its server needs inside one call (a Redis Cluster backend by
+        hash slot, one pipeline per node); the newer-wins rule holds per entity."""
 
     def read(self, table: OnlineTable, keys: Sequence[tuple[Any, ...]], features: Sequence[str],
              now: datetime) -> OnlineRows:
         """Values for the given join-key tuples; a value older than now - ttl reads as null."""
+
+    def delete_table(self, table: OnlineTable) -> None:
+        """Drop every value of one (project, view, major) namespace."""
 
     def close(self) -> None: ...

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import threading
 from datetime import datetime
+from pathlib import Path
 from typing import Any, Sequence
 from urllib.parse import urlsplit, urlunsplit
 
@@ -109,7 +110,7 @@ class RedisOnlineStore:
         self._write_sha: str | None = None
 
     @classmethod
-    def from_config(cls, config: RedisOnlineConfig, root: Any = None) -> "RedisOnlineStore":
+    def from_config(cls, config: RedisOnlineConfig, root: Path) -> "RedisOnlineStore":
         return cls(config.url)
 
     def _error(self, doing: str, exc: BaseException) -> OnlineStoreError:

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
+from pathlib import Path
 from typing import Any, Protocol
 
 # The on-disk schema version of every registry backend; bump it with an upgrade step.
@@ -61,6 +62,15 @@ class Commit:
 
 
 class Registry(Protocol):
+    """A registry backend. Built only through `featurectl.registry.create_registry`, which calls
+    `from_config` on the class `BACKENDS[config.type]` names (docs/architecture.md, "How to add
+    a backend"); tests/integration/test_registry_contract.py is the suite every backend passes."""
+
+    @classmethod
+    def from_config(cls, config: Any, root: Path) -> "Registry":
+        """Open (creating its tables on first use) the registry one `registry:` block describes;
+        relative paths resolve against the repository `root`. Failures raise RegistryError."""
+
     def read(self) -> Snapshot: ...
 
     def commit(self, commit: Commit) -> int:

@@ -12,7 +12,7 @@ from featurectl.core.errors import UsageError
 from featurectl.core.model import Constraints, Feature
 from featurectl.offline.config import DuckdbOfflineConfig
 from featurectl.offline import create_offline_store
-from featurectl.offline.duckdb import write_table
+from featurectl.app.result_files import write_table
 from tests.integration.test_offline_pit import DRIVER, RIDER, make_view, minutes, random_rows, ref_view
 from tests.reference import SOURCE_KINDS, as_utc, latest_in_window, write_source
 
