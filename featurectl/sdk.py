@@ -17,7 +17,7 @@ from featurectl.loading.repo import Repo
 if TYPE_CHECKING:
     import pyarrow as pa
 
-    from featurectl.app.materialize import Progress, ViewRun
+    from featurectl.app.materialize import OnlineStatus, Progress, ViewRun
     from featurectl.app.retrieval import OnlineReader
 
     from featurectl.offline.base import OfflineStore
@@ -128,14 +128,23 @@ class FeatureStore:
 
         end_at = to_utc(end, self._clock())
         materializer, selected = self._materializer(views, progress)
-        return materializer.run(selected, incremental_windows(self.registry, selected, end_at))
+        windows = incremental_windows(self.online, self.project, materializer.defs, selected, end_at)
+        return materializer.run(selected, windows)
+
+    def online_status(self, views: Sequence[str] | None = None) -> "list[OnlineStatus]":
+        """Per applied view (or the named ones), at its applied major: the watermark and the newest
+        event timestamp that this online store holds (None where it holds none)."""
+        from featurectl.app.materialize import online_status
+
+        defs = self.applied()
+        return online_status(self.online, self.project, defs, _select_views(defs, views))
 
     def _materializer(self, views: Sequence[str] | None, progress: "Progress | None"):
         from featurectl.app.materialize import Materializer, NoProgress
 
         defs = self.applied()
         selected = _select_views(defs, views)
-        return Materializer(self.project, defs, self.registry, self.offline, self.online,
+        return Materializer(self.project, defs, self.offline, self.online,
                             progress or NoProgress()), selected
 
     def get_online_features(self, features: Sequence[str] | None = None,

@@ -1,5 +1,5 @@
 """Materialization: validate a view's window, stream its latest rows into the online store,
-and advance its watermark only when the whole view succeeded."""
+and advance its watermark (kept by that online store) only when the whole view succeeded."""
 from __future__ import annotations
 
 import queue
@@ -13,7 +13,6 @@ from featurectl.core.definitions import Definitions
 from featurectl.core.model import FeatureView
 from featurectl.offline.base import OfflineStore, OfflineStoreError, ValidationReport, ViewRequest
 from featurectl.online.base import OnlineStore, OnlineStoreError, OnlineTable
-from featurectl.registry.base import Registry
 
 EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 # Rows per batch from the offline store to the online writer. Measured on 100k entities:
@@ -114,7 +113,6 @@ def prefetched(batches: Iterator, depth: int = 2) -> Iterator:
 class Materializer:
     project: str
     defs: Definitions
-    registry: Registry
     offline: OfflineStore
     online: OnlineStore
     progress: Progress = field(default_factory=NoProgress)
@@ -136,8 +134,11 @@ class Materializer:
             if not run.report.ok:
                 run.status = "invalid"
             else:
-                self._write(run, request, online_table(self.project, self.defs, view))
-                self._advance_watermark(view, end)
+                table = online_table(self.project, self.defs, view)
+                self._write(run, request, table)
+                # One conditional update in the store: a backfill of an older window, or a
+                # concurrent run that finished first, never moves it backwards.
+                self.online.advance_watermark(table, end)
         except (OfflineStoreError, OnlineStoreError) as exc:
             run.status, run.error = "failed", str(exc)
         run.seconds = time.perf_counter() - began
@@ -158,12 +159,6 @@ class Materializer:
         finally:
             batches.close()  # ends the producer thread now, not when garbage is collected
 
-    def _advance_watermark(self, view: FeatureView, end: datetime) -> None:
-        # A backfill of an older window never moves the watermark backwards.
-        current = self.registry.get_watermark(view.name, view.major)
-        if current is None or end > current:
-            self.registry.set_watermark(view.name, view.major, end)
-
 
 def _closing_batches(reader) -> Iterator:
     """The reader's batches; the reader is closed when the iteration ends or is abandoned."""
@@ -173,12 +168,30 @@ def _closing_batches(reader) -> Iterator:
         reader.close()
 
 
-def incremental_windows(registry: Registry, views: list[FeatureView], end: datetime) -> dict[str, tuple[datetime, datetime]]:
-    """From each view's watermark, or its ttl before END when there is none (ttl 0: all time)."""
+def incremental_windows(online: OnlineStore, project: str, defs: Definitions, views: list[FeatureView],
+                        end: datetime) -> dict[str, tuple[datetime, datetime]]:
+    """From each view's watermark in this online store, or its ttl before END when there is
+    none (ttl 0: all time)."""
     windows = {}
     for view in views:
-        start = registry.get_watermark(view.name, view.major)
+        start = online.get_watermark(online_table(project, defs, view))
         if start is None:
             start = end - timedelta(seconds=view.ttl) if view.ttl else EPOCH
         windows[view.name] = (start, end)
     return windows
+
+
+@dataclass(frozen=True)
+class OnlineStatus:
+    """What the online store keeps about one view's major (SPEC §9 freshness, serve /metrics)."""
+
+    view: str
+    major: int
+    watermark: datetime | None
+    newest_event_timestamp: datetime | None
+
+
+def online_status(online: OnlineStore, project: str, defs: Definitions, views: list[FeatureView]) -> list[OnlineStatus]:
+    tables = [online_table(project, defs, view) for view in views]
+    newest = online.newest_event_times(tables)
+    return [OnlineStatus(t.view, t.major, online.get_watermark(t), n) for t, n in zip(tables, newest)]

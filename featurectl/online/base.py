@@ -1,4 +1,10 @@
-"""The OnlineStore port and the description of one view's online table."""
+"""The OnlineStore port and the description of one view's online table.
+
+Each online store keeps, next to its data, its own bookkeeping (SPEC §7, §9): a random
+identity written on first use, and per (view, major) the watermark of materialization and
+the newest event timestamp ever written. A new, replaced or emptied store therefore has no
+watermark and `materialize-incremental` fills it from scratch.
+"""
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -58,7 +64,21 @@ class OnlineStore(Protocol):
              now: datetime) -> OnlineRows:
         """Values for the given join-key tuples; a value older than now - ttl reads as null."""
 
+    def store_id(self) -> str:
+        """This store's identity: a random id written into the store on first use."""
+
+    def get_watermark(self, table: OnlineTable) -> datetime | None:
+        """Up to when this store holds the view's major materialized; None: never (or emptied)."""
+
+    def advance_watermark(self, table: OnlineTable, watermark: datetime) -> datetime:
+        """Move the watermark to `watermark` unless it already is at or past it, in one atomic
+        conditional update (concurrent runs never move it backwards); returns the result."""
+
+    def newest_event_times(self, tables: Sequence[OnlineTable]) -> list[datetime | None]:
+        """Per table, the newest event timestamp ever written to it (None: nothing written).
+        Every `write` keeps it, whatever wrote (materialize, push)."""
+
     def delete_table(self, table: OnlineTable) -> None:
-        """Drop every value of one (project, view, major) namespace."""
+        """Remove one (project, view, major) namespace: its values and its bookkeeping."""
 
     def close(self) -> None: ...

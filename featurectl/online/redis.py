@@ -9,10 +9,18 @@ Writes go through a Lua script so the newer-wins check and the update are atomic
 a batch is cut into chunks of `chunk_size` entities, one script call each, streamed on one
 connection and answered together (one round trip per batch). Small chunks keep each script
 short, so concurrent readers wait at most a few ms behind a write.
+
+Bookkeeping lives in the same server (a FLUSH empties it with the data): ``fc:_store_id``
+holds the store's random id (a project name starts with a letter, so no namespace clashes),
+and the hash ``fc:<project>:<view>:v<major>`` (the namespace without the trailing ':')
+holds ``watermark`` and ``newest`` as 17-digit stamps like the records' own, so Lua compares
+them as strings. Every write script keeps ``newest``; the watermark moves by one conditional
+script that never sets it backwards.
 """
 from __future__ import annotations
 
 import threading
+import uuid
 from datetime import datetime
 from pathlib import Path
 from typing import Any, Sequence
@@ -35,25 +43,46 @@ from featurectl.online.base import OnlineRows, OnlineStoreError, OnlineTable
 _WIDTH = 17
 _OFFSET = 5 * 10**16  # 17 digits then hold event times from year 385 to 3554
 
-# KEYS: n entity keys. ARGV[1]: '1' when the view has a ttl; ARGV[1 + i]: the record for
-# KEYS[i]; with a ttl, ARGV[1 + n + i]: its expiry in epoch ms. A missing key reads as ''
-# which sorts first. A SET without PXAT also clears an expiry left from an older ttl.
+STORE_ID_KEY = b"fc:_store_id"
+
+# KEYS[1]: the namespace's bookkeeping hash, KEYS[2]: the store id key, KEYS[2 + i]: n entity
+# keys. ARGV[1]: '1' when the view has a ttl; ARGV[2]: a fresh store id, set if none exists;
+# ARGV[2 + i]: the record for KEYS[2 + i]; with a ttl, ARGV[2 + n + i]: its expiry in epoch
+# ms. A missing key reads as '' which sorts first. A SET without PXAT also clears an expiry
+# left from an older ttl.
 _WRITE = """
-local n = #KEYS
+local n = #KEYS - 2
 local expiring = ARGV[1] == '1'
-local written = 0
+local written, newest = 0, ''
+redis.call('SET', KEYS[2], ARGV[2], 'NX')
 for i = 1, n do
-  local key, record = KEYS[i], ARGV[i + 1]
-  if redis.call('GETRANGE', key, 0, 16) <= string.sub(record, 1, 17) then
+  local key, record = KEYS[i + 2], ARGV[i + 2]
+  local stamp = string.sub(record, 1, 17)
+  if redis.call('GETRANGE', key, 0, 16) <= stamp then
     if expiring then
-      redis.call('SET', key, record, 'PXAT', ARGV[n + i + 1])
+      redis.call('SET', key, record, 'PXAT', ARGV[n + i + 2])
     else
       redis.call('SET', key, record)
     end
     written = written + 1
+    if stamp > newest then newest = stamp end
   end
 end
+if newest ~= '' then
+  local current = redis.call('HGET', KEYS[1], 'newest')
+  if not current or current < newest then redis.call('HSET', KEYS[1], 'newest', newest) end
+end
 return written
+"""
+
+# KEYS[1]: the bookkeeping hash, KEYS[2]: the store id key; ARGV[1]: the new watermark stamp,
+# ARGV[2]: a fresh store id. Returns the watermark in force afterwards.
+_ADVANCE = """
+redis.call('SET', KEYS[2], ARGV[2], 'NX')
+local current = redis.call('HGET', KEYS[1], 'watermark')
+if current and current >= ARGV[1] then return current end
+redis.call('HSET', KEYS[1], 'watermark', ARGV[1])
+return ARGV[1]
 """
 
 
@@ -66,10 +95,24 @@ def _send(connection: Any, args: tuple) -> None:
         connection.send_packed_command([_pack_command(args)], check_health=False)
 
 
+_RANGE = "between the years 385 and 3554 for the Redis online store"
+
+
+def _stamp(moment: datetime) -> bytes:
+    micros = encoding.datetime_to_micros(moment)
+    if not -_OFFSET <= micros < 10**_WIDTH - _OFFSET:
+        raise ValueError(f"{moment.isoformat()} is not {_RANGE}")
+    return b"%017d" % (micros + _OFFSET)
+
+
+def _unstamp(stamp: bytes | None) -> datetime | None:
+    return None if stamp is None else encoding.micros_to_datetime(int(stamp) - _OFFSET)
+
+
 def _records(micros: pa.Int64Array, values: pa.BinaryArray) -> pa.BinaryArray:
     low, high = pc.min_max(micros).values()
     if low.as_py() < -_OFFSET or high.as_py() >= 10**_WIDTH - _OFFSET:
-        raise ValueError("event timestamps must lie between the years 385 and 3554 for the Redis online store")
+        raise ValueError(f"event timestamps must lie {_RANGE}")
     stamps = pc.utf8_lpad(pc.cast(pc.add(micros, _OFFSET), pa.string()), width=_WIDTH, padding="0")
     return pc.binary_join_element_wise(pc.cast(stamps, pa.binary()), values, pa.scalar(b"", pa.binary()))
 
@@ -92,6 +135,11 @@ def redact(url: str) -> str:
     return urlunsplit(parts._replace(netloc=netloc))
 
 
+def _meta_key(table: OnlineTable) -> bytes:
+    """The namespace's bookkeeping hash: the entity key prefix without its trailing ':'."""
+    return encoding.namespace(table).encode()
+
+
 def _glob_escape(text: str) -> str:
     return "".join("\\" + c if c in "*?[]\\" else c for c in text)
 
@@ -107,7 +155,7 @@ class RedisOnlineStore:
         except (ValueError, RedisError) as exc:
             self._encoder.close()
             raise self._error("parsing the URL", exc) from None
-        self._write_sha: str | None = None
+        self._shas: dict[str, str] = {}
 
     @classmethod
     def from_config(cls, config: RedisOnlineConfig, root: Path) -> "RedisOnlineStore":
@@ -119,11 +167,17 @@ class RedisOnlineStore:
             "is running and reachable there, or fix online_store.url in featurectl.yaml"
         )
 
-    def _script(self, reload: bool = False) -> str:
-        """The write script's SHA: loaded once, again when the server has lost it."""
-        if reload or self._write_sha is None:
-            self._write_sha = self._client.script_load(_WRITE)
-        return self._write_sha
+    def _script(self, script: str = _WRITE, reload: bool = False) -> str:
+        """A script's SHA: loaded once, again when the server has lost it."""
+        if reload or script not in self._shas:
+            self._shas[script] = self._client.script_load(script)
+        return self._shas[script]
+
+    def _run(self, script: str, keys: Sequence[bytes], args: Sequence[Any]) -> Any:
+        try:
+            return self._client.evalsha(self._script(script), len(keys), *keys, *args)
+        except NoScriptError:
+            return self._client.evalsha(self._script(script, reload=True), len(keys), *keys, *args)
 
     def write(self, table: OnlineTable, batch: pa.RecordBatch) -> int:
         prefix = encoding.key_prefix(table)
@@ -135,16 +189,18 @@ class RedisOnlineStore:
         with self._lock:  # also guards the encoder's DuckDB connection
             records = _records(micros, self._encoder.encode(table, batch))
             try:
-                return self._stream(keys, records, expiries)
+                return self._stream(_meta_key(table), keys, records, expiries)
             except RedisError as exc:
                 raise self._error(f"writing view {table.view!r}", exc) from None
 
-    def _chunk_args(self, start: int, keys: pa.Array, records: pa.Array, expiries: pa.Array | None) -> list:
+    def _chunk_args(self, meta: bytes, start: int, keys: pa.Array, records: pa.Array,
+                    expiries: pa.Array | None) -> list:
         k = keys.slice(start, self._chunk).to_pylist()
-        args = [len(k), *k, 0 if expiries is None else 1, *records.slice(start, self._chunk).to_pylist()]
+        args = [len(k) + 2, meta, STORE_ID_KEY, *k, 0 if expiries is None else 1, uuid.uuid4().hex,
+                *records.slice(start, self._chunk).to_pylist()]
         return args if expiries is None else args + expiries.slice(start, self._chunk).to_pylist()
 
-    def _stream(self, keys: pa.Array, records: pa.Array, expiries: pa.Array | None) -> int:
+    def _stream(self, meta: bytes, keys: pa.Array, records: pa.Array, expiries: pa.Array | None) -> int:
         """One EVALSHA per chunk, sent back to back on one connection and answered at the end:
         the server runs chunk k while this process prepares chunk k+1."""
         pool = self._client.connection_pool
@@ -153,7 +209,7 @@ class RedisOnlineStore:
             sha = self._script()
             starts = range(0, len(keys), self._chunk)
             for start in starts:
-                _send(connection, ("EVALSHA", sha, *self._chunk_args(start, keys, records, expiries)))
+                _send(connection, ("EVALSHA", sha, *self._chunk_args(meta, start, keys, records, expiries)))
             written, refused = 0, []
             for start in starts:
                 try:
@@ -163,7 +219,7 @@ class RedisOnlineStore:
             if refused:
                 sha = self._script(reload=True)
                 for start in refused:
-                    _send(connection, ("EVALSHA", sha, *self._chunk_args(start, keys, records, expiries)))
+                    _send(connection, ("EVALSHA", sha, *self._chunk_args(meta, start, keys, records, expiries)))
                 written += sum(connection.read_response() for _ in refused)
             return written
         except BaseException:
@@ -186,10 +242,10 @@ class RedisOnlineStore:
         return encoding.build_rows(table, stored, features, now)
 
     def delete_table(self, table: OnlineTable) -> None:
-        """Delete every key of one (project, view, major) namespace (SCAN + UNLINK)."""
+        """Delete every key of one (project, view, major) namespace (SCAN + UNLINK) and its bookkeeping."""
         pattern = _glob_escape(encoding.key_prefix(table).decode()) + "*"
         try:
-            batch: list[bytes] = []
+            batch: list[bytes] = [_meta_key(table)]
             for key in self._client.scan_iter(match=pattern, count=1000):
                 batch.append(key)
                 if len(batch) >= 1000:
@@ -199,6 +255,40 @@ class RedisOnlineStore:
                 self._client.unlink(*batch)
         except RedisError as exc:
             raise self._error(f"deleting view {table.view!r}", exc) from None
+
+    # ---- bookkeeping ------------------------------------------------------------------
+
+    def store_id(self) -> str:
+        try:
+            self._client.set(STORE_ID_KEY, uuid.uuid4().hex, nx=True)
+            return self._client.get(STORE_ID_KEY).decode()
+        except RedisError as exc:
+            raise self._error("reading the store id", exc) from None
+
+    def get_watermark(self, table: OnlineTable) -> datetime | None:
+        try:
+            return _unstamp(self._client.hget(_meta_key(table), "watermark"))
+        except RedisError as exc:
+            raise self._error(f"reading the watermark of view {table.view!r}", exc) from None
+
+    def advance_watermark(self, table: OnlineTable, watermark: datetime) -> datetime:
+        try:
+            stamp = _stamp(watermark)
+        except ValueError as exc:
+            raise OnlineStoreError(f"cannot keep the watermark of view {table.view!r}: {exc}") from None
+        try:
+            return _unstamp(self._run(_ADVANCE, [_meta_key(table), STORE_ID_KEY], [stamp, uuid.uuid4().hex]))
+        except RedisError as exc:
+            raise self._error(f"advancing the watermark of view {table.view!r}", exc) from None
+
+    def newest_event_times(self, tables: Sequence[OnlineTable]) -> list[datetime | None]:
+        try:
+            pipe = self._client.pipeline(transaction=False)
+            for table in tables:
+                pipe.hget(_meta_key(table), "newest")
+            return [_unstamp(stamp) for stamp in pipe.execute()]
+        except RedisError as exc:
+            raise self._error("reading the newest event times", exc) from None
 
     def close(self) -> None:
         self._client.close()

@@ -4,11 +4,16 @@ A table per namespace (rather than one table with the namespace in the key) keep
 short and each view's B-tree small, makes a new major start empty by construction, and
 lets teardown of an old major be one DROP TABLE instead of a range delete. The table name
 is the shared namespace string (``fc:project:view:vN``), quoted.
+
+Bookkeeping lives in the same file, so a deleted or emptied file has none: `_featurectl_store`
+holds the store's random id, `_featurectl_views` per namespace the watermark and the newest
+event time written (epoch microseconds). Namespaces start with ``fc:``, so the names cannot clash.
 """
 from __future__ import annotations
 
 import sqlite3
 import threading
+import uuid
 from datetime import datetime
 from pathlib import Path
 from typing import Any, Sequence
@@ -21,6 +26,20 @@ from featurectl.online import encoding
 from featurectl.online.base import OnlineRows, OnlineStoreError, OnlineTable
 
 _READ_CHUNK = 500  # keys per SELECT ... IN (...), far below SQLite's variable limit
+_STORE, _VIEWS = "_featurectl_store", "_featurectl_views"
+_BOOKKEEPING = (
+    f"CREATE TABLE IF NOT EXISTS {_STORE} (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
+    f"CREATE TABLE IF NOT EXISTS {_VIEWS} (namespace TEXT PRIMARY KEY, watermark INTEGER, newest_event INTEGER)",
+)
+# A conditional update: the watermark only ever moves forwards, whoever commits last.
+_ADVANCE = (
+    f"INSERT INTO {_VIEWS} (namespace, watermark) VALUES (?, ?) ON CONFLICT (namespace) DO UPDATE "
+    "SET watermark = excluded.watermark WHERE watermark IS NULL OR excluded.watermark > watermark"
+)
+_NEWEST = (
+    f"INSERT INTO {_VIEWS} (namespace, newest_event) VALUES (?, ?) ON CONFLICT (namespace) DO UPDATE "
+    "SET newest_event = excluded.newest_event WHERE newest_event IS NULL OR excluded.newest_event > newest_event"
+)
 
 
 def _ident(name: str) -> str:
@@ -32,6 +51,7 @@ class SqliteOnlineStore:
         self.path = Path(path)
         self._lock = threading.Lock()
         self._tables: set[str] = set()
+        self._bookkeeping = False
         self._encoder = encoding.ValueEncoder()
         try:
             # isolation_level=None: we issue BEGIN/COMMIT ourselves, one transaction per batch.
@@ -73,6 +93,34 @@ class SqliteOnlineStore:
             )
             self._tables.add(name)
 
+    def _ensure_bookkeeping(self) -> None:
+        """Inside a write transaction: the bookkeeping tables and this store's id."""
+        if not self._bookkeeping:
+            for statement in _BOOKKEEPING:
+                self._con.execute(statement)
+            self._con.execute(f"INSERT OR IGNORE INTO {_STORE} (key, value) VALUES ('store_id', ?)",
+                              (uuid.uuid4().hex,))
+            self._bookkeeping = True
+
+    def _transaction(self, doing: str, work) -> Any:
+        """Run `work()` in one IMMEDIATE transaction with the bookkeeping in place."""
+        with self._lock:
+            try:
+                self._con.execute("BEGIN IMMEDIATE")
+                try:
+                    self._ensure_bookkeeping()
+                    result = work()
+                    self._con.execute("COMMIT")
+                except BaseException:
+                    if self._con.in_transaction:
+                        self._con.execute("ROLLBACK")
+                    raise
+            except sqlite3.Error as exc:
+                self._tables.clear()
+                self._bookkeeping = False
+                raise self._error(doing, exc) from None
+        return result
+
     def _table_exists(self, name: str) -> bool:
         if name not in self._tables:
             found = self._con.execute("SELECT 1 FROM sqlite_master WHERE type='table' AND name=?", (name,)).fetchone()
@@ -86,32 +134,28 @@ class SqliteOnlineStore:
         if batch.num_rows == 0:
             return 0
         keys = encoding.encode_keys(table, batch)
+        micros = encoding.event_micros(batch)
         # Rows in key order fill the B-tree sequentially: about a third fewer page splits and cache misses.
         order = pc.sort_indices(keys)
-        times = encoding.event_micros(batch).take(order).to_pylist()
+        times = micros.take(order).to_pylist()
         keys = keys.take(order).to_pylist()
+        newest = pc.max(micros).as_py()
         upsert = (
             f"INSERT INTO {_ident(name)} (key, event_ts, value) VALUES (?, ?, ?) "
             "ON CONFLICT (key) DO UPDATE SET event_ts = excluded.event_ts, value = excluded.value "
             "WHERE excluded.event_ts >= event_ts"
         )
-        with self._lock:  # also guards the encoder's DuckDB connection
+
+        def work() -> int:
             values = self._encoder.encode(table, batch).take(order).to_pylist()
-            try:
-                self._ensure_table(name)
-                self._con.execute("BEGIN IMMEDIATE")
-                try:
-                    # rowcount sums changes(): an upsert whose WHERE is false changes nothing.
-                    written = self._con.executemany(upsert, zip(keys, times, values)).rowcount
-                    self._con.execute("COMMIT")
-                except BaseException:
-                    if self._con.in_transaction:
-                        self._con.execute("ROLLBACK")
-                    raise
-            except sqlite3.Error as exc:
-                self._tables.discard(name)
-                raise self._error(f"writing view {table.view!r}", exc) from None
-        return written
+            self._ensure_table(name)
+            # rowcount sums changes(): an upsert whose WHERE is false changes nothing.
+            written = self._con.executemany(upsert, zip(keys, times, values)).rowcount
+            self._con.execute(_NEWEST, (name, newest))
+            return written
+
+        # The lock taken by _transaction also guards the encoder's DuckDB connection.
+        return self._transaction(f"writing view {table.view!r}", work)
 
     def read(self, table: OnlineTable, keys: Sequence[tuple[Any, ...]], features: Sequence[str],
              now: datetime) -> OnlineRows:
@@ -134,14 +178,57 @@ class SqliteOnlineStore:
         return encoding.build_rows(table, [stored.get(key) for key in encoded], features, now)
 
     def delete_table(self, table: OnlineTable) -> None:
-        """Drop one (project, view, major) namespace and all its values."""
+        """Drop one (project, view, major) namespace, its values and its bookkeeping."""
         name = encoding.namespace(table)
+
+        def work() -> None:
+            self._con.execute(f"DROP TABLE IF EXISTS {_ident(name)}")
+            self._con.execute(f"DELETE FROM {_VIEWS} WHERE namespace = ?", (name,))
+            self._tables.discard(name)
+
+        self._transaction(f"dropping view {table.view!r}", work)
+
+    # ---- bookkeeping ------------------------------------------------------------------
+
+    def store_id(self) -> str:
+        def work() -> str:
+            return self._con.execute(f"SELECT value FROM {_STORE} WHERE key = 'store_id'").fetchone()[0]
+
+        return self._transaction("reading the store id", work)
+
+    def _view_column(self, doing: str, column: str, names: Sequence[str]) -> list[int | None]:
         with self._lock:
             try:
-                self._con.execute(f"DROP TABLE IF EXISTS {_ident(name)}")
+                found = self._con.execute(f"SELECT 1 FROM sqlite_master WHERE type='table' AND name='{_VIEWS}'").fetchone()
+                if not found:
+                    return [None] * len(names)
+                marks = ",".join("?" * len(names))
+                rows = dict(self._con.execute(
+                    f"SELECT namespace, {column} FROM {_VIEWS} WHERE namespace IN ({marks})", list(names)).fetchall())
             except sqlite3.Error as exc:
-                raise self._error(f"dropping view {table.view!r}", exc) from None
-            self._tables.discard(name)
+                raise self._error(doing, exc) from None
+        return [rows.get(name) for name in names]
+
+    def get_watermark(self, table: OnlineTable) -> datetime | None:
+        (micros,) = self._view_column(f"reading the watermark of view {table.view!r}", "watermark",
+                                      [encoding.namespace(table)])
+        return None if micros is None else encoding.micros_to_datetime(micros)
+
+    def advance_watermark(self, table: OnlineTable, watermark: datetime) -> datetime:
+        name = encoding.namespace(table)
+
+        def work() -> int:
+            self._con.execute(_ADVANCE, (name, encoding.datetime_to_micros(watermark)))
+            return self._con.execute(f"SELECT watermark FROM {_VIEWS} WHERE namespace = ?", (name,)).fetchone()[0]
+
+        return encoding.micros_to_datetime(self._transaction(f"advancing the watermark of view {table.view!r}", work))
+
+    def newest_event_times(self, tables: Sequence[OnlineTable]) -> list[datetime | None]:
+        if not tables:
+            return []
+        found = self._view_column("reading the newest event times", "newest_event",
+                                  [encoding.namespace(t) for t in tables])
+        return [None if micros is None else encoding.micros_to_datetime(micros) for micros in found]
 
     def close(self) -> None:
         with self._lock:

@@ -1,4 +1,7 @@
-"""The Registry port: applied definitions, their versions, revisions, and watermarks."""
+"""The Registry port: applied definitions, their versions and revisions.
+
+Watermarks are not here: they belong to the online store they describe (SPEC §7).
+"""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -7,7 +10,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 # The on-disk schema version of every registry backend; bump it with an upgrade step.
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 
 class RegistryError(Exception):
@@ -82,9 +85,5 @@ class Registry(Protocol):
 
     def versions(self, kind: str, name: str) -> list[ObjectVersion]:
         """Every applied version of one object, oldest first."""
-
-    def get_watermark(self, view: str, major: int) -> datetime | None: ...
-
-    def set_watermark(self, view: str, major: int, watermark: datetime) -> None: ...
 
     def close(self) -> None: ...

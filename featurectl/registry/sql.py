@@ -40,15 +40,22 @@ TABLES = [
     # Which objects each revision touched, keyed by name first to answer history(name).
     "CREATE TABLE {t}revision_objects (name TEXT NOT NULL, kind TEXT NOT NULL,"
     " revision INTEGER NOT NULL, PRIMARY KEY (name, kind, revision))",
-    "CREATE TABLE {t}watermarks (view TEXT NOT NULL, major INTEGER NOT NULL,"
-    " watermark {ts} NOT NULL, PRIMARY KEY (view, major))",
     "INSERT INTO {t}head (id, revision) VALUES (1, 0)",
 ]
 
 Upgrade = Callable[["SqlRegistry", Any], None]
+
+
+def _drop_watermarks(registry: "SqlRegistry", cur: Any) -> None:
+    """1 -> 2: watermarks moved into the online store they describe (SPEC §7). The old ones
+    named no online store, so they are dropped, not carried over: the next
+    materialize-incremental fills each online store from its views' ttl before END."""
+    cur.execute(registry._sql("DROP TABLE IF EXISTS {t}watermarks"))
+
+
 # UPGRADES[n] migrates a registry from schema version n to n + 1 inside the setup
-# transaction (it gets the registry and the cursor). Empty while SCHEMA_VERSION is 1.
-UPGRADES: dict[int, Upgrade] = {}
+# transaction (it gets the registry and the cursor).
+UPGRADES: dict[int, Upgrade] = {1: _drop_watermarks}
 
 
 def encode(value: Any) -> str:
@@ -279,18 +286,6 @@ class SqlRegistry:
                           definition=None if text is None else json.loads(text))
             for rev, version, text in rows
         ]
-
-    def get_watermark(self, view: str, major: int) -> datetime | None:
-        rows = self._query("SELECT watermark FROM {t}watermarks WHERE view = ? AND major = ?", (view, major))
-        return self._time_out(rows[0][0]) if rows else None
-
-    def set_watermark(self, view: str, major: int, watermark: datetime) -> None:
-        with self._failures(), self._transaction() as cur:
-            cur.execute(
-                self._sql("INSERT INTO {t}watermarks (view, major, watermark) VALUES (?, ?, ?)"
-                          " ON CONFLICT (view, major) DO UPDATE SET watermark = excluded.watermark"),
-                (view, major, self._time_in(watermark)),
-            )
 
     def close(self) -> None:
         self._conn.close()

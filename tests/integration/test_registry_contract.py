@@ -170,21 +170,6 @@ def test_key_order_alone_is_not_a_change(registry: Registry) -> None:
     assert [o.revision for o in registry.versions("feature_view", "v")] == [1]
 
 
-def test_watermarks_round_trip_per_view_and_major(registry: Registry) -> None:
-    assert registry.get_watermark("v", 1) is None
-    registry.set_watermark("v", 1, T0)
-    registry.set_watermark("v", 2, T0 + timedelta(days=1, microseconds=1))
-    registry.set_watermark("w", 1, datetime(2020, 1, 1, tzinfo=timezone(timedelta(hours=-5))))
-    assert registry.get_watermark("v", 1) == T0
-    assert registry.get_watermark("v", 2) == T0 + timedelta(days=1, microseconds=1)
-    assert registry.get_watermark("w", 1) == datetime(2020, 1, 1, 5, tzinfo=timezone.utc)
-    assert registry.get_watermark("w", 2) is None
-    registry.set_watermark("v", 1, T0 + timedelta(microseconds=999999))  # overwrite
-    got = registry.get_watermark("v", 1)
-    assert got == T0 + timedelta(microseconds=999999) and got.tzinfo == timezone.utc
-    assert got.microsecond == (T0 + timedelta(microseconds=999999)).microsecond
-
-
 def test_schema_version_is_recorded(store: Store, registry: Registry) -> None:
     assert store.raw("SELECT value FROM {t}meta WHERE key = 'schema_version'", ()) == [(str(SCHEMA_VERSION),)]
 
@@ -201,6 +186,7 @@ def test_older_schema_version_goes_through_the_upgrade_table(
 ) -> None:
     commit(registry, 0, definitions(view("v")))
     store.raw("UPDATE {t}meta SET value = ? WHERE key = 'schema_version'", (str(SCHEMA_VERSION - 1),))
+    monkeypatch.delitem(sql.UPGRADES, SCHEMA_VERSION - 1)
     with pytest.raises(RegistryError, match=f"no upgrade from it to {SCHEMA_VERSION}"):
         store.open()
 
@@ -220,16 +206,30 @@ def test_older_schema_version_goes_through_the_upgrade_table(
     assert len(calls) == 1  # already current: not upgraded twice
 
 
+def test_a_version_1_registry_drops_its_watermarks_and_keeps_everything_else(store: Store, registry: Registry) -> None:
+    """Schema 1 kept watermarks in the registry, tied to no online store; 2 keeps them in the
+    online store (SPEC §7), so the upgrade drops the old table."""
+    commit(registry, 0, definitions(view("v")))
+    store.raw("CREATE TABLE {t}watermarks (view TEXT NOT NULL, major INTEGER NOT NULL,"
+              " watermark TEXT NOT NULL, PRIMARY KEY (view, major))", ())
+    store.raw("INSERT INTO {t}watermarks VALUES ('v', 1, '2024-01-01T00:00:00+00:00')", ())
+    store.raw("UPDATE {t}meta SET value = '1' WHERE key = 'schema_version'", ())
+    upgraded = store.open()
+    assert store.raw("SELECT value FROM {t}meta WHERE key = 'schema_version'", ()) == [("2",)]
+    with pytest.raises(Exception):
+        store.raw("SELECT * FROM {t}watermarks", ())
+    assert upgraded.read() == registry.read() and upgraded.read().revision == 1
+    upgraded.close()
+
+
 def test_failed_commit_leaves_the_registry_exactly_as_before(
     registry: Registry, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     commit(registry, 0, definitions(view("v"), view("gone")), changes=[{"first": True}])
-    registry.set_watermark("v", 1, T0)
 
     def state() -> tuple:
         return (registry.read(), registry.history(), registry.history("w"),
-                registry.versions("feature_view", "v"), registry.versions("feature_view", "gone"),
-                registry.get_watermark("v", 1))
+                registry.versions("feature_view", "v"), registry.versions("feature_view", "gone"))
 
     before = state()
     with pytest.raises(TypeError):
