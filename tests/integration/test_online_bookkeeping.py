@@ -16,7 +16,7 @@ import pytest
 import redis as redis_client
 import yaml
 
-from featurectl.loading.config import SqliteOnlineConfig
+from featurectl.online.config import SqliteOnlineConfig
 from featurectl.online import OnlineTable, create_online_store
 from featurectl.online.redis import RedisOnlineStore
 from tests.fixtures.repos import cli_env, copy_example_repo, run_featurectl
