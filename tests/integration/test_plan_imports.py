@@ -1,0 +1,38 @@
+"""`plan` and `validate` never load the data stack: a whole CLI run imports none of duckdb,
+pyarrow, psycopg or redis (docs/architecture.md: backends are imported on use)."""
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from tests.fixtures.repos import copy_example_repo, run_featurectl
+
+DATA_STACK = ("duckdb", "pyarrow", "psycopg", "redis", "hiredis")
+# PYTHONPROFILEIMPORTTIME (= python -X importtime) writes one stderr line per module imported.
+IMPORT_LINE = re.compile(r"^import time:\s+\d+ \|\s+\d+ \| +(\S+)$", re.MULTILINE)
+
+
+def imported(stderr: str) -> set[str]:
+    return set(IMPORT_LINE.findall(stderr))
+
+
+@pytest.mark.parametrize("args", [("plan",), ("plan", "--format", "json"), ("validate",)],
+                         ids=" ".join)
+def test_a_run_imports_no_data_stack_module(tmp_path, args):
+    repo = copy_example_repo(tmp_path / "repo")
+    result = run_featurectl(*args, cwd=repo, env={"PYTHONPROFILEIMPORTTIME": "1"})
+    assert result.code == 0, result.output
+    modules = imported(result.stderr)
+    assert "featurectl.loading.config" in modules  # the run really was traced
+    loaded = sorted(m for m in modules if m.split(".")[0] in DATA_STACK)
+    assert loaded == []
+
+
+def test_the_trace_does_see_the_data_stack_when_a_command_loads_it(tmp_path):
+    """Guards the check above against a trace that records nothing: get-online opens the
+    online store, which imports pyarrow (whether or not anything was applied yet)."""
+    repo = copy_example_repo(tmp_path / "repo")
+    result = run_featurectl("get-online", "--features", "driver_stats:conv_rate", "-e", "driver_id=1001",
+                            cwd=repo, env={"PYTHONPROFILEIMPORTTIME": "1"})
+    assert "pyarrow" in imported(result.stderr)
