@@ -10,12 +10,15 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
 from featurectl.core.errors import UsageError
 
+INIT = "init"  # templates/init/<name>/: one scaffold per `featurectl init --template` name
+
 
 def templates_root() -> Path:
-    """Templates ship inside the package when installed; a source checkout keeps them at the top."""
+    """The templates/ folder: in a source checkout at the top of the repository, in an
+    installed wheel inside the package (pyproject.toml maps it to featurectl/templates)."""
     package = Path(__file__).resolve().parent.parent
     for candidate in (package / "templates", package.parent / "templates"):
-        if candidate.is_dir():
+        if (candidate / INIT).is_dir():
             return candidate
     raise UsageError("featurectl's templates are missing from this installation", hint="reinstall featurectl")
 
@@ -36,10 +39,11 @@ def sample_rows(now: datetime, drivers=(1001, 1002, 1003), hours: int = 48) -> l
 def create(name: str, template: str, parent: Path, now: datetime | None = None) -> Path:
     if not re.fullmatch(r"[a-z][a-z0-9_]*", name):
         raise UsageError(f"invalid project name {name!r}", hint="use lowercase letters, digits and _, starting with a letter")
-    source = templates_root() / template
-    if not source.is_dir() or template.startswith(("_", ".")) or template == "ci":
-        known = sorted(p.name for p in templates_root().iterdir() if p.is_dir() and p.name != "ci")
+    scaffolds = templates_root() / INIT
+    known = sorted(p.name for p in scaffolds.iterdir() if p.is_dir() and not p.name.startswith(("_", ".")))
+    if template not in known:
         raise UsageError(f"unknown template {template!r}", hint=f"available: {', '.join(known)}")
+    source = scaffolds / template
     target = parent / name
     if target.exists() and any(target.iterdir()):
         raise UsageError(f"{target} already exists and is not empty", hint="choose another name or --dir")
