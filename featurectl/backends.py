@@ -14,6 +14,13 @@ from pathlib import Path
 from typing import Any
 
 
+def config_path(value: str | Path, root: Path) -> Path:
+    """A path written in featurectl.yaml: `~` is the user's home directory (as in a shell), and
+    a relative path is relative to the repository root, wherever the command runs from."""
+    path = Path(value).expanduser()
+    return path if path.is_absolute() else Path(root) / path
+
+
 def backend_class(backends: Mapping[str, str], type_: str, port: str, error: type[Exception]) -> Any:
     """The class registered for `type_`, its module imported now."""
     if type_ not in backends:

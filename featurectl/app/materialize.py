@@ -6,15 +6,15 @@ import queue
 import threading
 import time
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 from typing import Iterable, Iterator, Protocol
 
 from featurectl.core.definitions import Definitions
 from featurectl.core.model import FeatureView
+from featurectl.core.times import EPOCH
 from featurectl.offline.base import OfflineStore, OfflineStoreError, ValidationReport, ViewRequest
 from featurectl.online.base import OnlineStore, OnlineStoreError, OnlineTable
 
-EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 # Rows per batch from the offline store to the online writer. Measured on 100k entities:
 # 25k-row batches took 1.3 s, 100k-row batches 1.05 s (per-batch costs outweigh the overlap).
 WRITE_BATCH = 100_000

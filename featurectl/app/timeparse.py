@@ -1,9 +1,10 @@
 """Timestamps from the command line and the SDK: ISO 8601, no zone means UTC, or `now`."""
 from __future__ import annotations
 
-from datetime import date, datetime, timezone
+from datetime import date, datetime
 
 from featurectl.core.errors import UsageError
+from featurectl.core.times import as_utc
 
 
 def to_utc(value: datetime | date | str, now: datetime) -> datetime:
@@ -18,6 +19,4 @@ def to_utc(value: datetime | date | str, now: datetime) -> datetime:
                              hint="use ISO 8601, e.g. 2026-01-31 or 2026-01-31T12:00:00+00:00, or `now`") from None
     if isinstance(value, date) and not isinstance(value, datetime):
         value = datetime(value.year, value.month, value.day)
-    if getattr(value, "tzinfo", None) is None:
-        return value.replace(tzinfo=timezone.utc)
-    return value.astimezone(timezone.utc)
+    return as_utc(value)

@@ -30,8 +30,3 @@ class Repo:
     def store_config(self, block: str) -> Any:
         """The config block of one store, with its ${ENV} references resolved."""
         return resolve_store(self.config, block, str(self.root / CONFIG_FILE))
-
-    def path(self, relative: str) -> Path:
-        """A config path made absolute against the repository root."""
-        p = Path(relative).expanduser()
-        return p if p.is_absolute() else self.root / p

@@ -12,7 +12,7 @@ import glob
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import datetime, timezone
+from datetime import datetime
 from pathlib import Path
 
 import duckdb
@@ -22,6 +22,8 @@ import pyarrow.compute as pc
 from featurectl.core.dtypes import element_type
 from featurectl.core.errors import UsageError
 from featurectl.core.model import FileSource, Source
+from featurectl.core.sql import ident, literal
+from featurectl.core.times import as_utc
 from featurectl.offline.config import DuckdbOfflineConfig
 from featurectl.offline.base import OfflineStoreError, ValidationReport, ViewRequest
 
@@ -36,21 +38,6 @@ def sql_type(dtype: str) -> str:
     """DuckDB type of a featurectl dtype; list<T> becomes T[]."""
     elem = element_type(dtype)
     return f"{_SQL_TYPES[elem]}[]" if elem else _SQL_TYPES[dtype]
-
-
-def ident(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
-
-
-def literal(text: str) -> str:
-    return "'" + text.replace("'", "''") + "'"
-
-
-def utc_text(moment: datetime) -> str:
-    """ISO text of a datetime in UTC; a naive datetime is already UTC."""
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=timezone.utc)
-    return moment.astimezone(timezone.utc).isoformat()
 
 
 class _Source:
@@ -205,7 +192,7 @@ class DuckDBOfflineStore:
                    f"SELECT {keys}, __ts AS event_timestamp, {features} FROM (SELECT *, {_RANK} AS __rank "
                    f"{window}) s SEMI JOIN __top t ON {_on(src, 's', 't')} AND s.__rank = t.__rank "
                    f"QUALIFY row_number() OVER (PARTITION BY {keys}) = 1")
-            reader = conn.sql(sql, params={"start": utc_text(start), "end": utc_text(end)}
+            reader = conn.sql(sql, params={"start": as_utc(start).isoformat(), "end": as_utc(end).isoformat()}
                               ).to_arrow_reader(batch_size)
         return pa.RecordBatchReader.from_batches(reader.schema, _guarded(reader, conn, [request]))
 
@@ -216,7 +203,7 @@ class DuckDBOfflineStore:
             checks = _checks(request, src.types)
             window = (f"(SELECT * FROM {src.sql} WHERE __ts >= CAST($start AS TIMESTAMPTZ) "
                       f"AND __ts < CAST($end AS TIMESTAMPTZ))")
-            params = {"start": utc_text(start), "end": utc_text(end)}
+            params = {"start": as_utc(start).isoformat(), "end": as_utc(end).isoformat()}
             counts = ", ".join(f"count(*) FILTER (WHERE {cond})" for _, cond, _ in checks)
             row = conn.sql(f"SELECT count(*){', ' + counts if counts else ''} FROM {window}",
                            params=params).fetchall()[0]

@@ -19,7 +19,7 @@ import struct
 import json
 import operator
 import re
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 from typing import Any, Callable, Sequence
 
 import duckdb
@@ -27,12 +27,13 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from featurectl.core.dtypes import element_type
+from featurectl.core.sql import ident
+from featurectl.core.times import EPOCH, as_utc
 from featurectl.online.base import OnlineRows, OnlineTable
 
 EVENT_TIMESTAMP = "event_timestamp"
 _ESCAPE, _ESCAPED, _SEP = b"\x00", b"\x00\x01", b"\x00\x00"
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
-_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 _INTS = ("int32", "int64")
 
 
@@ -126,22 +127,16 @@ def event_micros(batch: pa.RecordBatch) -> pa.Int64Array:
 
 
 def micros_to_datetime(micros: int) -> datetime:
-    return _EPOCH + timedelta(microseconds=micros)
+    return EPOCH + timedelta(microseconds=micros)
 
 
 def datetime_to_micros(value: datetime) -> int:
     """Timestamps without a zone are UTC (SPEC §5)."""
-    if value.tzinfo is None:
-        value = value.replace(tzinfo=timezone.utc)
-    delta = value - _EPOCH
+    delta = as_utc(value) - EPOCH
     return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
 
 
 # ---- values -------------------------------------------------------------------------
-
-def _quote(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
-
 
 def _sql_value(column: str, dtype: str) -> str:
     scalar = {"bytes": "to_base64({})", "timestamp": "epoch_us({})"}
@@ -162,7 +157,7 @@ class ValueEncoder:
     def encode(self, table: OnlineTable, batch: pa.RecordBatch) -> pa.BinaryArray:
         for name, _ in table.features:
             _column(batch, name)
-        fields = ", ".join(f"{_quote(n)} := {_sql_value(_quote(n), d)}" for n, d in table.features)
+        fields = ", ".join(f"{ident(n)} := {_sql_value(ident(n), d)}" for n, d in table.features)
         # Expose the batch under a fixed name; DuckDB scans it zero-copy.
         self._con.register("_fc_batch", batch)
         try:

@@ -21,6 +21,8 @@ from typing import Any, Sequence
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from featurectl.backends import config_path
+from featurectl.core.sql import ident
 from featurectl.online.config import SqliteOnlineConfig
 from featurectl.online import encoding
 from featurectl.online.base import OnlineRows, OnlineStoreError, OnlineTable
@@ -40,10 +42,6 @@ _NEWEST = (
     f"INSERT INTO {_VIEWS} (namespace, newest_event) VALUES (?, ?) ON CONFLICT (namespace) DO UPDATE "
     "SET newest_event = excluded.newest_event WHERE newest_event IS NULL OR excluded.newest_event > newest_event"
 )
-
-
-def _ident(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
 
 
 class SqliteOnlineStore:
@@ -67,8 +65,7 @@ class SqliteOnlineStore:
 
     @classmethod
     def from_config(cls, config: SqliteOnlineConfig, root: Path) -> "SqliteOnlineStore":
-        path = Path(config.path)
-        path = path if path.is_absolute() else root / path
+        path = config_path(config.path, root)
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
@@ -88,7 +85,7 @@ class SqliteOnlineStore:
         if name not in self._tables:
             # WITHOUT ROWID: the blob key is the B-tree key, so a read is one index lookup.
             self._con.execute(
-                f"CREATE TABLE IF NOT EXISTS {_ident(name)} (key BLOB PRIMARY KEY, "
+                f"CREATE TABLE IF NOT EXISTS {ident(name)} (key BLOB PRIMARY KEY, "
                 "event_ts INTEGER NOT NULL, value BLOB NOT NULL) WITHOUT ROWID"
             )
             self._tables.add(name)
@@ -141,7 +138,7 @@ class SqliteOnlineStore:
         keys = keys.take(order).to_pylist()
         newest = pc.max(micros).as_py()
         upsert = (
-            f"INSERT INTO {_ident(name)} (key, event_ts, value) VALUES (?, ?, ?) "
+            f"INSERT INTO {ident(name)} (key, event_ts, value) VALUES (?, ?, ?) "
             "ON CONFLICT (key) DO UPDATE SET event_ts = excluded.event_ts, value = excluded.value "
             "WHERE excluded.event_ts >= event_ts"
         )
@@ -170,7 +167,7 @@ class SqliteOnlineStore:
                         chunk = unique[start:start + _READ_CHUNK]
                         marks = ",".join("?" * len(chunk))
                         rows = self._con.execute(
-                            f"SELECT key, event_ts, value FROM {_ident(name)} WHERE key IN ({marks})", chunk
+                            f"SELECT key, event_ts, value FROM {ident(name)} WHERE key IN ({marks})", chunk
                         ).fetchall()
                         stored.update((key, (ts, value)) for key, ts, value in rows)
             except sqlite3.Error as exc:
@@ -182,7 +179,7 @@ class SqliteOnlineStore:
         name = encoding.namespace(table)
 
         def work() -> None:
-            self._con.execute(f"DROP TABLE IF EXISTS {_ident(name)}")
+            self._con.execute(f"DROP TABLE IF EXISTS {ident(name)}")
             self._con.execute(f"DELETE FROM {_VIEWS} WHERE namespace = ?", (name,))
             self._tables.discard(name)
 

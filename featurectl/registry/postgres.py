@@ -10,9 +10,11 @@ from typing import Any, Iterator
 import psycopg
 from psycopg.conninfo import conninfo_to_dict
 
+from featurectl.core.sql import ident
+from featurectl.core.times import as_utc
 from featurectl.registry.config import PostgresRegistryConfig
 from featurectl.registry.base import RegistryError
-from featurectl.registry.sql import SqlRegistry, utc
+from featurectl.registry.sql import SqlRegistry
 
 CONNECT_TIMEOUT_S = 10
 
@@ -52,7 +54,7 @@ class PostgresRegistry(SqlRegistry):
                 f"cannot connect to {where}: {_one_line(exc)}; check that the server is "
                 "running and reachable, and that registry.dsn in featurectl.yaml is right"
             ) from None
-        super().__init__(conn, where, prefix=f'"{schema}".')
+        super().__init__(conn, where, prefix=f"{ident(schema)}.")
 
     @classmethod
     def from_config(cls, config: PostgresRegistryConfig, root: Path) -> "PostgresRegistry":
@@ -66,10 +68,10 @@ class PostgresRegistry(SqlRegistry):
     def _create_container(self, cur: Any) -> None:
         # Serialise first-time setup: concurrent CREATE ... IF NOT EXISTS can still collide.
         cur.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (f"featurectl.registry.{self.schema}",))
-        cur.execute(f'CREATE SCHEMA IF NOT EXISTS "{self.schema}"')
+        cur.execute(f"CREATE SCHEMA IF NOT EXISTS {ident(self.schema)}")
 
     def _time_in(self, moment: datetime) -> Any:
-        return utc(moment)
+        return as_utc(moment)
 
     def _failure(self, exc: Exception) -> RegistryError | None:
         if not isinstance(exc, psycopg.Error):

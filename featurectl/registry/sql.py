@@ -8,10 +8,11 @@ from __future__ import annotations
 import hashlib
 import json
 from contextlib import contextmanager
-from datetime import datetime, timezone
+from datetime import datetime
 from typing import Any, Callable, Iterator
 
 from featurectl.core.model import KINDS, PLURAL
+from featurectl.core.times import as_utc
 from featurectl.registry.base import (
     SCHEMA_VERSION,
     Commit,
@@ -67,13 +68,6 @@ def digest(definition: dict[str, Any]) -> str:
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 
-def utc(moment: datetime) -> datetime:
-    """Timestamps are kept in UTC; a naive one is taken as UTC, as on the command line."""
-    if moment.tzinfo is None:
-        return moment.replace(tzinfo=timezone.utc)
-    return moment.astimezone(timezone.utc)
-
-
 class SqlRegistry:
     """The Registry port over a DB-API connection; subclasses set the dialect."""
 
@@ -99,10 +93,10 @@ class SqlRegistry:
         """Create what the tables live in (a PostgreSQL schema); nothing on SQLite."""
 
     def _time_in(self, moment: datetime) -> Any:
-        return utc(moment).isoformat(timespec="microseconds")
+        return as_utc(moment).isoformat(timespec="microseconds")
 
     def _time_out(self, value: Any) -> datetime:
-        return utc(datetime.fromisoformat(value) if isinstance(value, str) else value)
+        return as_utc(datetime.fromisoformat(value) if isinstance(value, str) else value)
 
     def _failure(self, exc: Exception) -> RegistryError | None:
         """The RegistryError for a driver exception, or None when it is not one."""

@@ -6,6 +6,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Iterator
 
+from featurectl.backends import config_path
 from featurectl.registry.config import SqliteRegistryConfig
 from featurectl.registry.base import RegistryError
 from featurectl.registry.sql import SqlRegistry
@@ -34,8 +35,7 @@ class SqliteRegistry(SqlRegistry):
 
     @classmethod
     def from_config(cls, config: SqliteRegistryConfig, root: Path) -> "SqliteRegistry":
-        path = Path(config.path).expanduser()
-        return cls(path if path.is_absolute() else root / path)
+        return cls(config_path(config.path, root))
 
     @contextmanager
     def _transaction(self) -> Iterator[Any]:
