@@ -7,7 +7,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Iterable, Iterator, Protocol
+from typing import Generator, Iterable, Iterator, Protocol
 
 from featurectl.core.definitions import Definitions
 from featurectl.core.model import FeatureView
@@ -66,7 +66,7 @@ def online_table(project: str, defs: Definitions, view: FeatureView) -> OnlineTa
     )
 
 
-def prefetched(batches: Iterator, depth: int = 2) -> Iterator:
+def prefetched(batches: Iterator, depth: int = 2) -> Generator:
     """Produce the next batches on a thread while the caller writes the current one.
     DuckDB and the store clients release the GIL, so reading and writing overlap.
 

@@ -53,6 +53,8 @@ def default_actor() -> str:
 
 
 def _commit(registry: Registry, plan: Plan, actor: str, now: datetime, git_commit: str | None) -> int:
+    if plan.base.revision is None:  # a plan against a git ref has no registry revision to swap
+        raise PlanRefused("only a plan made against the registry can be applied")
     return registry.commit(Commit(
         expected_revision=plan.base.revision, definitions=plan.desired.to_dict(),
         changes=[change_to_dict(c) for c in plan.changes], actor=actor, applied_at=now, git_commit=git_commit,

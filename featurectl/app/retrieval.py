@@ -5,7 +5,7 @@ import operator
 import re
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Mapping, Sequence
+from typing import Any, Callable, Mapping, Sequence
 
 from featurectl.app.features import Selection, resolve
 from featurectl.app.materialize import online_table, request_for
@@ -46,7 +46,7 @@ def _bytes_key(value: Any) -> bytes:
     raise TypeError(value)
 
 
-_KEY_PARSERS = {"int32": lambda v: _int_key(v, "int32"), "int64": lambda v: _int_key(v, "int64"),
+_KEY_PARSERS: dict[str, Callable[[Any], Any]] = {"int32": lambda v: _int_key(v, "int32"), "int64": lambda v: _int_key(v, "int64"),
                 "string": str, "bytes": _bytes_key}
 
 

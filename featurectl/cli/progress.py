@@ -1,8 +1,13 @@
 """Materialization progress: a bar on a terminal, one summary line per view otherwise."""
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from featurectl.app.materialize import NoProgress, ViewRun
 from featurectl.cli import output
+
+if TYPE_CHECKING:
+    from rich.progress import TaskID
 
 
 def summary_line(run: ViewRun) -> str:
@@ -33,7 +38,7 @@ class BarProgress:
 
         self._bar = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
                              TimeElapsedColumn(), console=output.out(), transient=True)
-        self._tasks: dict[str, int] = {}
+        self._tasks: dict[str, TaskID] = {}
 
     def start(self, run: ViewRun, total: int) -> None:
         if not self._tasks:

@@ -47,12 +47,11 @@ class Definitions:
 
     @classmethod
     def from_dict(cls, data: dict[str, list[dict[str, Any]]]) -> "Definitions":
-        return cls(
-            **{
-                PLURAL[kind]: {d["name"]: object_from_dict(kind, d) for d in data.get(PLURAL[kind], [])}
-                for kind in KINDS
-            }
-        )
+        objects: dict[str, Any] = {
+            PLURAL[kind]: {d["name"]: object_from_dict(kind, d) for d in data.get(PLURAL[kind], [])}
+            for kind in KINDS
+        }
+        return cls(**objects)
 
     def views_using_entity(self, entity: str) -> list[str]:
         return sorted(v.name for v in self.feature_views.values() if entity in v.entities)
@@ -114,16 +113,16 @@ def check_references(defs: Definitions, origins: dict[tuple[str, str], str] | No
                        "rename the feature; join keys are columns of their own")
     for service in defs.feature_services.values():
         for ref in service.features:
-            view_name, feature = parse_ref(ref)
-            view = defs.feature_views.get(view_name)
-            if view is None:
+            view_name, feature_name = parse_ref(ref)
+            referenced = defs.feature_views.get(view_name)
+            if referenced is None:
                 report("feature_service", service.name, "features",
                        f"DANGLING_REFERENCE: feature view '{view_name}' in '{ref}' does not exist",
                        f"fix the reference; known views: {_known(defs.feature_views)}")
-            elif feature != "*" and view.feature(feature) is None:
+            elif feature_name != "*" and referenced.feature(feature_name) is None:
                 report("feature_service", service.name, "features",
-                       f"DANGLING_REFERENCE: feature '{feature}' does not exist in view '{view_name}'",
-                       f"fix the reference; '{view_name}' has: {', '.join(f.name for f in view.features)}")
+                       f"DANGLING_REFERENCE: feature '{feature_name}' does not exist in view '{view_name}'",
+                       f"fix the reference; '{view_name}' has: {', '.join(f.name for f in referenced.features)}")
     return problems
 
 

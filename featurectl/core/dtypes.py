@@ -38,8 +38,8 @@ def element_type(dtype: str) -> str | None:
 
 def is_widening(old: str, new: str) -> bool:
     old_elem, new_elem = element_type(old), element_type(new)
-    if (old_elem is None) != (new_elem is None):
+    if old_elem is not None and new_elem is not None:
+        return (old_elem, new_elem) in WIDENINGS
+    if old_elem is not None or new_elem is not None:  # a list and a scalar
         return False
-    if old_elem is not None:
-        old, new = old_elem, new_elem
     return (old, new) in WIDENINGS

@@ -9,7 +9,7 @@ from __future__ import annotations
 import math
 import re
 from datetime import datetime
-from typing import Annotated, Any, ClassVar, Literal, Union
+from typing import Annotated, Any, ClassVar, Union, cast
 
 import semver
 from pydantic import (
@@ -136,7 +136,7 @@ def fits_dtype(value: object, dtype: str) -> bool:
     if not isinstance(value, _PYTHON_TYPES[dtype]):
         return False
     if dtype in _INT_RANGE:
-        return -_INT_RANGE[dtype] <= value < _INT_RANGE[dtype]
+        return isinstance(value, int) and -_INT_RANGE[dtype] <= value < _INT_RANGE[dtype]
     if dtype == "timestamp":
         try:
             datetime.fromisoformat(str(value).replace("Z", "+00:00"))
@@ -286,4 +286,4 @@ def source_from_dict(data: dict[str, Any]) -> Source:
 def object_from_dict(kind: str, data: dict[str, Any]) -> AnyObject:
     if kind == "source":
         return source_from_dict(data)
-    return MODELS[kind][0].model_validate(data)
+    return cast(AnyObject, MODELS[kind][0].model_validate(data))

@@ -5,7 +5,7 @@ says whether the declared versions and removals are acceptable.
 """
 from __future__ import annotations
 
-from featurectl.core.bumps import declared_bump, is_lower, minimum_version
+from featurectl.core.bumps import Bump, declared_bump, is_lower, minimum_version
 from featurectl.core.definitions import Definitions
 from featurectl.core.durations import format_duration
 from featurectl.core.diff import ObjectDiff, diff
@@ -37,7 +37,7 @@ def _version(obj) -> str | None:
 
 def _change(d: ObjectDiff, current: Definitions, valid: bool) -> Change:
     versioned = d.kind in VERSIONED
-    declared = "none"
+    declared: Bump = "none"
     if versioned and d.action == "update":
         declared = declared_bump(d.current.version, d.desired.version)
     impacted = _impacted(d.name, current) if d.kind == "feature_view" else None

@@ -1,6 +1,7 @@
 """Read definition files (YAML and Python) into one Definitions, with each object's origin."""
 from __future__ import annotations
 
+import importlib.machinery
 import importlib.util
 import sys
 import traceback
@@ -44,7 +45,8 @@ class _Collector:
         self.origins[key] = file
 
     def result(self) -> Definitions:
-        return Definitions(**{PLURAL[k]: self.objects[k] for k in KINDS})
+        objects: dict[str, Any] = {PLURAL[k]: self.objects[k] for k in KINDS}
+        return Definitions(**objects)
 
 
 def discover(root: Path, patterns: list[str]) -> list[Path]:
@@ -138,8 +140,7 @@ def _python_file(path: Path, rel: str, collector: _Collector) -> None:
 def exec_python_text(source: str, path: Path, rel: str, collector: _Collector) -> None:
     """Run a Python definition file as a module; collect every module-level definition object."""
     module_name = f"_featurectl_defs_{abs(hash(rel))}"
-    spec = importlib.util.spec_from_loader(module_name, loader=None, origin=str(path))
-    module = importlib.util.module_from_spec(spec)
+    module = importlib.util.module_from_spec(importlib.machinery.ModuleSpec(module_name, None, origin=str(path)))
     module.__file__ = str(path)
     sys.modules[module_name] = module
     try:

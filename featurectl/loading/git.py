@@ -168,6 +168,7 @@ def _extract(top: Path, sha: str, prefix: str, dest: Path) -> None:
     if prefix:
         args += ["--", prefix.rstrip("/")]
     proc = subprocess.Popen(args, cwd=top, env=_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    assert proc.stdout is not None and proc.stderr is not None  # both are PIPEs
     untar_error = None
     try:
         _untar(proc.stdout, dest)
@@ -227,7 +228,7 @@ class _Labeller:
 
     def problem(self, problem: Problem, tmp_root: Path) -> Problem:
         """The same problem, its file and any temporary path in its text shown as REF:path."""
-        def text(value: str | None) -> str | None:
-            return value.replace(f"{tmp_root}/", f"{self.ref}:{self.prefix}") if value else value
+        def text(value: str) -> str:
+            return value.replace(f"{tmp_root}/", f"{self.ref}:{self.prefix}")
         file = self(problem.file) if problem.file else None
-        return replace(problem, file=file, message=text(problem.message), hint=text(problem.hint))
+        return replace(problem, file=file, message=text(problem.message), hint=problem.hint and text(problem.hint))

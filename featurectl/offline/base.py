@@ -6,7 +6,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
-from featurectl.core.model import Entity, FeatureView, Source
+from featurectl.core.model import Entity, Feature, FeatureView, Source
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -24,6 +24,13 @@ class ViewRequest:
     source: Source
     entities: tuple[Entity, ...]
     features: tuple[str, ...]
+
+    def feature(self, name: str) -> Feature:
+        """The declaration of a requested feature (a request names only its view's features)."""
+        found = self.view.feature(name)
+        if found is None:
+            raise KeyError(f"feature view '{self.view.name}' has no feature '{name}'")
+        return found
 
 
 @dataclass(frozen=True)

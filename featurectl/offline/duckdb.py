@@ -102,7 +102,7 @@ class _Source:
 
     def feature(self, name: str, prefix: str = "") -> str:
         """The feature column (under `prefix`, e.g. a struct's name) cast to its declared dtype."""
-        dtype = self.request.view.feature(name).dtype
+        dtype = self.request.feature(name).dtype
         return f"CAST({prefix}{ident('__v_' + name)} AS {sql_type(dtype)})"
 
 
@@ -129,7 +129,7 @@ class DuckDBOfflineStore:
 
     def _connect(self) -> duckdb.DuckDBPyConnection:
         # Spill to the system temp dir, not a `.tmp` folder in whatever directory the user is in.
-        settings: dict[str, object] = {"file_search_path": str(self.root),
+        settings: dict[str, str | bool | int | float | list[str]] = {"file_search_path": str(self.root),
                                        "temp_directory": str(Path(tempfile.gettempdir()) / "featurectl-duckdb")}
         if self.config.threads:
             settings["threads"] = self.config.threads
@@ -311,7 +311,7 @@ def _checks(request: ViewRequest, source_types: dict[str, str]) -> list[tuple[st
     (on typed parquet that makes a view without constraints a plain count)."""
     checks = []
     for name in request.features:
-        feature = request.view.feature(name)
+        feature = request.feature(name)
         raw = ident("__v_" + name)
         typed = f"TRY_CAST({raw} AS {sql_type(feature.dtype)})"
         is_list = element_type(feature.dtype) is not None

@@ -90,7 +90,9 @@ def encode_keys(table: OnlineTable, batch: pa.RecordBatch, prefix: bytes = b"") 
 def _key_part(value: Any, dtype: str, name: str) -> bytes:
     if dtype in _INTS:
         try:  # operator.index takes Python and NumPy integers, and refuses str and float
-            return b"%d" % (operator.index(value) if not isinstance(value, bool) else None)
+            if isinstance(value, bool):  # an int subclass, but never a key value
+                raise TypeError(value)
+            return b"%d" % operator.index(value)
         except TypeError:
             raise ValueError(f"join key {name!r} is {dtype}; got {value!r}") from None
     if dtype == "string":
@@ -252,7 +254,7 @@ def build_rows(table: OnlineTable, stored: Sequence[tuple[Any, Any] | None], fea
     rows: list[list[Any]] = []
     for item in stored:
         micros = None if item is None or item[0] is None else int(item[0])
-        if micros is None or (cutoff is not None and micros < cutoff):
+        if item is None or micros is None or (cutoff is not None and micros < cutoff):
             times.append(None)
             rows.append(absent)
         else:

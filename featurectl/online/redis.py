@@ -23,7 +23,7 @@ import threading
 import uuid
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence, cast
 from urllib.parse import urlsplit, urlunsplit
 
 import pyarrow as pa
@@ -31,14 +31,16 @@ import pyarrow.compute as pc
 import redis
 from redis.exceptions import NoScriptError, RedisError
 
-try:  # redis[hiredis] brings it; the store works without it, only slower
-    from hiredis import pack_command as _pack_command
-except ImportError:  # pragma: no cover
-    _pack_command = None
-
 from featurectl.online.config import RedisOnlineConfig
 from featurectl.online import encoding
 from featurectl.online.base import OnlineRows, OnlineStoreError, OnlineTable
+
+_pack_command: Callable[[tuple], bytes] | None
+try:  # redis[hiredis] brings it; the store works without it, only slower
+    from hiredis import pack_command as _hiredis_pack_command
+    _pack_command = _hiredis_pack_command
+except ImportError:  # pragma: no cover
+    _pack_command = None
 
 _WIDTH = 17
 _OFFSET = 5 * 10**16  # 17 digits then hold event times from year 385 to 3554
@@ -105,7 +107,7 @@ def _stamp(moment: datetime) -> bytes:
     return b"%017d" % (micros + _OFFSET)
 
 
-def _unstamp(stamp: bytes | None) -> datetime | None:
+def _unstamp(stamp: bytes | str | None) -> datetime | None:
     return None if stamp is None else encoding.micros_to_datetime(int(stamp) - _OFFSET)
 
 
@@ -235,7 +237,7 @@ class RedisOnlineStore:
         stored: list[tuple[int, bytes] | None] = []
         if encoded:
             try:
-                records = self._client.mget(encoded)
+                records = cast("list[bytes | None]", self._client.mget(encoded))  # no decode_responses
             except RedisError as exc:
                 raise self._error(f"reading view {table.view!r}", exc) from None
             stored = [None if r is None else (int(r[:_WIDTH]) - _OFFSET, r[_WIDTH:]) for r in records]
@@ -260,10 +262,16 @@ class RedisOnlineStore:
 
     def store_id(self) -> str:
         try:
-            self._client.set(STORE_ID_KEY, uuid.uuid4().hex, nx=True)
-            return self._client.get(STORE_ID_KEY).decode()
+            fresh = uuid.uuid4().hex
+            if self._client.set(STORE_ID_KEY, fresh, nx=True):
+                return fresh
+            stored = cast("bytes | None", self._client.get(STORE_ID_KEY))
         except RedisError as exc:
             raise self._error("reading the store id", exc) from None
+        if stored is None:  # deleted between the two calls
+            raise OnlineStoreError(f"Redis online store {redact(self.url)}: its store id was deleted while "
+                                   "being read (was the store flushed?); run the command again")
+        return stored.decode()
 
     def get_watermark(self, table: OnlineTable) -> datetime | None:
         try:
@@ -277,9 +285,11 @@ class RedisOnlineStore:
         except ValueError as exc:
             raise OnlineStoreError(f"cannot keep the watermark of view {table.view!r}: {exc}") from None
         try:
-            return _unstamp(self._run(_ADVANCE, [_meta_key(table), STORE_ID_KEY], [stamp, uuid.uuid4().hex]))
+            in_force = _unstamp(self._run(_ADVANCE, [_meta_key(table), STORE_ID_KEY], [stamp, uuid.uuid4().hex]))
         except RedisError as exc:
             raise self._error(f"advancing the watermark of view {table.view!r}", exc) from None
+        assert in_force is not None  # the script returns the watermark in force, never nil
+        return in_force
 
     def newest_event_times(self, tables: Sequence[OnlineTable]) -> list[datetime | None]:
         try:

@@ -41,7 +41,7 @@ class PostgresRegistry(SqlRegistry):
         self._masked = mask_dsn(dsn)
         where = f"the PostgreSQL registry {self._masked} (schema {schema})"
         try:
-            params = conninfo_to_dict(dsn)
+            params: dict[str, Any] = conninfo_to_dict(dsn)
             params.setdefault("connect_timeout", CONNECT_TIMEOUT_S)
             conn = psycopg.connect(autocommit=True, **params)
         except psycopg.ProgrammingError as exc:

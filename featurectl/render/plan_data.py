@@ -15,7 +15,7 @@ def base_to_dict(plan: Plan) -> dict[str, Any]:
 
 
 def change_to_dict(change: Change) -> dict[str, Any]:
-    data = {
+    data: dict[str, Any] = {
         "kind": change.kind, "name": change.name, "action": change.action,
         "from_version": change.from_version, "to_version": change.to_version,
         "required_bump": change.required_bump, "declared_bump": change.declared_bump,

@@ -13,7 +13,6 @@ from pathlib import Path
 
 import pyarrow as pa
 import pytest
-import redis as redis_client
 import yaml
 
 from featurectl.online.config import SqliteOnlineConfig
