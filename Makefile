@@ -5,7 +5,7 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed-stamp
 DEMO   := $(CURDIR)/.demo
 
-.PHONY: install servers test demo bench docs clean
+.PHONY: install servers lint test demo bench docs clean
 
 install: $(STAMP)
 
@@ -20,7 +20,12 @@ $(STAMP): pyproject.toml
 servers:
 	@bash scripts/ensure-servers.sh
 
-test: install servers
+# ruff (likely bugs) and mypy (types) over the sources; settings in pyproject.toml.
+lint: install
+	$(VENV)/bin/ruff check featurectl tests bench scripts
+	$(VENV)/bin/mypy
+
+test: lint servers
 	$(PY) -m pytest -q -n 2 --dist loadgroup
 
 demo: install
@@ -33,4 +38,4 @@ docs: install
 	$(VENV)/bin/featurectl rules --format markdown > docs/rules.md
 
 clean:
-	rm -rf $(VENV) $(DEMO) .pytest_cache .hypothesis
+	rm -rf $(VENV) $(DEMO) .pytest_cache .hypothesis .ruff_cache .mypy_cache
