@@ -7,7 +7,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Generator, Iterable, Iterator, Protocol
+from typing import Generator, Iterable, Iterator, Literal, Protocol
 
 from featurectl.core.definitions import Definitions
 from featurectl.core.model import FeatureView
@@ -20,13 +20,18 @@ from featurectl.online.base import OnlineStore, OnlineStoreError, OnlineTable
 WRITE_BATCH = 100_000
 
 
+# ok: written; invalid: the window broke the view's schema, nothing written; failed: a store
+# failed part-way; skipped: an empty window, nothing to do.
+RunStatus = Literal["ok", "invalid", "failed", "skipped"]
+
+
 @dataclass
 class ViewRun:
     view: str
     major: int
     start: datetime
     end: datetime
-    status: str = "ok"  # ok | invalid | failed | skipped
+    status: RunStatus = "ok"
     rows_read: int = 0
     entities_written: int = 0
     seconds: float = 0.0

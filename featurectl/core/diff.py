@@ -2,12 +2,15 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 from featurectl.core.bumps import Bump, largest
 from featurectl.core.definitions import Definitions, canonical
-from featurectl.core.model import KINDS, Feature
-from featurectl.core.rules import Context, rules_for
+from featurectl.core.model import KINDS, Feature, Kind
+from featurectl.core.rules import Context, Scope, rules_for
+
+
+Action = Literal["add", "update", "remove"]
 
 
 @dataclass(frozen=True)
@@ -24,9 +27,9 @@ class Item:
 class ObjectDiff:
     """One object present on either side that differs (unchanged objects are not listed)."""
 
-    kind: str
+    kind: Kind
     name: str
-    action: str  # add | update | remove
+    action: Action
     current: Any
     desired: Any
     items: tuple[Item, ...]
@@ -38,7 +41,7 @@ class ObjectDiff:
         return largest(item.bump for item in self.items)
 
 
-def classify(scope: str, current: Any, desired: Any, ctx: Context, prefix: str = "") -> list[Item]:
+def classify(scope: Scope, current: Any, desired: Any, ctx: Context, prefix: str = "") -> list[Item]:
     items = []
     for rule in rules_for(scope):
         for path, old, new, message in rule.check(current, desired, ctx):
@@ -53,7 +56,7 @@ def _feature_pairs(current: list[Feature], desired: list[Feature]):
     return [(old.get(n), new.get(n)) for n in names]
 
 
-def _items(kind: str, current: Any, desired: Any, ctx: Context) -> list[Item]:
+def _items(kind: Kind, current: Any, desired: Any, ctx: Context) -> list[Item]:
     items = classify(kind, current, desired, ctx)
     if kind == "feature_view":
         for cur, des in _feature_pairs(current.features, desired.features):

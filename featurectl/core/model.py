@@ -9,7 +9,7 @@ from __future__ import annotations
 import math
 import re
 from datetime import datetime
-from typing import Annotated, Any, ClassVar, Union, cast
+from typing import Annotated, Any, ClassVar, Literal, Union, cast
 
 import semver
 from pydantic import (
@@ -28,7 +28,9 @@ from featurectl.core.dtypes import ENTITY_KEY_TYPES, NUMERIC, element_type, pars
 from featurectl.core.durations import format_duration, parse_duration
 
 NAME_PATTERN = r"^[A-Za-z_][A-Za-z0-9_]*$"
-KINDS = ("entity", "source", "feature_view", "feature_service")
+# The kinds of definition object, in dependency order (a view needs its entities and source).
+Kind = Literal["entity", "source", "feature_view", "feature_service"]
+KINDS: tuple[Kind, ...] = ("entity", "source", "feature_view", "feature_service")
 
 
 def _check_version(value: object) -> str:

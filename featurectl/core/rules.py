@@ -7,7 +7,7 @@ A check judges one paired (current, desired) object of its scope and yields find
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Callable, Iterable, Iterator
+from typing import Any, Callable, Iterable, Iterator, Literal
 
 from featurectl.core.bumps import Bump
 from featurectl.core.definitions import Definitions, canonical
@@ -16,7 +16,8 @@ from featurectl.core.durations import format_duration
 from featurectl.core.model import Constraints, Feature, FeatureService, FeatureView
 
 Finding = tuple[str, Any, Any, str]  # path, old, new, message
-Scope = str  # "feature", "feature_view", "feature_service", "entity", "source"
+# What a rule looks at: an object of one kind, or one feature inside a view.
+Scope = Literal["feature", "feature_view", "feature_service", "entity", "source"]
 
 
 @dataclass(frozen=True)
