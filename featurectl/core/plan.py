@@ -6,10 +6,14 @@ featurectl.app. It carries no presentation of its own.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Literal
 
 from featurectl.core.bumps import Bump, largest
 from featurectl.core.definitions import Definitions
-from featurectl.core.diff import Item
+from featurectl.core.diff import Action, Item
+from featurectl.core.model import Kind
+
+BaseKind = Literal["registry", "git"]  # what a plan was compared against
 
 FORMAT_VERSION = 1
 
@@ -18,7 +22,7 @@ FORMAT_VERSION = 1
 class Base:
     """What the plan was compared against: a registry revision, or a git ref."""
 
-    kind: str  # registry | git
+    kind: BaseKind
     revision: int | None = None
     ref: str | None = None
 
@@ -26,16 +30,16 @@ class Base:
 @dataclass(frozen=True)
 class Violation:
     rule: str
-    kind: str
+    kind: Kind
     name: str
     message: str
 
 
 @dataclass(frozen=True)
 class Change:
-    kind: str
+    kind: Kind
     name: str
-    action: str
+    action: Action
     from_version: str | None
     to_version: str | None
     required_bump: Bump
