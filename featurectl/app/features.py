@@ -23,19 +23,21 @@ def resolve(defs: Definitions, refs: list[str] | None, service: str | None = Non
         svc = defs.feature_services.get(service)
         if svc is None:
             raise UsageError(f"unknown feature service '{service}'",
-                             hint=f"applied services: {', '.join(sorted(defs.feature_services)) or '(none)'}")
+                             hint=f"applied services: {', '.join(sorted(defs.feature_services)) or '(none)'}",
+                             code="UNKNOWN_SERVICE")
         pairs.extend(expand_service_refs(svc, defs))
     for ref in refs or []:
         try:
             view_name, feature = parse_ref(ref)
         except ValueError as exc:
-            raise UsageError(str(exc)) from None
+            raise UsageError(str(exc), code="BAD_REQUEST") from None
         view = _view(defs, view_name)
         if feature == "*":
             pairs.extend((view_name, f.name) for f in view.features)
         elif view.feature(feature) is None:
             raise UsageError(f"unknown feature '{feature}' in feature view '{view_name}'",
-                             hint=f"'{view_name}' has: {', '.join(f.name for f in view.features)}")
+                             hint=f"'{view_name}' has: {', '.join(f.name for f in view.features)}",
+                             code="UNKNOWN_FEATURE")
         else:
             pairs.append((view_name, feature))
     if not pairs:
@@ -58,7 +60,7 @@ def _view(defs: Definitions, name: str) -> FeatureView:
     if view is None:
         raise UsageError(f"unknown feature view '{name}'",
                          hint=f"applied views: {', '.join(sorted(defs.feature_views)) or '(none)'}; "
-                              "run `featurectl apply` first if it is new")
+                              "run `featurectl apply` first if it is new", code="UNKNOWN_VIEW")
     return view
 
 

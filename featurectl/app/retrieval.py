@@ -56,7 +56,36 @@ def _key_value(value: Any, dtype: str, column: str) -> Any:
             raise TypeError(value)
         return _KEY_PARSERS[dtype](value)
     except (TypeError, ValueError):
-        raise UsageError(f"entity key {column}={value!r} is not a valid {dtype}") from None
+        raise UsageError(f"entity key {column}={value!r} is not a valid {dtype}", code="BAD_KEY_TYPE") from None
+
+
+# Statuses of one served value, as Feast's feature server names them.
+PRESENT, NULL_VALUE, NOT_FOUND, OUTSIDE_MAX_AGE = "PRESENT", "NULL_VALUE", "NOT_FOUND", "OUTSIDE_MAX_AGE"
+_MISSING = object()  # a key an entity row does not give
+
+
+@dataclass(frozen=True)
+class FeatureColumn:
+    """One requested feature: per entity its value, status and event time (None: none)."""
+
+    name: str  # the output name: `feature` or `view__feature`
+    view: str
+    feature: str
+    dtype: str
+    values: list[Any]
+    statuses: list[str]
+    event_timestamps: list[datetime | None]
+
+
+@dataclass(frozen=True)
+class OnlineResult:
+    """An online read: the entities' key columns as given (typed), then each feature."""
+
+    keys: dict[str, list[Any]]
+    features: list[FeatureColumn]
+
+    def columns(self) -> dict[str, list[Any]]:
+        return {**self.keys, **{f.name: f.values for f in self.features}}
 
 
 @dataclass(frozen=True)
@@ -66,14 +95,15 @@ class _OnlineRequest:
     selection: Selection
     key_types: dict[str, str]
     tables: tuple[tuple[OnlineTable, tuple[str, ...]], ...]
+    dtypes: dict[tuple[str, str], str]  # (view, feature) -> dtype
 
 
 class OnlineReader:
     """Online reads against one set of applied definitions. Serving repeats the same few
     feature lists, so each resolved request is kept: a read then costs the store's lookup."""
 
-    def __init__(self, project: str, defs: Definitions, store: OnlineStore):
-        self.project, self.defs, self.store = project, defs, store
+    def __init__(self, project: str, defs: Definitions, store: OnlineStore, revision: int | None = None):
+        self.project, self.defs, self.store, self.revision = project, defs, store, revision
         self._requests: dict[tuple, _OnlineRequest] = {}
 
     def _request(self, refs: tuple[str, ...], service: str | None, full: bool,
@@ -85,12 +115,14 @@ class OnlineReader:
             for view, _ in selection.views:
                 if not view.online:
                     raise UsageError(f"feature view '{view.name}' is not served online (online: false)",
-                                     hint="use get-historical, or set online: true, apply and materialize")
+                                     hint="use get-historical, or set online: true, apply and materialize",
+                                     code="UNKNOWN_VIEW")
             entities = self.defs.entities
             request = _OnlineRequest(
                 selection=selection,
                 key_types={entities[e].join_key: entities[e].dtype for v, _ in selection.views for e in v.entities},
                 tables=tuple((online_table(self.project, self.defs, v), fs) for v, fs in selection.views),
+                dtypes={(v.name, f.name): f.dtype for v, _ in selection.views for f in v.features},
             )
             if len(self._requests) < 1024:  # bounded: callers building ad-hoc lists cannot grow it forever
                 self._requests[cache_key] = request
@@ -99,32 +131,78 @@ class OnlineReader:
     def read(self, refs: Sequence[str] | None, entity_rows: Sequence[Mapping[str, Any]], now: datetime, *,
              service: str | None = None, full_feature_names: bool = False) -> dict[str, list[Any]]:
         """Columns: every join key given in the entity rows, then one column per requested feature."""
-        if not entity_rows:
-            raise UsageError("no entity rows given", hint="pass at least one -e KEY=VALUE")
-        key_columns = tuple(dict.fromkeys(k for row in entity_rows for k in row))
-        request = self._request(tuple(refs or ()), service, full_feature_names, key_columns)
-        types = request.key_types
-        result: dict[str, list[Any]] = {
-            k: [_key_value(row[k], types[k], k) if k in types and k in row else row.get(k) for row in entity_rows]
-            for k in key_columns
-        }
-        values: dict[tuple[str, str], list[Any]] = {}
+        key_columns = dict.fromkeys(k for row in entity_rows for k in row)
+        entities = {k: [row.get(k, _MISSING) for row in entity_rows] for k in key_columns}
+        return self.read_columns(refs, entities, now, service=service,
+                                 full_feature_names=full_feature_names).columns()
+
+    def read_columns(self, refs: Sequence[str] | None, entities: Mapping[str, Sequence[Any]], now: datetime, *,
+                     service: str | None = None, full_feature_names: bool = False) -> OnlineResult:
+        """The entities as columns (join key -> one value per entity), as Feast's server takes them."""
+        count = _entity_count(entities)
+        request = self._request(tuple(refs or ()), service, full_feature_names, tuple(entities))
+        keys = {k: _key_column(k, values, request.key_types.get(k)) for k, values in entities.items()}
+        views: dict[str, tuple[Any, list[str], list[datetime | None]]] = {}
         for table, features in request.tables:
-            keys = [_entity_key(row, table.join_keys, table.view) for row in entity_rows]
-            rows = self.store.read(table, keys, features, now)
-            for feature in features:
-                values[(table.view, feature)] = rows.values[feature]
+            rows = self.store.read(table, _entity_keys(keys, table.join_keys, table.view, count), features, now)
+            views[table.view] = (rows, *_view_statuses(rows))
+        columns = []
         for view_name, feature, out in request.selection.output_names:
-            result[out] = values[(view_name, feature)]
-        return result
+            rows, found, times = views[view_name]
+            values = rows.values[feature]
+            statuses = [(NULL_VALUE if v is None else PRESENT) if f is PRESENT else f for v, f in zip(values, found)]
+            columns.append(FeatureColumn(out, view_name, feature, request.dtypes[(view_name, feature)],
+                                         values, statuses, times))
+        return OnlineResult(keys, columns)
 
 
-def _entity_key(row: Mapping[str, Any], join_keys, view: str) -> tuple[Any, ...]:
-    missing = [k for k, _ in join_keys if k not in row]
+def _entity_count(entities: Mapping[str, Sequence[Any]]) -> int:
+    lengths = {len(values) for values in entities.values()}
+    if not entities or lengths == {0}:
+        raise UsageError("no entity rows given", hint="pass at least one -e KEY=VALUE")
+    if len(lengths) > 1:
+        sizes = ", ".join(f"{k}: {len(v)}" for k, v in entities.items())
+        raise UsageError(f"entity key columns differ in length ({sizes})",
+                         hint="give one value per entity in every key column")
+    return lengths.pop()
+
+
+def _key_column(name: str, values: Sequence[Any], dtype: str | None) -> list[Any]:
+    if dtype is None:  # not a join key of a requested view: echoed as given
+        return [None if v is _MISSING else v for v in values]
+    if any(v is _MISSING for v in values):
+        raise _missing_key([name], "every entity row")
+    return [_key_value(v, dtype, name) for v in values]
+
+
+def _entity_keys(keys: Mapping[str, list[Any]], join_keys, view: str, count: int) -> list[tuple[Any, ...]]:
+    missing = [k for k, _ in join_keys if k not in keys]
     if missing:
-        raise UsageError(f"feature view '{view}' needs join key(s) {', '.join(missing)} in every entity row",
-                         hint=f"pass -e {missing[0]}=VALUE")
-    return tuple(_key_value(row[k], dtype, k) for k, dtype in join_keys)
+        raise _missing_key(missing, f"feature view '{view}'")
+    if len(join_keys) == 1:
+        return [(v,) for v in keys[join_keys[0][0]]]
+    return list(zip(*(keys[k] for k, _ in join_keys)))
+
+
+def _missing_key(missing: list[str], where: str) -> UsageError:
+    return UsageError(f"{where} needs join key(s) {', '.join(missing)} in every entity row",
+                      hint=f"pass -e {missing[0]}=VALUE (HTTP: an entities column {missing[0]!r})",
+                      code="MISSING_JOIN_KEY")
+
+
+def _view_statuses(rows) -> tuple[list[str], list[datetime | None]]:
+    """Per entity of one view: PRESENT (a value; NULL_VALUE is decided per feature), NOT_FOUND or
+    OUTSIDE_MAX_AGE, and the event time to report (an expired value's own time)."""
+    expired = rows.expired_timestamps or [None] * len(rows.event_timestamps)
+    found, times = [], []
+    for at, old in zip(rows.event_timestamps, expired):
+        if at is not None:
+            found.append(PRESENT)
+            times.append(at)
+        else:
+            found.append(NOT_FOUND if old is None else OUTSIDE_MAX_AGE)
+            times.append(old)
+    return found, times
 
 
 def historical_requests(defs: Definitions, refs: list[str] | None, service: str | None,

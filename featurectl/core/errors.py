@@ -34,8 +34,12 @@ class DefinitionError(Exception):
 
 
 class UsageError(Exception):
-    """A bad argument: unknown name, malformed reference or timestamp (exit code 2)."""
+    """A bad argument: unknown name, malformed reference or timestamp (exit code 2).
 
-    def __init__(self, message: str, hint: str | None = None):
+    `code` says which kind of mistake it is, one of SPEC §8's error codes (the HTTP server
+    answers it; the CLI shows the message)."""
+
+    def __init__(self, message: str, hint: str | None = None, code: str = "BAD_REQUEST"):
         self.hint = hint
+        self.code = code
         super().__init__(message)

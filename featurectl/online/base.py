@@ -7,7 +7,7 @@ watermark and `materialize-incremental` fills it from scratch.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, Sequence
@@ -38,6 +38,9 @@ class OnlineRows:
 
     event_timestamps: list[datetime | None]
     values: dict[str, list[Any]]  # feature name -> one value per requested entity
+    # The event time of a stored value older than the ttl (read as absent), else None: it tells
+    # an expired value (Feast's OUTSIDE_MAX_AGE) from one never written (NOT_FOUND).
+    expired_timestamps: list[datetime | None] = field(default_factory=list)
 
 
 class OnlineStore(Protocol):

@@ -251,14 +251,18 @@ def build_rows(table: OnlineTable, stored: Sequence[tuple[Any, Any] | None], fea
     cutoff = datetime_to_micros(now) - table.ttl_seconds * 1_000_000 if table.ttl_seconds > 0 else None
     absent = [None] * len(wanted)
     times: list[datetime | None] = []
+    expired: list[datetime | None] = []
     rows: list[list[Any]] = []
     for item in stored:
         micros = None if item is None or item[0] is None else int(item[0])
         if item is None or micros is None or (cutoff is not None and micros < cutoff):
             times.append(None)
+            expired.append(None if micros is None else micros_to_datetime(micros))
             rows.append(absent)
         else:
             times.append(micros_to_datetime(micros))
+            expired.append(None)
             rows.append(decode_value(item[1], wanted))
     columns = zip(*rows) if rows else ([] for _ in wanted)
-    return OnlineRows(event_timestamps=times, values={name: list(col) for (name, _), col in zip(wanted, columns)})
+    return OnlineRows(event_timestamps=times, values={name: list(col) for (name, _), col in zip(wanted, columns)},
+                      expired_timestamps=expired)

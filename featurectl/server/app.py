@@ -1,0 +1,232 @@
+"""The Starlette application: routes, error bodies, metrics. One instance per worker process."""
+from __future__ import annotations
+
+import os
+import sys
+import time
+from contextlib import asynccontextmanager
+from datetime import datetime, timezone
+from typing import Any
+
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from featurectl.core.errors import UsageError
+from featurectl.online.base import OnlineStoreError
+from featurectl.registry.base import RegistryError
+from featurectl.server import json_values
+from featurectl.server.metrics import CONTENT_TYPE_LATEST, Metrics
+from featurectl.server.state import ServingState
+
+REPO_ENV = "FEATURECTL_SERVE_REPO"
+MAX_ENTITIES = 10_000  # per request; larger batches belong to get-historical
+JSON = "application/json"
+
+
+class ApiError(Exception):
+    """An answer other than 200, with one of SPEC §8's error codes."""
+
+    def __init__(self, status: int, code: str, message: str):
+        self.status, self.code, self.message = status, code, message
+        super().__init__(message)
+
+
+def _error_response(status: int, code: str, message: str) -> Response:
+    return Response(json_values.dumps({"error": code, "message": message}), status, media_type=JSON)
+
+
+def _json(body: Any, status: int = 200) -> Response:
+    return Response(json_values.dumps(body), status, media_type=JSON)
+
+
+async def _body(request: Request) -> dict[str, Any]:
+    """The JSON object of the request, whatever its Content-Type (Feast's client sends none)."""
+    raw = await request.body()
+    try:
+        body = json_values.loads(raw)
+    except ValueError as exc:
+        raise ApiError(400, "BAD_REQUEST", f"the request body is not JSON: {exc}") from None
+    if not isinstance(body, dict):
+        raise ApiError(400, "BAD_REQUEST", "the request body must be a JSON object")
+    return body
+
+
+def _field(body: dict[str, Any], name: str, kind: type | tuple[type, ...], what: str, default: Any = None) -> Any:
+    value = body.get(name, default)
+    if value is not None and not isinstance(value, kind):
+        raise ApiError(400, "BAD_REQUEST", f"field '{name}' must be {what}")
+    return value
+
+
+def _now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+class Server:
+    """The endpoints, bound to one process's serving state and metrics."""
+
+    def __init__(self, state: ServingState, metrics: Metrics):
+        self.state, self.metrics = state, metrics
+
+    def _reader(self):
+        reader = self.state.reader
+        if reader is None:
+            raise ApiError(503, "STORE_UNAVAILABLE", f"no applied definitions to serve: {self.state.registry_error}")
+        return reader
+
+    async def get_online_features(self, request: Request) -> Response:
+        body = await _body(request)
+        features = _field(body, "features", list, "a list of 'view:feature' references")
+        service = _field(body, "feature_service", str, "a feature service name")
+        entities = _field(body, "entities", dict, "an object of join key -> list of values")
+        full = _field(body, "full_feature_names", bool, "true or false", False)
+        if features is None and service is None:
+            raise ApiError(400, "BAD_REQUEST", "give 'features' (a list of 'view:feature') or 'feature_service'")
+        if not entities:
+            raise ApiError(400, "BAD_REQUEST", "give 'entities': {join_key: [values...]}")
+        for key, values in entities.items():
+            if not isinstance(values, list):
+                raise ApiError(400, "BAD_REQUEST", f"entities['{key}'] must be a list, one value per entity")
+            if len(values) > MAX_ENTITIES:
+                raise ApiError(400, "TOO_MANY_ENTITIES",
+                               f"{len(values)} entities in one request; at most {MAX_ENTITIES} are served per request")
+        if features is not None and not all(isinstance(f, str) for f in features):
+            raise ApiError(400, "BAD_REQUEST", "field 'features' must be a list of 'view:feature' strings")
+        result = self._reader().read_columns(features, entities, _now(), service=service, full_feature_names=full)
+        if request.query_params.get("format") == "rows":
+            return _json(_rows(result))
+        return _json(_feast_response(result))
+
+    async def health(self, request: Request) -> Response:
+        return _json({"status": "ok"})
+
+    async def ready(self, request: Request) -> Response:
+        health = self.state.health()
+        if not health.ok:
+            return _error_response(503, "STORE_UNAVAILABLE", "; ".join(health.problems))
+        reader = self.state.reader
+        return _json({"status": "ready", "registry_revision": reader.revision if reader else None})
+
+    async def metrics_text(self, request: Request) -> Response:
+        return Response(self.metrics.render(), media_type=CONTENT_TYPE_LATEST)
+
+
+def _feast_response(result) -> dict[str, Any]:
+    """Feast's column shape: one result per name (join keys first), one value per entity."""
+    from featurectl.server.json_values import column_values, event_time_text
+
+    count = len(next(iter(result.keys.values()))) if result.keys else 0
+    epoch = [event_time_text(None)] * count
+    present = ["PRESENT"] * count
+    results = [{"values": values, "statuses": present, "event_timestamps": epoch} for values in result.keys.values()]
+    for column in result.features:
+        results.append({"values": column_values(column.values, column.dtype), "statuses": column.statuses,
+                        "event_timestamps": [event_time_text(t) for t in column.event_timestamps]})
+    return {"metadata": {"feature_names": [*result.keys, *(c.name for c in result.features)]}, "results": results}
+
+
+def _rows(result) -> list[dict[str, Any]]:
+    """One object per entity, as `get-online --format json` prints them."""
+    from featurectl.server.json_values import column_values
+
+    columns = {**result.keys, **{c.name: column_values(c.values, c.dtype) for c in result.features}}
+    count = len(next(iter(columns.values()))) if columns else 0
+    return [{name: values[i] for name, values in columns.items()} for i in range(count)]
+
+
+ENDPOINTS = {"/get-online-features", "/push", "/write-to-online-store", "/health", "/ready", "/metrics"}
+
+
+class Instrumented:
+    """ASGI wrapper: every request's endpoint, status and latency into the metrics, and every
+    failure into a JSON error body (never a traceback)."""
+
+    def __init__(self, app, metrics: Metrics):
+        self.app, self.metrics = app, metrics
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        began = time.perf_counter()
+        status = 500
+
+        async def recording_send(message):
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, recording_send)
+        finally:
+            path = scope["path"]
+            self.metrics.observe(path if path in ENDPOINTS else "other", status, time.perf_counter() - began)
+
+
+def _guarded(endpoint, metrics: Metrics):
+    """The endpoint, with every failure answered as a JSON error body; the server keeps serving."""
+    async def guarded(request: Request) -> Response:
+        try:
+            return await endpoint(request)
+        except ApiError as exc:
+            return _error_response(exc.status, exc.code, exc.message)
+        except UsageError as exc:
+            return _error_response(400, exc.code, f"{exc}; {exc.hint}" if exc.hint else str(exc))
+        except (OnlineStoreError, RegistryError) as exc:
+            metrics.store_errors.inc()
+            return _error_response(503, "STORE_UNAVAILABLE", str(exc))
+        except Exception as exc:  # a bug: say so in the body and the log, and keep serving
+            print(f"featurectl serve: unexpected {type(exc).__name__} on {request.url.path}: {exc}", file=sys.stderr)
+            return _error_response(500, "INTERNAL", f"unexpected {type(exc).__name__}: {exc}")
+    return guarded
+
+
+async def _http_error(request: Request, exc: HTTPException) -> Response:
+    if exc.status_code == 404:
+        return _error_response(404, "NOT_FOUND", f"no endpoint {request.url.path}; endpoints: "
+                               + ", ".join(sorted(ENDPOINTS)))
+    if exc.status_code == 405:
+        return _error_response(405, "BAD_REQUEST", f"{request.method} is not accepted on {request.url.path}")
+    return _error_response(exc.status_code, "BAD_REQUEST", str(exc.detail))
+
+
+def _publish_definitions(metrics: Metrics):
+    def publish(state: ServingState) -> None:
+        reader = state.reader
+        if reader is None:
+            return
+        metrics.revision.set(reader.revision or 0)
+        for view in reader.defs.feature_views.values():
+            if view.freshness_sla:
+                metrics.freshness_sla.labels(view.name, str(view.major)).set(view.freshness_sla)
+    return publish
+
+
+def create_app(repo: str | None = None) -> Instrumented:
+    """The ASGI app for one worker. uvicorn's worker processes call it (factory=True) with the
+    repository handed down in the environment."""
+    metrics = Metrics()
+    state = ServingState(repo or os.environ.get(REPO_ENV), on_refresh=_publish_definitions(metrics))
+    server = Server(state, metrics)
+
+    @asynccontextmanager
+    async def lifespan(app):
+        state.start()
+        try:
+            yield
+        finally:
+            state.stop()
+            print(f"featurectl serve: worker {os.getpid()} stopped; in-flight requests were answered",
+                  file=sys.stderr, flush=True)
+
+    routes = [("/get-online-features", server.get_online_features, "POST"), ("/health", server.health, "GET"),
+              ("/ready", server.ready, "GET"), ("/metrics", server.metrics_text, "GET")]
+    app = Starlette(
+        routes=[Route(path, _guarded(fn, metrics), methods=[method]) for path, fn, method in routes],
+        exception_handlers={HTTPException: _http_error},
+        lifespan=lifespan,
+    )
+    return Instrumented(app, metrics)

@@ -1,0 +1,50 @@
+"""Prometheus metrics (prometheus-client). With several workers each process writes its
+values to files in PROMETHEUS_MULTIPROC_DIR and /metrics sums them (the library's
+multiprocess mode), so a scrape sees the whole server whichever worker answers it."""
+from __future__ import annotations
+
+import os
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client import multiprocess
+from prometheus_client import CONTENT_TYPE_LATEST  # noqa: F401  (re-exported for the app)
+
+# Sub-millisecond buckets: a served read takes a fraction of a millisecond.
+LATENCY_BUCKETS = (0.0001, 0.00025, 0.0005, 0.00075, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25,
+                   0.5, 1.0, 2.5)
+
+
+class Metrics:
+    def __init__(self) -> None:
+        self._multiprocess = bool(os.environ.get("PROMETHEUS_MULTIPROC_DIR"))
+        self.registry = None if self._multiprocess else CollectorRegistry()
+        reg = {"registry": self.registry} if self.registry is not None else {}
+        self.requests = Counter("featurectl_requests_total", "HTTP requests by endpoint and status code",
+                                ["endpoint", "status"], **reg)
+        self.latency = Histogram("featurectl_request_duration_seconds", "HTTP request latency by endpoint and status",
+                                 ["endpoint", "status"], buckets=LATENCY_BUCKETS, **reg)
+        self.store_errors = Counter("featurectl_online_store_errors_total",
+                                    "Online store failures met while serving", **reg)
+        self.revision = Gauge("featurectl_registry_revision", "The registry revision being served",
+                              multiprocess_mode="max", **reg)
+        self.newest_event = Gauge("featurectl_view_newest_event_timestamp_seconds",
+                                  "Newest event time of a view's online values (Unix seconds)",
+                                  ["view", "major"], multiprocess_mode="max", **reg)
+        self.freshness_sla = Gauge("featurectl_view_freshness_sla_seconds", "A view's declared freshness_sla",
+                                   ["view", "major"], multiprocess_mode="max", **reg)
+        self.log_dropped = Counter("featurectl_feature_log_dropped_rows_total",
+                                   "Feature-log rows dropped because the writer fell behind", **reg)
+        self.log_written = Counter("featurectl_feature_log_rows_total", "Feature-log rows written to Parquet",
+                                   **reg)
+
+    def observe(self, endpoint: str, status: int, seconds: float) -> None:
+        code = str(status)
+        self.requests.labels(endpoint, code).inc()
+        self.latency.labels(endpoint, code).observe(seconds)
+
+    def render(self) -> bytes:
+        if self.registry is not None:
+            return generate_latest(self.registry)
+        registry = CollectorRegistry()
+        multiprocess.MultiProcessCollector(registry)
+        return generate_latest(registry)

@@ -1,0 +1,52 @@
+"""Starting the server: the startup line, uvicorn with its workers, graceful shutdown."""
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from featurectl.server.app import REPO_ENV
+
+GRACEFUL_SHUTDOWN_SECONDS = 30
+
+
+def masked_store(config: Any) -> str:
+    """`type:where` of a store block, passwords masked."""
+    from featurectl.registry.postgres import mask_dsn
+
+    data = config.model_dump()
+    where = data.get("url") or data.get("dsn") or data.get("path") or ""
+    return f"{data.get('type')}:{mask_dsn(str(where))}"
+
+
+def startup_line(repo: Path | None, url: str, workers: int, log_features: Path | None) -> dict[str, Any]:
+    """What the server is about to serve, read once in the parent (errors here are exit 2/3)."""
+    from featurectl.sdk import FeatureStore
+
+    with FeatureStore(repo) as store:
+        revision = store.registry.read().revision
+        online = masked_store(store.repo.store_config("online_store"))
+        return {"event": "serving", "url": url, "project": store.project, "registry_revision": revision,
+                "online_store": online, "workers": workers,
+                "log_features": str(log_features) if log_features else None, "repo": str(store.repo.root)}
+
+
+def serve(repo: Path | None, host: str, port: int, workers: int | None, log_features: Path | None) -> None:
+    import uvicorn
+
+    workers = workers or os.cpu_count() or 1
+    line = startup_line(repo, f"http://{host}:{port}", workers, log_features)
+    os.environ[REPO_ENV] = line["repo"]
+    if workers > 1 and not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        # Each worker keeps its metric values in files here; /metrics sums them.
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="featurectl-metrics-")
+    print(json.dumps(line), flush=True)
+    uvicorn.run(
+        "featurectl.server.app:create_app", factory=True, host=host, port=port, workers=workers,
+        loop="uvloop", http="httptools", lifespan="on",
+        access_log=False, log_level="warning", server_header=False, date_header=False,
+        # No recycling: a worker restart every N requests is what gives `feast serve` its p99.
+        limit_max_requests=None, timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_SECONDS,
+    )

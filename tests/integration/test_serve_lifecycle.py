@@ -1,0 +1,57 @@
+"""The server's life: a new apply is served without a restart; SIGTERM finishes gracefully."""
+from __future__ import annotations
+
+import time
+
+import pytest
+import yaml
+
+from tests.fixtures.feature_server import FeatureServer, ServingRepo
+from tests.fixtures.repos import run_featurectl
+
+pytestmark = pytest.mark.xdist_group("serve")
+
+
+def wait_for(check, timeout: float = 20.0):
+    deadline = time.monotonic() + timeout
+    while True:
+        value = check()
+        if value or time.monotonic() > deadline:
+            return value
+        time.sleep(0.2)
+
+
+@pytest.fixture
+def repo(tmp_path):
+    repo = ServingRepo.write(tmp_path / "repo")
+    repo.apply_and_materialize()
+    return repo
+
+
+def add_feature(repo: ServingRepo, version: str) -> None:
+    path = repo.root / "features" / "defs.yaml"
+    data = yaml.safe_load(path.read_text())
+    stats = next(v for v in data["feature_views"] if v["name"] == "stats")
+    stats["version"] = version
+    stats["features"].append({"name": "extra", "dtype": "int64"})
+    path.write_text(yaml.safe_dump(data, sort_keys=False))
+
+
+def test_a_new_apply_is_served_without_restart(repo):
+    with FeatureServer(repo.root) as server:
+        request = {"features": ["stats:extra"], "entities": {"driver_id": [1]}}
+        assert server.post("/get-online-features", request)[1]["error"] == "UNKNOWN_FEATURE"
+        add_feature(repo, "1.1.0")
+        assert run_featurectl("apply", cwd=repo.root).code == 0
+        # Values written before the minor change read as null for the new feature.
+        answer = wait_for(lambda: (lambda r: r[0] == 200 and r[1])(server.post("/get-online-features", request)))
+        assert answer and answer["results"][1]["statuses"] == ["NULL_VALUE"]
+        assert server.get("/ready")[1]["registry_revision"] == 2
+
+
+def test_sigterm_answers_in_flight_requests_and_exits(repo):
+    server = FeatureServer(repo.root).start()
+    assert server.post("/get-online-features", {"features": ["stats:trips"], "entities": {"driver_id": [1]}})[0] == 200
+    code, err = server.terminate()
+    assert code in (0, -15, 143), err
+    assert "stopped" in err and "Traceback" not in err
