@@ -6,7 +6,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
-from featurectl.core.model import Entity, Feature, FeatureView, Source
+from featurectl.core.model import Entity, Feature, FeatureView, QuerySource, Source
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -47,6 +47,17 @@ class ValidationReport:
         return not self.violations
 
 
+PUSHED_ROWS = "__pushed_rows"
+
+
+def rows_source(name: str, timestamp_field: str, created_timestamp_field: str | None) -> QuerySource:
+    """The source of a push: the rows handed to `validate_window`/`latest_rows` (`rows=`), read
+    under the name PUSHED_ROWS by the same SQL as a materialization's source, so one set of
+    checks and one latest-row rule serve both."""
+    return QuerySource(name=name, query=f"SELECT * FROM {PUSHED_ROWS}", timestamp_field=timestamp_field,
+                       created_timestamp_field=created_timestamp_field)
+
+
 class OfflineStore(Protocol):
     """An offline engine. Built only through `featurectl.offline.create_offline_store`, which
     calls `from_config` on the class `BACKENDS[config.type]` names (docs/architecture.md, "How
@@ -61,13 +72,16 @@ class OfflineStore(Protocol):
                                 timestamp_column: str = "event_timestamp",
                                 full_feature_names: bool = False) -> "pa.RecordBatchReader": ...
 
-    def validate_window(self, request: ViewRequest, start: datetime, end: datetime) -> ValidationReport: ...
+    def validate_window(self, request: ViewRequest, start: datetime, end: datetime,
+                        rows: "pa.Table | None" = None) -> ValidationReport:
+        """Rows of the window that break the view's dtypes, nullability or constraints. With
+        `rows` (a push), those rows are the source instead of the view's own."""
 
     def latest_rows(self, request: ViewRequest, start: datetime, end: datetime,
-                    batch_size: int = 100_000) -> "pa.RecordBatchReader":
+                    batch_size: int = 100_000, rows: "pa.Table | None" = None) -> "pa.RecordBatchReader":
         """Per entity, the latest row with event time in [start, end) (created time breaks ties):
         join key columns, `event_timestamp` (timestamp[us, UTC]), then the requested features
-        cast to their declared dtypes."""
+        cast to their declared dtypes. `rows` as in `validate_window`."""
 
     def close(self) -> None:
         """Release what the engine holds (connections, sessions); readers already returned stay valid."""

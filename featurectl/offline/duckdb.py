@@ -25,7 +25,7 @@ from featurectl.core.model import FileSource, Source
 from featurectl.core.sql import ident, literal
 from featurectl.core.times import as_utc
 from featurectl.offline.config import DuckdbOfflineConfig
-from featurectl.offline.base import OfflineStoreError, ValidationReport, ViewRequest
+from featurectl.offline.base import PUSHED_ROWS, OfflineStoreError, ValidationReport, ViewRequest
 
 _SQL_TYPES = {
     "bool": "BOOLEAN", "int32": "INTEGER", "int64": "BIGINT", "float32": "FLOAT",
@@ -127,7 +127,7 @@ class DuckDBOfflineStore:
     def close(self) -> None:
         """Nothing to release: every operation opens its own connection, closed with its stream."""
 
-    def _connect(self) -> duckdb.DuckDBPyConnection:
+    def _connect(self, rows: pa.Table | None = None) -> duckdb.DuckDBPyConnection:
         # Spill to the system temp dir, not a `.tmp` folder in whatever directory the user is in.
         settings: dict[str, str | bool | int | float | list[str]] = {"file_search_path": str(self.root),
                                        "temp_directory": str(Path(tempfile.gettempdir()) / "featurectl-duckdb")}
@@ -142,6 +142,8 @@ class DuckDBOfflineStore:
                                     f"{_first_line(exc)}. Fix offline_store in featurectl.yaml") from None
         # TimeZone needs the ICU extension, loaded only once the connection exists.
         conn.execute("SET TimeZone = 'UTC'")
+        if rows is not None:  # a push: these rows are the source (see `rows_source`)
+            conn.register(PUSHED_ROWS, rows)
         return conn
 
     # -- point-in-time join ---------------------------------------------------------------
@@ -177,8 +179,8 @@ class DuckDBOfflineStore:
     # -- materialization ------------------------------------------------------------------
 
     def latest_rows(self, request: ViewRequest, start: datetime, end: datetime,
-                    batch_size: int = 100_000) -> pa.RecordBatchReader:
-        conn = self._connect()
+                    batch_size: int = 100_000, rows: pa.Table | None = None) -> pa.RecordBatchReader:
+        conn = self._connect(rows)
         with _closed_on_error(conn, [request]):
             src = _Source(conn, self.root, request)
             keys = _keys(src)
@@ -196,9 +198,14 @@ class DuckDBOfflineStore:
                               ).to_arrow_reader(batch_size)
         return pa.RecordBatchReader.from_batches(reader.schema, _guarded(reader, conn, [request]))
 
-    def validate_window(self, request: ViewRequest, start: datetime, end: datetime) -> ValidationReport:
-        conn = self._connect()
+    def validate_window(self, request: ViewRequest, start: datetime, end: datetime,
+                        rows: pa.Table | None = None) -> ValidationReport:
+        conn = self._connect(rows)
         try:
+            if rows is not None:
+                raw = _raw_row_report(conn, request)
+                if raw is not None:
+                    return raw
             src = _Source(conn, self.root, request)
             checks = _checks(request, src.types)
             window = (f"(SELECT * FROM {src.sql} WHERE __ts >= CAST($start AS TIMESTAMPTZ) "
@@ -216,6 +223,35 @@ class DuckDBOfflineStore:
             conn.close()
         return ValidationReport(view=request.view.name, rows_checked=row[0],
                                 violations=violations, samples=samples)
+
+
+# -- pushed rows --------------------------------------------------------------------------
+
+def _raw_row_report(conn: duckdb.DuckDBPyConnection, request: ViewRequest) -> ValidationReport | None:
+    """Pushed rows come from JSON: a key or timestamp that does not parse would stop the
+    normalising casts, so these are counted first (a file source drops rows without a key)."""
+    src = request.source
+    checks = [(f"{e.join_key}: missing or not a valid {e.dtype}",
+               f"TRY_CAST({ident(e.join_key)} AS {sql_type(e.dtype)}) IS NULL", ident(e.join_key))
+              for e in request.entities]
+    for column in filter(None, (src.timestamp_field, src.created_timestamp_field)):
+        missing = "" if column == src.created_timestamp_field else f"{ident(column)} IS NULL OR "
+        checks.append((f"{column}: missing or not an ISO 8601 timestamp",
+                       f"{missing}({ident(column)} IS NOT NULL AND TRY_CAST({ident(column)} AS TIMESTAMPTZ) IS NULL)",
+                       ident(column)))
+    counts = ", ".join(f"count(*) FILTER (WHERE {cond})" for _, cond, _ in checks)
+    row = conn.sql(f"SELECT count(*), {counts} FROM {PUSHED_ROWS}").fetchall()[0]
+    violations = {label: n for (label, _, _), n in zip(checks, row[1:]) if n}
+    if not violations:
+        return None
+    samples = []
+    for label, cond, raw in checks:
+        if label in violations:
+            found = conn.sql(f"SELECT CAST({raw} AS VARCHAR) AS value FROM {PUSHED_ROWS} WHERE {cond} "
+                             f"LIMIT {SAMPLE_LIMIT}").fetchall()
+            samples += [{"violation": label, "value": value} for (value,) in found]
+    return ValidationReport(view=request.view.name, rows_checked=row[0], violations=violations,
+                            samples=samples[:SAMPLE_LIMIT])
 
 
 # -- SQL builders -------------------------------------------------------------------------

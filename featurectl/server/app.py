@@ -4,24 +4,30 @@ from __future__ import annotations
 import os
 import sys
 import time
+import uuid
 from contextlib import asynccontextmanager
 from datetime import datetime, timezone
+from pathlib import Path
 from typing import Any
 
 from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from featurectl.app.push import push
 from featurectl.core.errors import UsageError
 from featurectl.online.base import OnlineStoreError
 from featurectl.registry.base import RegistryError
 from featurectl.server import json_values
+from featurectl.server.feature_log import FeatureLogger
 from featurectl.server.metrics import CONTENT_TYPE_LATEST, Metrics
 from featurectl.server.state import ServingState
 
 REPO_ENV = "FEATURECTL_SERVE_REPO"
+LOG_ENV = "FEATURECTL_SERVE_LOG_FEATURES"
 MAX_ENTITIES = 10_000  # per request; larger batches belong to get-historical
 JSON = "application/json"
 
@@ -68,8 +74,8 @@ def _now() -> datetime:
 class Server:
     """The endpoints, bound to one process's serving state and metrics."""
 
-    def __init__(self, state: ServingState, metrics: Metrics):
-        self.state, self.metrics = state, metrics
+    def __init__(self, state: ServingState, metrics: Metrics, logger: FeatureLogger | None = None):
+        self.state, self.metrics, self.logger = state, metrics, logger
 
     def _reader(self):
         reader = self.state.reader
@@ -95,10 +101,55 @@ class Server:
                                f"{len(values)} entities in one request; at most {MAX_ENTITIES} are served per request")
         if features is not None and not all(isinstance(f, str) for f in features):
             raise ApiError(400, "BAD_REQUEST", "field 'features' must be a list of 'view:feature' strings")
-        result = self._reader().read_columns(features, entities, _now(), service=service, full_feature_names=full)
-        if request.query_params.get("format") == "rows":
-            return _json(_rows(result))
-        return _json(_feast_response(result))
+        now = _now()
+        result = self._reader().read_columns(features, entities, now, service=service, full_feature_names=full)
+        request_id = uuid.uuid4().hex
+        if self.logger is not None:
+            self.logger.log(now, request_id, result)
+        answer = _rows(result) if request.query_params.get("format") == "rows" else _feast_response(result)
+        response = _json(answer)
+        response.headers["x-request-id"] = request_id
+        return response
+
+    async def push(self, request: Request) -> Response:
+        """SPEC §8 push: {"feature_view" (or Feast's "push_source_name"), "df", "to": "online"}."""
+        body = await _body(request)
+        name = _field(body, "feature_view", str, "a feature view name") or _field(
+            body, "push_source_name", str, "a feature view name")
+        to = _field(body, "to", str, '"online"', "online")
+        if to != "online":
+            raise ApiError(400, "BAD_REQUEST", f"'to': {to!r} is not served; featurectl pushes to the online "
+                           "store only (\"to\": \"online\"); offline data lives in the view's source files")
+        return await self._write(name, body)
+
+    async def write_to_online_store(self, request: Request) -> Response:
+        """Feast's {"feature_view_name", "df"}, as Feast's `remote` online store sends it."""
+        body = await _body(request)
+        return await self._write(_field(body, "feature_view_name", str, "a feature view name"), body)
+
+    async def _write(self, view: str | None, body: dict[str, Any]) -> Response:
+        if not view:
+            raise ApiError(400, "BAD_REQUEST", "name the feature view: 'feature_view' (or 'push_source_name')")
+        df = _field(body, "df", dict, "an object of column -> list of values")
+        if not df:
+            raise ApiError(400, "BAD_REQUEST", "give the rows as 'df': {column: [values...]}")
+        reader = self._reader()
+        store = self.state.store
+        # DuckDB checks the rows: off the event loop, so reads keep flowing meanwhile.
+        run = await run_in_threadpool(push, self.state.project, reader.defs, store.offline, store.online, view, df)
+        if run.status == "failed":
+            self.metrics.store_errors.inc()
+            raise ApiError(503, "STORE_UNAVAILABLE", run.error or "the write failed")
+        if run.status == "invalid":
+            report = run.report
+            violations = sum(report.violations.values())
+            return _json({"error": "INVALID_ROWS",
+                          "message": f"{violations} violation(s) in {report.rows_checked} row(s) for feature view "
+                                     f"'{view}'; nothing was written: fix the rows or the view's declared "
+                                     "dtype/nullable/constraints",
+                          "report": {"view": report.view, "rows_checked": report.rows_checked,
+                                     "violations": report.violations, "samples": report.samples}}, 422)
+        return _json({"written": run.entities_written, "rows": run.rows_read})
 
     async def health(self, request: Request) -> Response:
         return _json({"status": "ok"})
@@ -210,19 +261,25 @@ def create_app(repo: str | None = None) -> Instrumented:
     repository handed down in the environment."""
     metrics = Metrics()
     state = ServingState(repo or os.environ.get(REPO_ENV), on_refresh=_publish_definitions(metrics))
+    log_dir = os.environ.get(LOG_ENV)
     server = Server(state, metrics)
 
     @asynccontextmanager
     async def lifespan(app):
         state.start()
+        if log_dir:
+            server.logger = FeatureLogger(Path(log_dir), metrics)
         try:
             yield
         finally:
+            if server.logger is not None:
+                server.logger.close()  # after the last request: every served row is in a closed file
             state.stop()
             print(f"featurectl serve: worker {os.getpid()} stopped; in-flight requests were answered",
                   file=sys.stderr, flush=True)
 
-    routes = [("/get-online-features", server.get_online_features, "POST"), ("/health", server.health, "GET"),
+    routes = [("/get-online-features", server.get_online_features, "POST"), ("/push", server.push, "POST"),
+              ("/write-to-online-store", server.write_to_online_store, "POST"), ("/health", server.health, "GET"),
               ("/ready", server.ready, "GET"), ("/metrics", server.metrics_text, "GET")]
     app = Starlette(
         routes=[Route(path, _guarded(fn, metrics), methods=[method]) for path, fn, method in routes],

@@ -7,7 +7,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from featurectl.server.app import REPO_ENV
+from featurectl.server.app import LOG_ENV, REPO_ENV
 
 GRACEFUL_SHUTDOWN_SECONDS = 30
 
@@ -39,6 +39,8 @@ def serve(repo: Path | None, host: str, port: int, workers: int | None, log_feat
     workers = workers or os.cpu_count() or 1
     line = startup_line(repo, f"http://{host}:{port}", workers, log_features)
     os.environ[REPO_ENV] = line["repo"]
+    if log_features is not None:
+        os.environ[LOG_ENV] = str(_log_directory(log_features))
     if workers > 1 and not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
         # Each worker keeps its metric values in files here; /metrics sums them.
         os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="featurectl-metrics-")
@@ -50,3 +52,18 @@ def serve(repo: Path | None, host: str, port: int, workers: int | None, log_feat
         # No recycling: a worker restart every N requests is what gives `feast serve` its p99.
         limit_max_requests=None, timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_SECONDS,
     )
+
+
+def _log_directory(path: Path) -> Path:
+    from featurectl.core.errors import UsageError
+
+    path = Path(path).resolve()
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        probe = path / ".featurectl-write-probe"
+        probe.touch()
+        probe.unlink()
+    except OSError as exc:
+        raise UsageError(f"--log-features {path}: cannot write there ({exc.strerror or exc})",
+                         hint="give a directory this user can create and write") from None
+    return path

@@ -344,8 +344,8 @@ def test_invalid_data_through_the_cli_is_exit_1_naming_the_view(repo: Repo):
 class SmallBatches(DuckDBOfflineStore):
     """The real offline store, streaming a few entities per batch so a run has many batches."""
 
-    def latest_rows(self, request, start, end, batch_size: int = 100_000):
-        return super().latest_rows(request, start, end, batch_size=3)
+    def latest_rows(self, request, start, end, batch_size: int = 100_000, rows=None):
+        return super().latest_rows(request, start, end, batch_size=3, rows=rows)
 
 
 class FailingWrites:

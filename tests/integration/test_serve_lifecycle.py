@@ -55,3 +55,27 @@ def test_sigterm_answers_in_flight_requests_and_exits(repo):
     code, err = server.terminate()
     assert code in (0, -15, 143), err
     assert "stopped" in err and "Traceback" not in err
+
+
+def test_feature_logs_are_flushed_on_sigterm_and_read_back_with_pyarrow(repo, tmp_path):
+    import pyarrow.dataset as ds
+
+    logs = tmp_path / "logs"
+    server = FeatureServer(repo.root, "--log-features", str(logs)).start()
+    ids = []
+    for drivers in ([1, 5], [2]):
+        status, answer, headers = server.request_with_headers(
+            "POST", "/get-online-features", {"features": ["stats:trips", "recent:score"], "entities": {"driver_id": drivers}})
+        assert status == 200
+        ids.append(headers["x-request-id"])
+    code, err = server.terminate()
+    assert "Traceback" not in err
+    assert not list(logs.rglob("*.partial"))
+    stats = ds.dataset(logs / "stats", format="parquet").to_table().sort_by("driver_id").to_pylist()
+    assert [(r["driver_id"], r["trips"], r["trips__status"]) for r in stats] == [
+        (1, repo.latest("stats", (1,))["trips"], "PRESENT"), (2, repo.latest("stats", (2,))["trips"], "PRESENT"),
+        (5, None, "NOT_FOUND")]
+    assert {r["request_id"] for r in stats} == set(ids)
+    assert all(r["request_time"] is not None for r in stats)
+    recent = ds.dataset(logs / "recent", format="parquet").to_table().sort_by("driver_id").to_pylist()
+    assert [r["score__status"] for r in recent] == ["PRESENT", "OUTSIDE_MAX_AGE", "NOT_FOUND"]

@@ -1,0 +1,73 @@
+"""Push: rows posted by a streaming job or a cron (`POST /push`, `/write-to-online-store`),
+written through the materialization path itself: the same dtype, nullability and constraint
+checks (all or nothing), the same latest-row rule within the rows (event time, then created
+time) and the same newer-wins write. Only the watermark stays: it tracks the offline source."""
+from __future__ import annotations
+
+import json
+from datetime import datetime, timezone
+from typing import Any, Mapping
+
+import pyarrow as pa
+
+from featurectl.app.materialize import Materializer, PushedRows, ViewRun
+from featurectl.core.definitions import Definitions
+from featurectl.core.errors import UsageError
+from featurectl.offline.base import OfflineStore, rows_source
+from featurectl.online.base import OnlineStore
+
+# A push has no window: every row counts.
+ALL_TIME = (datetime(1, 1, 1, tzinfo=timezone.utc), datetime(9999, 12, 31, 23, 59, 59, tzinfo=timezone.utc))
+DEFAULT_TIMESTAMP, DEFAULT_CREATED = "event_timestamp", "created"
+
+
+def push(project: str, defs: Definitions, offline: OfflineStore, online: OnlineStore, view_name: str,
+         columns: Mapping[str, list[Any]]) -> ViewRun:
+    """Validate and write the rows of one view; a run with status `invalid` wrote nothing."""
+    view = defs.feature_views.get(view_name)
+    if view is None:
+        raise UsageError(f"unknown feature view '{view_name}'",
+                         hint=f"applied views: {', '.join(sorted(defs.feature_views)) or '(none)'}",
+                         code="UNKNOWN_VIEW")
+    if not view.online:
+        raise UsageError(f"feature view '{view_name}' is not served online (online: false)",
+                         hint="set online: true and apply before pushing to it", code="UNKNOWN_VIEW")
+    source = defs.sources[view.source]
+    timestamp = _present(columns, source.timestamp_field, DEFAULT_TIMESTAMP)
+    created = _present(columns, source.created_timestamp_field, DEFAULT_CREATED)
+    needed = [defs.entities[e].join_key for e in view.entities] + [f.name for f in view.features]
+    missing = [c for c in needed + [timestamp or DEFAULT_TIMESTAMP] if c not in columns]
+    if missing:
+        raise UsageError(f"the rows for feature view '{view_name}' have no column(s) {', '.join(missing)}",
+                         hint=f"give every join key, '{source.timestamp_field}' or '{DEFAULT_TIMESTAMP}' "
+                              "(ISO 8601) and every feature of the view", code="BAD_REQUEST")
+    kept = needed + [timestamp] + ([created] if created else [])
+    lengths = {name: len(columns[name]) if isinstance(columns[name], list) else -1 for name in kept}
+    if len(set(lengths.values())) > 1:
+        raise UsageError("the row columns differ in length (" + ", ".join(f"{k}: {n}" for k, n in lengths.items()) + ")",
+                         hint="give one value per row in every column", code="BAD_REQUEST")
+    table = pa.table({name: _arrow(columns[name], name) for name in kept})
+    if table.num_rows == 0:
+        return ViewRun(view.name, view.major, *ALL_TIME)
+    pushed = PushedRows(table, rows_source(source.name, timestamp, created))
+    materializer = Materializer(project, defs, offline, online, pushed=pushed)
+    return materializer.run([view], {view.name: ALL_TIME})[0]
+
+
+def _present(columns: Mapping[str, Any], declared: str | None, default: str) -> str | None:
+    for name in (declared, default):
+        if name and name in columns:
+            return name
+    return None
+
+
+def _arrow(values: Any, name: str) -> pa.Array:
+    """A column as Arrow. Values Arrow cannot type together (1 and "x", an int beyond int64)
+    go as text, so the checks name them ("not a valid int64") instead of refusing the body."""
+    if not isinstance(values, list):
+        raise UsageError(f"column '{name}' must be a list, one value per row", code="BAD_REQUEST")
+    try:
+        return pa.array(values)
+    except (pa.ArrowInvalid, pa.ArrowTypeError, OverflowError):
+        return pa.array([None if v is None else v if isinstance(v, str) else json.dumps(v) for v in values],
+                        pa.string())
