@@ -17,6 +17,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from featurectl.app.materialize import online_table
 from featurectl.app.push import push
 from featurectl.core.errors import UsageError
 from featurectl.online.base import OnlineStoreError
@@ -250,9 +251,19 @@ def _publish_definitions(metrics: Metrics):
         if reader is None:
             return
         metrics.revision.set(reader.revision or 0)
-        for view in reader.defs.feature_views.values():
+        views = [v for v in reader.defs.feature_views.values() if v.online]
+        for view in views:
             if view.freshness_sla:
                 metrics.freshness_sla.labels(view.name, str(view.major)).set(view.freshness_sla)
+        try:  # kept by the online store at every write (materialize, push): SPEC §9 freshness
+            newest = state.store.online.newest_event_times(
+                [online_table(state.project, reader.defs, v) for v in views])
+        except OnlineStoreError:
+            metrics.store_errors.inc()
+            return
+        for view, moment in zip(views, newest):
+            if moment is not None:
+                metrics.newest_event.labels(view.name, str(view.major)).set(moment.timestamp())
     return publish
 
 
