@@ -32,4 +32,24 @@ import pyarrow.parquet as pq
 print(pq.read_table("training.parquet").to_pandas().head(6).to_string(index=False))
 PY
 step history
+
+# One HTTP read from `featurectl serve` (Feast's feature-server API), then a graceful stop.
+port=$("$python" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+printf '\n%s$ featurectl serve --port %s --workers 1 &%s\n' "$bold" "$port" "$plain"
+"$featurectl" serve --port "$port" --workers 1 &
+server=$!
+trap 'kill "$server" 2>/dev/null || true' EXIT
+for _ in $(seq 1 100); do
+    "$python" -c "import urllib.request; urllib.request.urlopen('http://127.0.0.1:$port/health')" 2>/dev/null && break
+    sleep 0.2
+done
+body='{"features": ["driver_stats:conv_rate", "driver_stats:avg_daily_trips"], "entities": {"driver_id": [1001, 1002]}}'
+printf '\n%s$ curl -s -X POST http://127.0.0.1:%s/get-online-features?format=rows -d %s%s\n' "$bold" "$port" "'$body'" "$plain"
+"$python" - "$port" "$body" <<'PY'
+import sys, urllib.request
+request = urllib.request.Request(f"http://127.0.0.1:{sys.argv[1]}/get-online-features?format=rows", data=sys.argv[2].encode())
+print(urllib.request.urlopen(request).read().decode())
+PY
+kill -TERM "$server"; wait "$server" 2>/dev/null || true
+trap - EXIT
 printf '\nDemo finished in %s\n' "$work/rides"
