@@ -83,10 +83,11 @@ class FeatureStore:
         """Online reads use the applied definitions as read at most `serving_cache_seconds` ago:
         reading and validating the registry on every call would cost more than the read itself.
         An apply through this instance refreshes them at once."""
-        from featurectl.app.retrieval import OnlineReader
+        from featurectl.app.retrieval import build_reader
 
         if self._serving is None or time.monotonic() - self._serving[0] > self.serving_cache_seconds:
-            self._serving = (time.monotonic(), OnlineReader(self.project, self.applied(), self.online))
+            current = self._serving[1] if self._serving else None
+            self._serving = (time.monotonic(), build_reader(self.project, self.registry, self.online, current))
         return self._serving[1]
 
     def plan(self, *, allow_removals: bool = False, against: str | None = None) -> Plan:

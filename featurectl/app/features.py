@@ -1,67 +1,103 @@
-"""Resolving feature references ('view:feature', 'view:*', a service) against definitions."""
+"""Resolving feature references ('view:feature', 'view:*', 'view@N:feature', a service)
+against definitions. A pinned major reads the definition last applied under that major
+(`applied_majors`), one code path for get-online, the SDK, services and the server."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Mapping
 
-from featurectl.core.definitions import Definitions, expand_service_refs
+import semver
+
+from featurectl.core.definitions import Definitions
 from featurectl.core.errors import UsageError
-from featurectl.core.model import FeatureView, parse_ref
+from featurectl.core.model import FeatureView, object_from_dict, parse_feature_ref
+
+# (view name, major) -> the definition last applied under that major
+Majors = Mapping[tuple[str, int], FeatureView]
 
 
 @dataclass(frozen=True)
 class Selection:
-    """Requested features grouped by view, in request order, with their output names."""
+    """Requested features grouped by view (and major), in request order, with output names."""
 
     views: tuple[tuple[FeatureView, tuple[str, ...]], ...]
-    output_names: tuple[tuple[str, str, str], ...]  # (view, feature, output column)
+    # (view label, feature, output column); the label is the view's name, or `name@N` for a
+    # major other than the applied one
+    output_names: tuple[tuple[str, str, str], ...]
+
+
+def view_label(view: FeatureView, defs: Definitions) -> str:
+    current = defs.feature_views.get(view.name)
+    return view.name if current is not None and current.major == view.major else f"{view.name}@{view.major}"
+
+
+def applied_majors(registry, defs: Definitions) -> dict[tuple[str, int], FeatureView]:
+    """Per applied view and major, the definition last applied under that major (the
+    registry's object versions), so `view@N:...` reads an older major side by side."""
+    majors: dict[tuple[str, int], FeatureView] = {}
+    for name, view in defs.feature_views.items():
+        majors[(name, view.major)] = view
+        for version in registry.versions("feature_view", name):
+            if version.definition is not None and version.version:
+                major = semver.Version.parse(version.version).major
+                if major != view.major:
+                    majors[(name, major)] = object_from_dict("feature_view", version.definition)
+    return majors
 
 
 def resolve(defs: Definitions, refs: list[str] | None, service: str | None = None,
-            full_feature_names: bool = False, reserved: tuple[str, ...] = ()) -> Selection:
-    pairs: list[tuple[str, str]] = []
+            full_feature_names: bool = False, reserved: tuple[str, ...] = (),
+            majors: Majors | None = None) -> Selection:
+    wanted: list[str] = []
     if service:
         svc = defs.feature_services.get(service)
         if svc is None:
             raise UsageError(f"unknown feature service '{service}'",
                              hint=f"applied services: {', '.join(sorted(defs.feature_services)) or '(none)'}",
                              code="UNKNOWN_SERVICE")
-        pairs.extend(expand_service_refs(svc, defs))
-    for ref in refs or []:
+        wanted.extend(svc.features)
+    wanted.extend(refs or [])
+    picked: dict[tuple[str, str], FeatureView] = {}  # (label, feature) -> view, in request order
+    for ref in wanted:
         try:
-            view_name, feature = parse_ref(ref)
+            view_name, major, feature = parse_feature_ref(ref)
         except ValueError as exc:
             raise UsageError(str(exc), code="BAD_REQUEST") from None
-        view = _view(defs, view_name)
+        view = _view(defs, view_name, major, majors)
+        label = view_label(view, defs)
         if feature == "*":
-            pairs.extend((view_name, f.name) for f in view.features)
+            picked.update(((label, f.name), view) for f in view.features if (label, f.name) not in picked)
         elif view.feature(feature) is None:
-            raise UsageError(f"unknown feature '{feature}' in feature view '{view_name}'",
-                             hint=f"'{view_name}' has: {', '.join(f.name for f in view.features)}",
+            raise UsageError(f"unknown feature '{feature}' in feature view '{label}' ({view.version})",
+                             hint=f"'{label}' has: {', '.join(f.name for f in view.features)}",
                              code="UNKNOWN_FEATURE")
         else:
-            pairs.append((view_name, feature))
-    if not pairs:
+            picked.setdefault((label, feature), view)
+    if not picked:
         raise UsageError("no features requested", hint="pass --features view:feature[,view:*] or --service NAME")
-    pairs = list(dict.fromkeys(pairs))
-    by_view: dict[str, list[str]] = {}
-    for view_name, feature in pairs:
-        _view(defs, view_name)
-        by_view.setdefault(view_name, []).append(feature)
-    names = [(v, f, f"{v}__{f}" if full_feature_names else f) for v, f in pairs]
+    by_view: dict[str, tuple[FeatureView, list[str]]] = {}
+    for (label, feature), view in picked.items():
+        by_view.setdefault(label, (view, []))[1].append(feature)
+    names = [(label, f, f"{label}__{f}" if full_feature_names else f) for label, f in picked]
     _check_collisions(names, reserved)
-    return Selection(
-        views=tuple((defs.feature_views[v], tuple(fs)) for v, fs in by_view.items()),
-        output_names=tuple(names),
-    )
+    return Selection(views=tuple((view, tuple(fs)) for view, fs in by_view.values()), output_names=tuple(names))
 
 
-def _view(defs: Definitions, name: str) -> FeatureView:
+def _view(defs: Definitions, name: str, major: int | None, majors: Majors | None) -> FeatureView:
     view = defs.feature_views.get(name)
     if view is None:
         raise UsageError(f"unknown feature view '{name}'",
                          hint=f"applied views: {', '.join(sorted(defs.feature_views)) or '(none)'}; "
                               "run `featurectl apply` first if it is new", code="UNKNOWN_VIEW")
-    return view
+    if major is None or major == view.major:
+        return view
+    pinned = (majors or {}).get((name, major))
+    if pinned is None:
+        known = sorted(m for n, m in (majors or {(name, view.major): view}) if n == name)
+        raise UsageError(f"feature view '{name}' has no applied major {major}",
+                         hint=f"applied majors of '{name}': {', '.join(map(str, known))}; "
+                              f"drop '@{major}' to read the applied major ({view.version})", code="UNKNOWN_VIEW")
+    return pinned
 
 
 def _check_collisions(names: list[tuple[str, str, str]], reserved: tuple[str, ...]) -> None:

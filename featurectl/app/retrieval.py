@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Callable, Mapping, Sequence
 
-from featurectl.app.features import Selection, resolve
+from featurectl.app.features import Majors, Selection, resolve, view_label
 from featurectl.app.materialize import online_table, request_for
 from featurectl.core.definitions import Definitions
 from featurectl.core.errors import UsageError
@@ -94,16 +94,18 @@ class _OnlineRequest:
 
     selection: Selection
     key_types: dict[str, str]
-    tables: tuple[tuple[OnlineTable, tuple[str, ...]], ...]
-    dtypes: dict[tuple[str, str], str]  # (view, feature) -> dtype
+    tables: tuple[tuple[str, OnlineTable, tuple[str, ...]], ...]  # (view label, table, features)
+    dtypes: dict[tuple[str, str], str]  # (view label, feature) -> dtype
 
 
 class OnlineReader:
     """Online reads against one set of applied definitions. Serving repeats the same few
     feature lists, so each resolved request is kept: a read then costs the store's lookup."""
 
-    def __init__(self, project: str, defs: Definitions, store: OnlineStore, revision: int | None = None):
+    def __init__(self, project: str, defs: Definitions, store: OnlineStore, revision: int | None = None,
+                 majors: Majors | None = None):
         self.project, self.defs, self.store, self.revision = project, defs, store, revision
+        self.majors = majors  # older majors' definitions, for `view@N:` references
         self._requests: dict[tuple, _OnlineRequest] = {}
 
     def _request(self, refs: tuple[str, ...], service: str | None, full: bool,
@@ -111,7 +113,7 @@ class OnlineReader:
         cache_key = (refs, service, full, key_columns)
         request = self._requests.get(cache_key)
         if request is None:
-            selection = resolve(self.defs, list(refs), service, full, reserved=key_columns)
+            selection = resolve(self.defs, list(refs), service, full, reserved=key_columns, majors=self.majors)
             for view, _ in selection.views:
                 if not view.online:
                     raise UsageError(f"feature view '{view.name}' is not served online (online: false)",
@@ -121,8 +123,9 @@ class OnlineReader:
             request = _OnlineRequest(
                 selection=selection,
                 key_types={entities[e].join_key: entities[e].dtype for v, _ in selection.views for e in v.entities},
-                tables=tuple((online_table(self.project, self.defs, v), fs) for v, fs in selection.views),
-                dtypes={(v.name, f.name): f.dtype for v, _ in selection.views for f in v.features},
+                tables=tuple((view_label(v, self.defs), online_table(self.project, self.defs, v), fs)
+                             for v, fs in selection.views),
+                dtypes={(view_label(v, self.defs), f.name): f.dtype for v, _ in selection.views for f in v.features},
             )
             if len(self._requests) < 1024:  # bounded: callers building ad-hoc lists cannot grow it forever
                 self._requests[cache_key] = request
@@ -143,9 +146,9 @@ class OnlineReader:
         request = self._request(tuple(refs or ()), service, full_feature_names, tuple(entities))
         keys = {k: _key_column(k, values, request.key_types.get(k)) for k, values in entities.items()}
         views: dict[str, tuple[Any, list[str], list[datetime | None]]] = {}
-        for table, features in request.tables:
-            rows = self.store.read(table, _entity_keys(keys, table.join_keys, table.view, count), features, now)
-            views[table.view] = (rows, *_view_statuses(rows))
+        for label, table, features in request.tables:
+            rows = self.store.read(table, _entity_keys(keys, table.join_keys, label, count), features, now)
+            views[label] = (rows, *_view_statuses(rows))
         columns = []
         for view_name, feature, out in request.selection.output_names:
             rows, found, times = views[view_name]
@@ -205,7 +208,20 @@ def _view_statuses(rows) -> tuple[list[str], list[datetime | None]]:
     return found, times
 
 
+def build_reader(project: str, registry, online: OnlineStore, current: OnlineReader | None = None) -> OnlineReader:
+    """A reader of the registry's applied definitions (and older majors) as they are now;
+    `current` is kept, with its resolved requests, when the revision has not moved."""
+    from featurectl.app.features import applied_majors
+    from featurectl.app.planning import current_definitions
+
+    revision, defs = current_definitions(registry)
+    if current is not None and current.revision == revision:
+        return current
+    return OnlineReader(project, defs, online, revision, applied_majors(registry, defs))
+
+
 def historical_requests(defs: Definitions, refs: list[str] | None, service: str | None,
                         full_feature_names: bool, input_columns: tuple[str, ...]):
     selection: Selection = resolve(defs, refs, service, full_feature_names, reserved=input_columns)
     return [request_for(defs, view, features) for view, features in selection.views]
+

@@ -16,7 +16,7 @@ from featurectl.core.model import (
     FeatureView,
     Source,
     object_from_dict,
-    parse_ref,
+    parse_feature_ref,
 )
 
 # Fields that describe an object without affecting its data (the "metadata" fingerprint).
@@ -113,12 +113,18 @@ def check_references(defs: Definitions, origins: dict[tuple[str, str], str] | No
                        "rename the feature; join keys are columns of their own")
     for service in defs.feature_services.values():
         for ref in service.features:
-            view_name, feature_name = parse_ref(ref)
+            view_name, major, feature_name = parse_feature_ref(ref)
             referenced = defs.feature_views.get(view_name)
             if referenced is None:
                 report("feature_service", service.name, "features",
                        f"DANGLING_REFERENCE: feature view '{view_name}' in '{ref}' does not exist",
                        f"fix the reference; known views: {_known(defs.feature_views)}")
+            elif major is not None and major > referenced.major:
+                report("feature_service", service.name, "features",
+                       f"DANGLING_REFERENCE: '{ref}' pins major {major}, but view '{view_name}' is at {referenced.version}",
+                       f"pin a major up to {referenced.major}, or drop '@{major}' to read the applied major")
+            elif major is not None and major < referenced.major:
+                continue  # an older major: its features are checked against the registry when read
             elif feature_name != "*" and referenced.feature(feature_name) is None:
                 report("feature_service", service.name, "features",
                        f"DANGLING_REFERENCE: feature '{feature_name}' does not exist in view '{view_name}'",
@@ -128,16 +134,3 @@ def check_references(defs: Definitions, origins: dict[tuple[str, str], str] | No
 
 def _known(objects: dict[str, Any]) -> str:
     return ", ".join(sorted(objects)) or "(none)"
-
-
-def expand_service_refs(service: FeatureService, defs: Definitions) -> list[tuple[str, str]]:
-    """(view, feature) pairs a service names, with 'view:*' expanded in declared order."""
-    pairs: list[tuple[str, str]] = []
-    for ref in service.features:
-        view_name, feature = parse_ref(ref)
-        view = defs.feature_views.get(view_name)
-        if feature == "*" and view is not None:
-            pairs.extend((view_name, f.name) for f in view.features)
-        else:
-            pairs.append((view_name, feature))
-    return pairs

@@ -9,7 +9,7 @@ from __future__ import annotations
 import math
 import re
 from datetime import datetime
-from typing import Annotated, Any, ClassVar, Literal, Union, cast
+from typing import Annotated, Any, ClassVar, Literal, NamedTuple, Union, cast
 
 import semver
 from pydantic import (
@@ -252,14 +252,31 @@ class FeatureService(_Model):
         return refs
 
 
+class FeatureRef(NamedTuple):
+    """`view:feature`, `view:*`, or pinned to a major version: `view@2:feature`, `view@2:*`."""
+
+    view: str
+    major: int | None  # None: the applied (newest) major
+    feature: str  # a feature name or '*'
+
+
+_REF = re.compile(r"^([A-Za-z_][A-Za-z0-9_]*)(?:@(0|[1-9][0-9]{0,8}))?:(\*|[A-Za-z_][A-Za-z0-9_]*)$")
+
+
+def parse_feature_ref(ref: str) -> FeatureRef:
+    """Parse one reference; raise ValueError on a malformed one."""
+    match = _REF.match(str(ref))
+    if match is None:
+        raise ValueError(f"invalid feature reference {ref!r}; write 'view:feature', 'view:*' "
+                         "or, pinned to a major version, 'view@2:feature'")
+    view, major, feature = match.groups()
+    return FeatureRef(view, None if major is None else int(major), feature)
+
+
 def parse_ref(ref: str) -> tuple[str, str]:
-    """Split 'view:feature' (or 'view:*'); raise ValueError on a malformed reference."""
-    view, sep, feature = str(ref).partition(":")
-    if not sep or not re.match(NAME_PATTERN, view) or not (
-        feature == "*" or re.match(NAME_PATTERN, feature)
-    ):
-        raise ValueError(f"invalid feature reference {ref!r}; write 'view:feature' or 'view:*'")
-    return view, feature
+    """(view, feature) of 'view:feature', 'view:*' or 'view@N:...'; ValueError when malformed."""
+    parsed = parse_feature_ref(ref)
+    return parsed.view, parsed.feature
 
 
 MODELS: dict[str, tuple[type[_Model], ...]] = {

@@ -8,8 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
-from featurectl.app.planning import current_definitions
-from featurectl.app.retrieval import OnlineReader
+from featurectl.app.retrieval import OnlineReader, build_reader
 from featurectl.online.base import OnlineStoreError, OnlineTable
 from featurectl.registry.base import RegistryError
 from featurectl.sdk import FeatureStore
@@ -57,7 +56,7 @@ class ServingState:
     def refresh(self) -> None:
         """Read the registry; a new revision becomes a new reader, swapped in by one assignment."""
         try:
-            revision, defs = current_definitions(self._registry_side.registry)
+            self.reader = build_reader(self.project, self._registry_side.registry, self.store.online, self.reader)
         except RegistryError as exc:
             self.registry_error = str(exc)
             return
@@ -65,8 +64,6 @@ class ServingState:
             self.registry_error = f"reading the registry failed: {type(exc).__name__}: {exc}"
             return
         self.registry_error = None
-        if self.reader is None or self.reader.revision != revision:
-            self.reader = OnlineReader(self.project, defs, self.store.online, revision)
         if self._on_refresh is not None:
             self._on_refresh(self)
 

@@ -79,3 +79,28 @@ def test_feature_logs_are_flushed_on_sigterm_and_read_back_with_pyarrow(repo, tm
     assert all(r["request_time"] is not None for r in stats)
     recent = ds.dataset(logs / "recent", format="parquet").to_table().sort_by("driver_id").to_pylist()
     assert [r["score__status"] for r in recent] == ["PRESENT", "OUTSIDE_MAX_AGE", "NOT_FOUND"]
+
+
+def test_pinned_majors_read_side_by_side_after_a_major_bump(repo):
+    path = repo.root / "features" / "defs.yaml"
+    data = yaml.safe_load(path.read_text())
+    stats = next(v for v in data["feature_views"] if v["name"] == "stats")
+    stats["version"] = "2.0.0"
+    stats["features"] = [f for f in stats["features"] if f["name"] != "label"]  # FEATURE_REMOVED: major
+    data["feature_services"].append({"name": "pinned", "version": "1.0.0", "owner": "t@example.com",
+                                     "features": ["stats@1:*"]})
+    path.write_text(yaml.safe_dump(data, sort_keys=False))
+    assert run_featurectl("apply", cwd=repo.root).code == 0  # major 2 starts empty: not materialized
+    old = repo.latest("stats", (1,))
+    with FeatureServer(repo.root) as server:
+        _, rows = server.post("/get-online-features?format=rows", {
+            "features": ["stats@1:label", "stats:trips"], "entities": {"driver_id": [1]}})
+        assert rows == [{"driver_id": 1, "label": old["label"], "trips": None}]
+        _, body = server.post("/get-online-features", {
+            "feature_service": "pinned", "full_feature_names": True, "entities": {"driver_id": [1]}})
+        assert body["metadata"]["feature_names"] == ["driver_id", "stats@1__conv_rate", "stats@1__trips", "stats@1__label"]
+        assert [r["statuses"][0] for r in body["results"][1:]] == ["PRESENT"] * 3
+        status, answer = server.post("/get-online-features", {"features": ["stats@3:trips"], "entities": {"driver_id": [1]}})
+        assert (status, answer["error"]) == (400, "UNKNOWN_VIEW") and "applied majors of 'stats': 1, 2" in answer["message"]
+    cli = run_featurectl("get-online", "--features", "stats@1:label,stats:trips", "-e", "driver_id=1", cwd=repo.root)
+    assert cli.code == 0 and yaml.safe_load(cli.stdout) == rows

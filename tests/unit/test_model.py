@@ -7,10 +7,10 @@ import pytest
 from pydantic import ValidationError
 
 from featurectl.core.bumps import declared_bump, minimum_version
-from featurectl.core.definitions import Definitions, canonical, check_references, expand_service_refs, fingerprints
+from featurectl.core.definitions import Definitions, canonical, check_references, fingerprints
 from featurectl.core.dtypes import is_widening, parse_dtype
 from featurectl.core.durations import format_duration, parse_duration
-from featurectl.core.model import Constraints, Entity, Feature, FeatureService, FeatureView, FileSource, parse_ref
+from featurectl.core.model import Constraints, Entity, Feature, FeatureService, FeatureView, FileSource, FeatureRef, parse_feature_ref, parse_ref
 from tests.unit.factories import changed, entity, feature, query_source, service, source, view, world
 
 
@@ -245,7 +245,7 @@ def test_parse_ref(ref, parsed):
 
 @pytest.mark.parametrize("bad", ["v", "v:", ":f", "v:f:g", "v:**", "v f:x", "v:f*", ""])
 def test_malformed_service_refs(bad):
-    with pytest.raises(ValidationError, match="write 'view:feature' or 'view:\\*'"):
+    with pytest.raises(ValidationError, match="write 'view:feature', 'view:\\*' or"):
         service(features=[bad])
 
 
@@ -283,12 +283,29 @@ def test_feature_named_like_a_join_key_is_a_problem():
     assert (p.name, p.field) == ("driver_stats", "features.driver_id")
 
 
-def test_expand_service_refs():
-    defs = world()
-    s = service(features=["driver_stats:*", "driver_stats:conv_rate"])
-    assert expand_service_refs(s, defs) == [
-        ("driver_stats", "conv_rate"), ("driver_stats", "acc_rate"), ("driver_stats", "trips"),
-        ("driver_stats", "conv_rate")]
+@pytest.mark.parametrize("ref, parsed", [
+    ("driver_stats:conv_rate", FeatureRef("driver_stats", None, "conv_rate")),
+    ("driver_stats:*", FeatureRef("driver_stats", None, "*")),
+    ("driver_stats@2:conv_rate", FeatureRef("driver_stats", 2, "conv_rate")),
+    ("driver_stats@0:*", FeatureRef("driver_stats", 0, "*")),
+])
+def test_feature_refs_may_pin_a_major(ref, parsed):
+    assert parse_feature_ref(ref) == parsed
+    assert parse_ref(ref) == (parsed.view, parsed.feature)
+
+
+@pytest.mark.parametrize("ref", ["driver_stats@:x", "driver_stats@01:x", "driver_stats@-1:x", "driver_stats@v2:x",
+                                 "@2:x", "driver_stats@2", "driver_stats@2:"])
+def test_malformed_pinned_refs(ref):
+    with pytest.raises(ValueError, match="view@2:feature"):
+        parse_feature_ref(ref)
+
+
+def test_a_service_may_pin_an_older_major_but_not_a_future_one():
+    defs = world(service(features=["driver_stats@0:anything", "driver_stats@5:conv_rate"]))
+    problems = check_references(defs)
+    assert [p.message for p in problems] == [
+        "DANGLING_REFERENCE: 'driver_stats@5:conv_rate' pins major 5, but view 'driver_stats' is at 1.0.0"]
 
 
 # --- canonical form and fingerprints ------------------------------------------------
