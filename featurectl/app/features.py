@@ -91,9 +91,13 @@ def _view(defs: Definitions, name: str, major: int | None, majors: Majors | None
                               "run `featurectl apply` first if it is new", code="UNKNOWN_VIEW")
     if major is None or major == view.major:
         return view
-    pinned = (majors or {}).get((name, major))
+    if majors is None:
+        raise UsageError(f"'{name}@{major}' pins an older major; only online reads (get-online, the SDK's "
+                         "get_online_features, serve) read older majors side by side",
+                         hint=f"drop '@{major}' to read the applied major ({view.version})", code="UNKNOWN_VIEW")
+    pinned = majors.get((name, major))
     if pinned is None:
-        known = sorted(m for n, m in (majors or {(name, view.major): view}) if n == name)
+        known = sorted(m for n, m in majors if n == name)
         raise UsageError(f"feature view '{name}' has no applied major {major}",
                          hint=f"applied majors of '{name}': {', '.join(map(str, known))}; "
                               f"drop '@{major}' to read the applied major ({view.version})", code="UNKNOWN_VIEW")
