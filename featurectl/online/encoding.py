@@ -23,6 +23,7 @@ from datetime import datetime, timedelta
 from typing import Any, Callable, Sequence
 
 import duckdb
+import orjson
 import pyarrow as pa
 import pyarrow.compute as pc
 
@@ -226,7 +227,10 @@ def decoders(table: OnlineTable, features: Sequence[str]) -> list[tuple[str, Cal
 
 def decode_value(blob: bytes, wanted: list[tuple[str, Callable[[Any], Any] | None]]) -> list[Any]:
     """The requested features of one stored value, typed; only those are converted."""
-    obj = json.loads(blob)
+    try:
+        obj = orjson.loads(blob)
+    except orjson.JSONDecodeError:  # NaN/Infinity: Python's JSON extension, which orjson refuses
+        obj = json.loads(blob)
     out = []
     for name, convert in wanted:
         value = obj.get(name)

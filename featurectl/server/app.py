@@ -174,9 +174,13 @@ def _feast_response(result) -> dict[str, Any]:
     epoch = [event_time_text(None)] * count
     present = ["PRESENT"] * count
     results = [{"values": values, "statuses": present, "event_timestamps": epoch} for values in result.keys.values()]
+    texts: dict[int, list[str]] = {}  # the features of one view share one list of event times
     for column in result.features:
+        times = texts.get(id(column.event_timestamps))
+        if times is None:
+            times = texts[id(column.event_timestamps)] = [event_time_text(t) for t in column.event_timestamps]
         results.append({"values": column_values(column.values, column.dtype), "statuses": column.statuses,
-                        "event_timestamps": [event_time_text(t) for t in column.event_timestamps]})
+                        "event_timestamps": times})
     return {"metadata": {"feature_names": [*result.keys, *(c.name for c in result.features)]}, "results": results}
 
 

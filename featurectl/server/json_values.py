@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from functools import lru_cache
 from datetime import datetime, timezone
 from typing import Any
 
@@ -34,6 +35,7 @@ def column_values(values: list[Any], dtype: str) -> list[Any]:
     return values
 
 
+@lru_cache(maxsize=65_536)  # entities share event times (hourly batches): each is formatted once
 def event_time_text(moment: datetime | None) -> str:
     """As protobuf's JSON mapping writes a Timestamp (what Feast's server sends): UTC with Z."""
     if moment is None:
