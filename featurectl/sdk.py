@@ -58,6 +58,14 @@ class FeatureStore:
         from featurectl.online import create_online_store
         return create_online_store(self.repo.store_config("online_store"), self.repo.root)
 
+    def store_description(self, block: str) -> str:
+        """`type:where` of one store block (`registry`, `online_store`, ...), passwords masked."""
+        from featurectl.registry.postgres import mask_dsn
+
+        data = self.repo.store_config(block).model_dump()
+        where = data.get("url") or data.get("dsn") or data.get("path") or ""
+        return f"{data.get('type')}:{mask_dsn(str(where))}"
+
     def close(self) -> None:
         for name in ("registry", "offline", "online"):
             if name in self.__dict__:

@@ -6,8 +6,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Mapping
 
-import semver
-
 from featurectl.core.definitions import Definitions
 from featurectl.core.errors import UsageError
 from featurectl.core.model import FeatureView, object_from_dict, parse_feature_ref
@@ -38,10 +36,10 @@ def applied_majors(registry, defs: Definitions) -> dict[tuple[str, int], Feature
     for name, view in defs.feature_views.items():
         majors[(name, view.major)] = view
         for version in registry.versions("feature_view", name):
-            if version.definition is not None and version.version:
-                major = semver.Version.parse(version.version).major
-                if major != view.major:
-                    majors[(name, major)] = object_from_dict("feature_view", version.definition)
+            if version.definition is not None:
+                older = object_from_dict("feature_view", version.definition)
+                if older.major != view.major:
+                    majors[(name, older.major)] = older
     return majors
 
 

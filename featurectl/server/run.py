@@ -12,22 +12,13 @@ from featurectl.server.app import LOG_ENV, REPO_ENV
 GRACEFUL_SHUTDOWN_SECONDS = 30
 
 
-def masked_store(config: Any) -> str:
-    """`type:where` of a store block, passwords masked."""
-    from featurectl.registry.postgres import mask_dsn
-
-    data = config.model_dump()
-    where = data.get("url") or data.get("dsn") or data.get("path") or ""
-    return f"{data.get('type')}:{mask_dsn(str(where))}"
-
-
 def startup_line(repo: Path | None, url: str, workers: int, log_features: Path | None) -> dict[str, Any]:
     """What the server is about to serve, read once in the parent (errors here are exit 2/3)."""
     from featurectl.sdk import FeatureStore
 
     with FeatureStore(repo) as store:
         revision = store.registry.read().revision
-        online = masked_store(store.repo.store_config("online_store"))
+        online = store.store_description("online_store")
         return {"event": "serving", "url": url, "project": store.project, "registry_revision": revision,
                 "online_store": online, "workers": workers,
                 "log_features": str(log_features) if log_features else None, "repo": str(store.repo.root)}
