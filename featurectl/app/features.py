@@ -38,7 +38,7 @@ def applied_majors(registry, defs: Definitions) -> dict[tuple[str, int], Feature
         for version in registry.versions("feature_view", name):
             if version.definition is not None:
                 older = object_from_dict("feature_view", version.definition)
-                if older.major != view.major:
+                if isinstance(older, FeatureView) and older.major != view.major:
                     majors[(name, older.major)] = older
     return majors
 

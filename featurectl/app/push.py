@@ -33,10 +33,10 @@ def push(project: str, defs: Definitions, offline: OfflineStore, online: OnlineS
         raise UsageError(f"feature view '{view_name}' is not served online (online: false)",
                          hint="set online: true and apply before pushing to it", code="UNKNOWN_VIEW")
     source = defs.sources[view.source]
-    timestamp = _present(columns, source.timestamp_field, DEFAULT_TIMESTAMP)
+    timestamp = _present(columns, source.timestamp_field, DEFAULT_TIMESTAMP) or DEFAULT_TIMESTAMP
     created = _present(columns, source.created_timestamp_field, DEFAULT_CREATED)
     needed = [defs.entities[e].join_key for e in view.entities] + [f.name for f in view.features]
-    missing = [c for c in needed + [timestamp or DEFAULT_TIMESTAMP] if c not in columns]
+    missing = [c for c in needed + [timestamp] if c not in columns]
     if missing:
         raise UsageError(f"the rows for feature view '{view_name}' have no column(s) {', '.join(missing)}",
                          hint=f"give every join key, '{source.timestamp_field}' or '{DEFAULT_TIMESTAMP}' "

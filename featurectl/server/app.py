@@ -8,7 +8,7 @@ import uuid
 from contextlib import asynccontextmanager
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
@@ -141,8 +141,8 @@ class Server:
         if run.status == "failed":
             self.metrics.store_errors.inc()
             raise ApiError(503, "STORE_UNAVAILABLE", run.error or "the write failed")
-        if run.status == "invalid":
-            report = run.report
+        report = run.report
+        if run.status == "invalid" and report is not None:
             violations = sum(report.violations.values())
             return _json({"error": "INVALID_ROWS",
                           "message": f"{violations} violation(s) in {report.rows_checked} row(s) for feature view "
@@ -298,7 +298,7 @@ def create_app(repo: str | None = None) -> Instrumented:
               ("/ready", server.ready, "GET"), ("/metrics", server.metrics_text, "GET")]
     app = Starlette(
         routes=[Route(path, _guarded(fn, metrics), methods=[method]) for path, fn, method in routes],
-        exception_handlers={HTTPException: _http_error},
+        exception_handlers={HTTPException: cast(Any, _http_error)},
         lifespan=lifespan,
     )
     return Instrumented(app, metrics)

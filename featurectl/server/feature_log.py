@@ -94,14 +94,14 @@ class FeatureLogger:
             try:
                 item = self._queue.get(timeout=max(0.0, deadline - time.monotonic()))
             except queue.Empty:
-                item = ...
-            if item is None:
-                self._flush(pending)
-                for file in self._files.values():
-                    file.close()
-                self._files.clear()
-                return
-            if item is not ...:
+                pass
+            else:
+                if item is None:  # closing: write what is left, close every file
+                    self._flush(pending)
+                    for file in self._files.values():
+                        file.close()
+                    self._files.clear()
+                    return
                 pending.append(item)
             if time.monotonic() >= deadline:
                 self._flush(pending)
@@ -158,7 +158,8 @@ def _tables(pending: list[_Served]) -> dict[str, pa.Table]:
                 kinds[column.feature] = arrow_type(column.dtype)
                 kinds[f"{column.feature}__status"] = pa.string()
     tables: dict[str, pa.Table] = {}
-    for (view, _), columns in groups.items():
-        table = pa.table({name: pa.array(values, type=types[(view, _)].get(name)) for name, values in columns.items()})
+    for (view, signature), data in groups.items():
+        kinds = types[(view, signature)]
+        table = pa.table({name: pa.array(values, type=kinds.get(name)) for name, values in data.items()})
         tables[view] = pa.concat_tables([tables[view], table], promote_options="permissive") if view in tables else table
     return tables

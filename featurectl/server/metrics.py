@@ -18,24 +18,25 @@ class Metrics:
     def __init__(self) -> None:
         self._multiprocess = bool(os.environ.get("PROMETHEUS_MULTIPROC_DIR"))
         self.registry = None if self._multiprocess else CollectorRegistry()
-        reg = {"registry": self.registry} if self.registry is not None else {}
+        # registry None (multiprocess mode): values live in the worker's files, not in a registry
+        reg = self.registry
         self.requests = Counter("featurectl_requests_total", "HTTP requests by endpoint and status code",
-                                ["endpoint", "status"], **reg)
+                                ["endpoint", "status"], registry=reg)
         self.latency = Histogram("featurectl_request_duration_seconds", "HTTP request latency by endpoint and status",
-                                 ["endpoint", "status"], buckets=LATENCY_BUCKETS, **reg)
+                                 ["endpoint", "status"], buckets=LATENCY_BUCKETS, registry=reg)
         self.store_errors = Counter("featurectl_online_store_errors_total",
-                                    "Online store failures met while serving", **reg)
+                                    "Online store failures met while serving", registry=reg)
         self.revision = Gauge("featurectl_registry_revision", "The registry revision being served",
-                              multiprocess_mode="max", **reg)
+                              multiprocess_mode="max", registry=reg)
         self.newest_event = Gauge("featurectl_view_newest_event_timestamp_seconds",
                                   "Newest event time of a view's online values (Unix seconds)",
-                                  ["view", "major"], multiprocess_mode="max", **reg)
+                                  ["view", "major"], multiprocess_mode="max", registry=reg)
         self.freshness_sla = Gauge("featurectl_view_freshness_sla_seconds", "A view's declared freshness_sla",
-                                   ["view", "major"], multiprocess_mode="max", **reg)
+                                   ["view", "major"], multiprocess_mode="max", registry=reg)
         self.log_dropped = Counter("featurectl_feature_log_dropped_rows_total",
-                                   "Feature-log rows dropped because the writer fell behind", **reg)
+                                   "Feature-log rows dropped because the writer fell behind", registry=reg)
         self.log_written = Counter("featurectl_feature_log_rows_total", "Feature-log rows written to Parquet",
-                                   **reg)
+                                   registry=reg)
 
     def observe(self, endpoint: str, status: int, seconds: float) -> None:
         code = str(status)

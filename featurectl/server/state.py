@@ -34,7 +34,7 @@ class ServingState:
         self._thread = threading.Thread(target=self._loop, name="featurectl-registry-refresh", daemon=True)
 
     def start(self, wait_seconds: float = 30.0) -> None:
-        self.store.online  # opened here, before the refresher thread and requests share it
+        _ = self.store.online  # opened here, before the refresher thread and requests share it
         self._thread.start()
         self._first.wait(wait_seconds)
 
