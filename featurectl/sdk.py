@@ -18,7 +18,7 @@ if TYPE_CHECKING:
     import pyarrow as pa
 
     from featurectl.app.materialize import OnlineStatus, Progress, ViewRun
-    from featurectl.app.retrieval import OnlineReader
+    from featurectl.app.retrieval import OnlineReader, OnlineResult
 
     from featurectl.offline.base import OfflineStore
     from featurectl.online.base import OnlineStore
@@ -150,6 +150,13 @@ class FeatureStore:
     def get_online_features(self, features: Sequence[str] | None = None,
                             entity_rows: Sequence[Mapping[str, Any]] = (), *, service: str | None = None,
                             full_feature_names: bool = False) -> dict[str, list[Any]]:
+        return self.get_online_result(features, entity_rows, service=service,
+                                      full_feature_names=full_feature_names).columns
+
+    def get_online_result(self, features: Sequence[str] | None = None,
+                          entity_rows: Sequence[Mapping[str, Any]] = (), *, service: str | None = None,
+                          full_feature_names: bool = False) -> "OnlineResult":
+        """get_online_features with each column's dtype, for encoders (`render.values`)."""
         return self._online_reader().read(features, entity_rows, self._clock(), service=service,
                                           full_feature_names=full_feature_names)
 

@@ -66,6 +66,17 @@ class _OnlineRequest:
     selection: Selection
     key_types: dict[str, str]
     tables: tuple[tuple[OnlineTable, tuple[str, ...]], ...]
+    dtypes: dict[str, str]  # output column -> dtype: join keys and requested features
+
+
+@dataclass(frozen=True)
+class OnlineResult:
+    """Online values as columns in request order, with each column's dtype, so that a
+    renderer or a server encodes a column at a time. A given entity-row column that is no
+    join key has no dtype (None)."""
+
+    columns: dict[str, list[Any]]
+    dtypes: dict[str, str | None]
 
 
 class OnlineReader:
@@ -87,17 +98,20 @@ class OnlineReader:
                     raise UsageError(f"feature view '{view.name}' is not served online (online: false)",
                                      hint="use get-historical, or set online: true, apply and materialize")
             entities = self.defs.entities
+            key_types = {entities[e].join_key: entities[e].dtype for v, _ in selection.views for e in v.entities}
+            views = {v.name: v for v, _ in selection.views}
             request = _OnlineRequest(
                 selection=selection,
-                key_types={entities[e].join_key: entities[e].dtype for v, _ in selection.views for e in v.entities},
+                key_types=key_types,
                 tables=tuple((online_table(self.project, self.defs, v), fs) for v, fs in selection.views),
+                dtypes={**key_types, **{out: views[v].feature(f).dtype for v, f, out in selection.output_names}},
             )
             if len(self._requests) < 1024:  # bounded: callers building ad-hoc lists cannot grow it forever
                 self._requests[cache_key] = request
         return request
 
     def read(self, refs: Sequence[str] | None, entity_rows: Sequence[Mapping[str, Any]], now: datetime, *,
-             service: str | None = None, full_feature_names: bool = False) -> dict[str, list[Any]]:
+             service: str | None = None, full_feature_names: bool = False) -> OnlineResult:
         """Columns: every join key given in the entity rows, then one column per requested feature."""
         if not entity_rows:
             raise UsageError("no entity rows given", hint="pass at least one -e KEY=VALUE")
@@ -116,7 +130,7 @@ class OnlineReader:
                 values[(table.view, feature)] = rows.values[feature]
         for view_name, feature, out in request.selection.output_names:
             result[out] = values[(view_name, feature)]
-        return result
+        return OnlineResult(result, {name: request.dtypes.get(name) for name in result})
 
 
 def _entity_key(row: Mapping[str, Any], join_keys, view: str) -> tuple[Any, ...]:

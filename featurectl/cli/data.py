@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import json
-import math
 from enum import Enum
 from pathlib import Path
 from typing import Annotated, Optional
@@ -116,43 +115,17 @@ def get_online(
     debug: DebugOpt = False,
 ) -> int:
     """Read feature values for entities from the online store."""
+    from featurectl.render.online import online_json, online_table
+
     rows = _entity_rows(entity)
     with store(repo) as fs:
-        columns = fs.get_online_features(split_list(features), rows, service=service,
-                                         full_feature_names=full_feature_names)
-    records = [{name: values[i] for name, values in columns.items()} for i in range(len(rows))]
+        result = fs.get_online_result(split_list(features), rows, service=service,
+                                      full_feature_names=full_feature_names)
     if fmt is OnlineFormat.json:
-        output.print_raw(json.dumps(_finite(records), indent=2, default=_json_value))
+        output.print_raw(online_json(result))
     else:
-        from rich.table import Table
-        table = Table(*columns.keys())
-        for record in records:
-            table.add_row(*("" if v is None else output.escape(v) for v in record.values()))
-        output.out().print(table)
+        output.print_table(online_table(result))
     return 0
-
-
-_NON_FINITE = {"nan": "NaN", "inf": "Infinity", "-inf": "-Infinity"}
-
-
-def _finite(value):
-    """JSON has no NaN or Infinity: write them as the strings "NaN", "Infinity" and
-    "-Infinity" (as protobuf's JSON mapping does), so every JSON parser accepts the output."""
-    if isinstance(value, float) and not math.isfinite(value):
-        return _NON_FINITE[repr(value)]
-    if isinstance(value, list):
-        return [_finite(v) for v in value]
-    if isinstance(value, dict):
-        return {k: _finite(v) for k, v in value.items()}
-    return value
-
-
-def _json_value(value):
-    if isinstance(value, bytes):
-        return value.decode("utf-8", "backslashreplace")
-    if hasattr(value, "isoformat"):
-        return value.isoformat()
-    return str(value)
 
 
 @command("get-historical")

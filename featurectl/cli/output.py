@@ -43,6 +43,18 @@ def report_error(message: str, hint: str | None = None) -> None:
     report_problems([Problem(message, hint=hint)])
 
 
+def print_table(view) -> None:
+    """A render.tables.TableView on stdout; cells are plain text, never markup."""
+    from rich.table import Table
+    from rich.text import Text
+
+    kwargs = {} if view.boxed else {"box": None, "pad_edge": False}
+    table = Table(*view.columns, **kwargs)
+    for row in view.rows:
+        table.add_row(*(Text(cell) for cell in row))
+    out().print(table)
+
+
 def print_raw(text: str) -> None:
     """Machine-readable output (JSON, YAML, markdown): bypass rich entirely."""
     sys.stdout.write(text if text.endswith("\n") else text + "\n")
