@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from featurectl.core.definitions import Definitions, expand_service_refs
 from featurectl.core.errors import UsageError
 from featurectl.core.model import FeatureView, parse_ref
+from featurectl.core.naming import check_output_names, output_name
 
 
 @dataclass(frozen=True)
@@ -45,8 +46,8 @@ def resolve(defs: Definitions, refs: list[str] | None, service: str | None = Non
     for view_name, feature in pairs:
         _view(defs, view_name)
         by_view.setdefault(view_name, []).append(feature)
-    names = [(v, f, f"{v}__{f}" if full_feature_names else f) for v, f in pairs]
-    _check_collisions(names, reserved)
+    names = [(v, f, output_name(v, f, full_feature_names)) for v, f in pairs]
+    check_output_names(names, reserved, full_feature_names)
     return Selection(
         views=tuple((defs.feature_views[v], tuple(fs)) for v, fs in by_view.items()),
         output_names=tuple(names),
@@ -60,12 +61,3 @@ def _view(defs: Definitions, name: str) -> FeatureView:
                          hint=f"applied views: {', '.join(sorted(defs.feature_views)) or '(none)'}; "
                               "run `featurectl apply` first if it is new")
     return view
-
-
-def _check_collisions(names: list[tuple[str, str, str]], reserved: tuple[str, ...]) -> None:
-    seen: dict[str, str] = {r: "an input column" for r in reserved}
-    for view, feature, out in names:
-        if out in seen:
-            raise UsageError(f"output column '{out}' of {view}:{feature} collides with {seen[out]}",
-                             hint="pass --full-feature-names (SDK: full_feature_names=True) to name columns view__feature")
-        seen[out] = f"{view}:{feature}"

@@ -22,6 +22,7 @@ import pyarrow.compute as pc
 from featurectl.core.dtypes import element_type
 from featurectl.core.errors import UsageError
 from featurectl.core.model import FileSource, Source
+from featurectl.core.naming import check_output_names, output_name
 from featurectl.core.sql import ident, literal
 from featurectl.core.times import as_utc
 from featurectl.offline.config import DuckdbOfflineConfig
@@ -233,20 +234,10 @@ def _entity_key_types(requests: list[ViewRequest]) -> dict[str, str]:
 
 
 def _output_names(columns: list[str], requests: list[ViewRequest], full: bool) -> list[str]:
-    names: list[str] = []
-    taken = set(columns)
-    for request in requests:
-        for feature in request.features:
-            name = f"{request.view.name}__{feature}" if full else feature
-            if name in taken:
-                clash = "an entity-row column" if name in columns else "a feature of another view"
-                raise UsageError(
-                    f"output column '{name}' (from view '{request.view.name}') has the same name as {clash}",
-                    hint=f"rename the entity-row column '{name}'" if full else
-                    "use --full-feature-names (SDK: full_feature_names=True) to name features view__feature")
-            taken.add(name)
-            names.append(name)
-    return names
+    """Feature output columns in request order, checked against each other and the entity rows."""
+    names = [(r.view.name, f, output_name(r.view.name, f, full)) for r in requests for f in r.features]
+    check_output_names(names, columns, full)
+    return [out for _, _, out in names]
 
 
 def _pit_sql(keys: list[str], key_types: dict[str, str], sources: list[_Source]) -> tuple[str, str]:
