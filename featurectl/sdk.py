@@ -18,11 +18,12 @@ if TYPE_CHECKING:
     import pyarrow as pa
 
     from featurectl.app.materialize import OnlineStatus, Progress, ViewRun
+    from featurectl.app.reads import AppliedObject, ObjectDetail
     from featurectl.app.retrieval import OnlineReader, OnlineResult
 
     from featurectl.offline.base import OfflineStore
     from featurectl.online.base import OnlineStore
-    from featurectl.registry.base import Registry
+    from featurectl.registry.base import Registry, Revision
 
 
 def _utc_now() -> datetime:
@@ -78,6 +79,23 @@ class FeatureStore:
     def applied(self) -> Definitions:
         """The definitions the registry holds (the current state), read now."""
         return planning.current_definitions(self.registry)[1]
+
+    # --- registry reads (result objects: render/registry.py shapes them) ------------------
+    def list_objects(self, kind: str | None = None) -> "list[AppliedObject]":
+        """The applied objects, by kind then name; `kind` as a user writes it (`views`, `feature-views`)."""
+        from featurectl.app import reads
+        wanted = reads.parse_kind(kind) if kind else None
+        return reads.list_objects(self.applied(), wanted)
+
+    def show(self, name: str, *, version: str | None = None) -> "ObjectDetail":
+        """One applied (or removed) object's definition, at `version` or its last, and its versions."""
+        from featurectl.app import reads
+        return reads.show_object(self.registry, self.applied(), name, version)
+
+    def history(self, name: str | None = None) -> "list[Revision]":
+        """The registry's revisions oldest first; with a name, those that changed that object."""
+        from featurectl.app import reads
+        return reads.history(self.registry, name)
 
     def _online_reader(self) -> "OnlineReader":
         """Online reads use the applied definitions as read at most `serving_cache_seconds` ago:

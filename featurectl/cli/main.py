@@ -2,10 +2,11 @@
 from __future__ import annotations
 
 import functools
+import inspect
 
 import typer
 
-from featurectl.cli import output
+from featurectl.cli.output import Output
 
 app = typer.Typer(
     name="featurectl",
@@ -27,7 +28,7 @@ def _register_commands() -> None:
     from featurectl.cli import definitions, planning, data, registry  # noqa: F401,I001  (commands attach to app)
 
 
-def exit_code_for(exc: BaseException) -> int:
+def exit_code_for(exc: BaseException, ui: Output) -> int:
     """Report an exception to the user and choose the exit code of SPEC §4."""
     from featurectl.app.errors import MaterializationFailed, PlanRefused
     from featurectl.core.errors import DefinitionError, UsageError
@@ -36,49 +37,57 @@ def exit_code_for(exc: BaseException) -> int:
     from featurectl.registry.base import RegistryError, StaleRevision
 
     if isinstance(exc, DefinitionError):
-        output.report_problems(exc.problems)
+        ui.problems(exc.problems)
         return EXIT_INPUT
     if isinstance(exc, UsageError):
-        output.report_error(str(exc), exc.hint)
+        ui.error(str(exc), exc.hint)
         return EXIT_INPUT
     if isinstance(exc, PlanRefused):
-        output.report_error(str(exc))
+        ui.error(str(exc))
         return EXIT_REFUSED
     if isinstance(exc, StaleRevision):
-        output.report_error(f"STALE_PLAN: {exc}", "make the plan again")
+        ui.error(f"STALE_PLAN: {exc}", "make the plan again")
         return EXIT_REFUSED
     if isinstance(exc, MaterializationFailed):
-        output.report_error(str(exc))
+        ui.error(str(exc))
         return EXIT_STORE if exc.store_failure else EXIT_REFUSED
     if isinstance(exc, (RegistryError, OnlineStoreError, OfflineStoreError)):
-        output.report_error(str(exc))
+        ui.error(str(exc))
         return EXIT_STORE
     if isinstance(exc, KeyboardInterrupt):
-        output.report_error("interrupted")
+        ui.error("interrupted")
         return 130
-    output.report_error(f"unexpected {type(exc).__name__}: {exc}",
+    ui.error(f"unexpected {type(exc).__name__}: {exc}",
                         "rerun with --debug for the traceback, and report it if it persists")
     return EXIT_STORE
 
 
 def command(*args, **kwargs):
     """app.command, with the command's failures reported and mapped to exit codes.
-    A command returns its exit code; --debug lets the traceback through."""
+    A command returns its exit code; --debug lets the traceback through. A command that
+    takes a `ui` parameter gets the Output made for this invocation (typer never sees it)."""
     def decorate(fn):
+        signature = inspect.signature(fn, eval_str=True)  # typer reads the Annotated options
+        wants_ui = "ui" in signature.parameters
+
         @functools.wraps(fn)
         def run(*a, **kw):
+            ui = Output()
             try:
-                code = fn(*a, **kw)
+                code = fn(*a, ui=ui, **kw) if wants_ui else fn(*a, **kw)
             except (typer.Exit, typer.Abort):
                 raise
             except Exception as exc:
                 if kw.get("debug"):
                     raise
-                code = exit_code_for(exc)
+                code = exit_code_for(exc, ui)
             except KeyboardInterrupt as exc:
-                code = exit_code_for(exc)
+                code = exit_code_for(exc, ui)
             if code:
                 raise typer.Exit(code)
+        if wants_ui:
+            run.__signature__ = signature.replace(  # type: ignore[attr-defined]
+                parameters=[p for p in signature.parameters.values() if p.name != "ui"])
         return app.command(*args, **kwargs)(run)
     return decorate
 

@@ -6,22 +6,18 @@ from pathlib import Path
 from typing import Any
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
+from rich.markup import escape
 
 from featurectl.core.model import VERSIONED
 from featurectl.core.plan import Plan
 from featurectl.render.plan_data import plan_to_dict
+from featurectl.render.symbols import COLOURS, SYMBOLS, item_action
 
 TEMPLATES = Path(__file__).parent / "templates"
-SYMBOLS = {"add": "+", "update": "~", "remove": "-"}
-COLOURS = {"add": "green", "update": "yellow", "remove": "red"}
 
 
 def _escape_markup(value: Any) -> str:
-    return str(value).replace("[", r"\[")
-
-
-def _item_symbol(item: dict[str, Any]) -> str:
-    return "+" if item["old"] is None and item["new"] is not None else "-" if item["new"] is None and item["old"] is not None else "~"
+    return escape(str(value))
 
 
 @lru_cache(maxsize=1)
@@ -30,8 +26,8 @@ def environment() -> Environment:
                       lstrip_blocks=True, keep_trailing_newline=True, undefined=StrictUndefined)
     env.filters["esc"] = _escape_markup
     env.globals.update(
-        symbols=SYMBOLS, colours=COLOURS, versioned=VERSIONED, item_symbol=_item_symbol,
-        item_colour=lambda item: COLOURS[{"+": "add", "-": "remove", "~": "update"}[_item_symbol(item)]],
+        symbols=SYMBOLS, colours=COLOURS, versioned=VERSIONED,
+        item_symbol=lambda item: SYMBOLS[item_action(item)], item_colour=lambda item: COLOURS[item_action(item)],
     )
     return env
 
