@@ -12,6 +12,7 @@ from featurectl.core.errors import UsageError
 from featurectl.core.model import KINDS, PLURAL
 from featurectl.registry.base import ObjectVersion, Registry, Revision
 
+_HINT_NAMES = 20  # a hint names at most this many objects
 _KIND_ALIASES = {"views": "feature_view", "view": "feature_view", "services": "feature_service",
                  "service": "feature_service"}
 
@@ -77,7 +78,8 @@ def history(registry: Registry, name: str | None = None) -> list[Revision]:
     revisions = registry.history(name)
     if name is not None and not revisions:
         known = sorted({c["name"] for r in registry.history() for c in r.changes if "name" in c})
+        shown = ", ".join(known[:_HINT_NAMES]) + (f" and {len(known) - _HINT_NAMES} more" if len(known) > _HINT_NAMES else "")
         raise UsageError(f"no object named '{name}' was ever applied, so no revision touched it",
-                         hint=f"objects in the registry's history: {', '.join(known)}" if known
+                         hint=f"objects in the registry's history: {shown}" if known
                          else "the registry has no revisions yet; run `featurectl apply`")
     return revisions

@@ -45,10 +45,12 @@ def timestamp_text(value: datetime | None) -> str | None:
     """ISO 8601 in UTC with a `Z`; a naive datetime is taken as UTC."""
     if value is None:
         return None
-    if value.tzinfo is not None:
-        offset = value.utcoffset()
-        value = (value if not offset else value.astimezone(timezone.utc)).replace(tzinfo=None)
-    return value.isoformat() + "Z"
+    zone = value.tzinfo
+    if zone is None:
+        return value.isoformat() + "Z"
+    if zone is not timezone.utc:  # what the stores hand back is UTC already: the fast path
+        value = value.astimezone(timezone.utc)
+    return value.isoformat()[:-6] + "Z"  # drop "+00:00"
 
 
 def bytes_text(value: bytes | None) -> str | None:
