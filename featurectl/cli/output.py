@@ -13,7 +13,7 @@ from featurectl.core.errors import Problem
 if TYPE_CHECKING:
     from featurectl.render.tables import TableView
 
-__all__ = ["Output", "escape", "problem_lines"]
+__all__ = ["Output", "escape", "problem_lines", "out", "err", "print_raw", "report_problems", "report_error"]
 
 
 def escape(value: object) -> str:
@@ -89,3 +89,26 @@ class Output:
 
     def error(self, message: str, hint: str | None = None) -> None:
         self.problems([Problem(message, hint=hint)])
+
+
+# --- for commands that do not take `ui` yet (new command modules on other branches) -----------
+# Each call makes fresh consoles: nothing process-global is kept. Take `ui: Output` instead.
+
+def out() -> Console:
+    return Output().out
+
+
+def err() -> Console:
+    return Output().err
+
+
+def print_raw(text: str) -> None:
+    Output().raw(text)
+
+
+def report_problems(problems: list[Problem]) -> None:
+    Output().problems(problems)
+
+
+def report_error(message: str, hint: str | None = None) -> None:
+    Output().error(message, hint)

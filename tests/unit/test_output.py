@@ -54,3 +54,9 @@ def test_output_names_and_their_one_collision_check():
     with pytest.raises(UsageError, match="collides with an input column") as err:
         check_output_names([("a", "x", "a__x")], reserved=["a__x"], full_feature_names=True)
     assert "rename the input column 'a__x'" in (err.value.hint or "")
+
+
+def test_the_transitional_module_helpers_keep_no_console_between_calls():
+    from featurectl.cli import output
+
+    assert output.out() is not output.out() and output.err() is not output.err()
