@@ -18,10 +18,10 @@ def check_output_names(names: Iterable[tuple[str, str, str]], reserved: Iterable
                        full_feature_names: bool = False) -> None:
     """`names` are (view, feature, output column); `reserved` the caller's own columns (entity
     rows, join keys). Two features, or a feature and a reserved column, may not share a name."""
-    seen: dict[str, str] = {r: "an input column" for r in reserved}
+    seen: dict[str, str] = {r: "an entity-row column" for r in reserved}
     for view, feature, out in names:
         if out in seen:
-            hint = (f"rename the input column '{out}'" if full_feature_names else
+            hint = (f"rename the entity-row column '{out}'" if full_feature_names else
                     "pass --full-feature-names (SDK: full_feature_names=True) to name columns view__feature")
             raise UsageError(f"output column '{out}' of {view}:{feature} collides with {seen[out]}", hint=hint)
         seen[out] = f"{view}:{feature}"

@@ -51,9 +51,9 @@ def test_output_names_and_their_one_collision_check():
     with pytest.raises(UsageError, match="output column 'x' of b:x collides with a:x") as err:
         check_output_names([("a", "x", "x"), ("b", "x", "x")])
     assert "--full-feature-names" in (err.value.hint or "")
-    with pytest.raises(UsageError, match="collides with an input column") as err:
+    with pytest.raises(UsageError, match="collides with an entity-row column") as err:
         check_output_names([("a", "x", "a__x")], reserved=["a__x"], full_feature_names=True)
-    assert "rename the input column 'a__x'" in (err.value.hint or "")
+    assert "rename the entity-row column 'a__x'" in (err.value.hint or "")
 
 
 def test_the_transitional_module_helpers_keep_no_console_between_calls():
