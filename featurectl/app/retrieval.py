@@ -11,6 +11,7 @@ from featurectl.app.features import Selection, resolve
 from featurectl.app.materialize import online_table, request_for
 from featurectl.core.definitions import Definitions
 from featurectl.core.errors import UsageError
+from featurectl.core.model import FeatureView
 from featurectl.online.base import OnlineStore, OnlineTable
 
 _INT_RANGES = {"int32": 2**31, "int64": 2**63}
@@ -104,7 +105,7 @@ class OnlineReader:
                 selection=selection,
                 key_types=key_types,
                 tables=tuple((online_table(self.project, self.defs, v), fs) for v, fs in selection.views),
-                dtypes={**key_types, **{out: views[v].feature(f).dtype for v, f, out in selection.output_names}},
+                dtypes={**key_types, **{out: _dtype(views[v], f) for v, f, out in selection.output_names}},
             )
             if len(self._requests) < 1024:  # bounded: callers building ad-hoc lists cannot grow it forever
                 self._requests[cache_key] = request
@@ -131,6 +132,12 @@ class OnlineReader:
         for view_name, feature, out in request.selection.output_names:
             result[out] = values[(view_name, feature)]
         return OnlineResult(result, {name: request.dtypes.get(name) for name in result})
+
+
+def _dtype(view: FeatureView, name: str) -> str:
+    feature = view.feature(name)
+    assert feature is not None, f"{view.name}:{name} was resolved, so it exists"
+    return feature.dtype
 
 
 def _entity_key(row: Mapping[str, Any], join_keys, view: str) -> tuple[Any, ...]:

@@ -86,7 +86,7 @@ def command(*args, **kwargs):
             if code:
                 raise typer.Exit(code)
         if wants_ui:
-            run.__signature__ = signature.replace(  # type: ignore[attr-defined]
+            run.__signature__ = signature.replace(
                 parameters=[p for p in signature.parameters.values() if p.name != "ui"])
         return app.command(*args, **kwargs)(run)
     return decorate

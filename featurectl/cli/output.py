@@ -60,7 +60,7 @@ class Output:
         from rich.table import Table
         from rich.text import Text
 
-        table = Table(**({} if view.boxed else {"box": None, "pad_edge": False}))
+        table = Table() if view.boxed else Table(box=None, pad_edge=False)
         needed = 0  # the narrowest width that keeps the whole columns whole
         for i, name in enumerate(view.columns):
             whole = name not in view.wrap

@@ -9,9 +9,15 @@ import pytest
 
 from featurectl.core.rules import CATALOG, POLICY_RULES
 from tests.fixtures.repos import edit_view
-from tests.integration.test_cli_workflow import applied, ok  # noqa: F401  (fixture)
+from tests.integration.test_cli_workflow import ok
 
 RULE_IDS = [r.id for r in CATALOG] + [rid for rid, _ in POLICY_RULES]
+
+
+@pytest.fixture
+def applied(example_repo: Path, run_cli) -> Path:
+    ok(run_cli("apply"))
+    return example_repo
 
 
 @pytest.mark.parametrize("columns", ["80", "50"])

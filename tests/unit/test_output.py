@@ -33,7 +33,7 @@ def test_an_injected_output_receives_text_raw_tables_and_errors():
 
 
 def test_two_outputs_are_independent():
-    (a, a_out, _), (b, b_out, _) = captured(), captured()
+    (a, a_out, _), (_, b_out, _) = captured(), captured()
     a.text("only a")
     assert "only a" in a_out.getvalue() and b_out.getvalue() == ""
 
