@@ -20,6 +20,7 @@ if TYPE_CHECKING:
     from featurectl.app.materialize import OnlineStatus, Progress, ViewRun
     from featurectl.app.reads import AppliedObject, ObjectDetail
     from featurectl.app.retrieval import OnlineReader, OnlineResult
+    from featurectl.core.lineage import Graph
 
     from featurectl.offline.base import OfflineStore
     from featurectl.online.base import OnlineStore
@@ -96,6 +97,11 @@ class FeatureStore:
         """The registry's revisions oldest first; with a name, those that changed that object."""
         from featurectl.app import reads
         return reads.history(self.registry, name)
+
+    def lineage(self, *, from_files: bool = False) -> "Graph":
+        """The lineage graph of the applied definitions (or, with from_files, of the files)."""
+        from featurectl.core.lineage import lineage_graph
+        return lineage_graph(self.definitions if from_files else self.applied())
 
     def _online_reader(self) -> "OnlineReader":
         """Online reads use the applied definitions as read at most `serving_cache_seconds` ago:
