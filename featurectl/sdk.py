@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import time
+from contextlib import contextmanager
 from datetime import datetime, timezone
 from functools import cached_property
 from pathlib import Path
@@ -20,6 +21,7 @@ if TYPE_CHECKING:
     from featurectl.app.materialize import OnlineStatus, Progress, ViewRun
     from featurectl.app.reads import AppliedObject, ObjectDetail
     from featurectl.app.retrieval import OnlineReader, OnlineResult
+    from featurectl.core.catalog import Catalog
     from featurectl.core.lineage import Graph
 
     from featurectl.offline.base import OfflineStore
@@ -103,6 +105,11 @@ class FeatureStore:
         from featurectl.core.lineage import lineage_graph
         return lineage_graph(self.definitions if from_files else self.applied())
 
+    def catalog(self) -> "Catalog":
+        """What `featurectl docs` shows: applied definitions, removals, history, lineage."""
+        from featurectl.app.catalog import collect_catalog
+        return collect_catalog(self.project, self.registry)
+
     def _online_reader(self) -> "OnlineReader":
         """Online reads use the applied definitions as read at most `serving_cache_seconds` ago:
         reading and validating the registry on every call would cost more than the read itself.
@@ -143,17 +150,17 @@ class FeatureStore:
         start_at, end_at = to_utc(start, now), to_utc(end, now)
         if start_at >= end_at:
             raise UsageError(f"START ({start_at.isoformat()}) must be before END ({end_at.isoformat()})")
-        materializer, selected = self._materializer(views, progress)
-        return materializer.run(selected, {v.name: (start_at, end_at) for v in selected})
+        with self._materializer(views, progress) as (materializer, selected):
+            return materializer.run(selected, {v.name: (start_at, end_at) for v in selected})
 
     def materialize_incremental(self, end: datetime | str, views: Sequence[str] | None = None,
                                 progress: "Progress | None" = None) -> "list[ViewRun]":
         from featurectl.app.materialize import incremental_windows
 
         end_at = to_utc(end, self._clock())
-        materializer, selected = self._materializer(views, progress)
-        windows = incremental_windows(self.online, self.project, materializer.defs, selected, end_at)
-        return materializer.run(selected, windows)
+        with self._materializer(views, progress) as (materializer, selected):
+            windows = incremental_windows(self.online, self.project, materializer.defs, selected, end_at)
+            return materializer.run(selected, windows)
 
     def online_status(self, views: Sequence[str] | None = None) -> "list[OnlineStatus]":
         """Per applied view (or the named ones), at its applied major: the watermark and the newest
@@ -163,13 +170,27 @@ class FeatureStore:
         defs = self.applied()
         return online_status(self.online, self.project, defs, _select_views(defs, views))
 
+    @contextmanager
     def _materializer(self, views: Sequence[str] | None, progress: "Progress | None"):
         from featurectl.app.materialize import Materializer, NoProgress
 
         defs = self.applied()
         selected = _select_views(defs, views)
-        return Materializer(self.project, defs, self.offline, self.online,
-                            progress or NoProgress()), selected
+        observers = self._lineage_observers()
+        try:
+            yield Materializer(self.project, defs, self.offline, self.online,
+                               progress or NoProgress(), observers), selected
+        finally:
+            for observer in observers:
+                observer.close()
+
+    def _lineage_observers(self) -> tuple:
+        """An OpenLineage emitter when featurectl.yaml has a `lineage:` block."""
+        config = self.repo.config.lineage
+        if config is None:
+            return ()
+        from featurectl.events.openlineage import OpenLineageEmitter
+        return (OpenLineageEmitter(config, self.project, self._clock),)
 
     def get_online_features(self, features: Sequence[str] | None = None,
                             entity_rows: Sequence[Mapping[str, Any]] = (), *, service: str | None = None,

@@ -32,4 +32,7 @@ import pyarrow.parquet as pq
 print(pq.read_table("training.parquet").to_pandas().head(6).to_string(index=False))
 PY
 step history
+step lineage driver_stats
+step docs
 printf '\nDemo finished in %s\n' "$work/rides"
+printf 'Open the catalog: file://%s\n' "$work/rides/.featurectl/docs/index.html"

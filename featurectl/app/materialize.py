@@ -55,6 +55,13 @@ class NoProgress:
     def finish(self, run: ViewRun) -> None: pass
 
 
+class RunObserver(Protocol):
+    """Told when each view's run starts and ends (e.g. to emit lineage events); must not raise."""
+
+    def started(self, run: ViewRun, request: ViewRequest) -> None: ...
+    def finished(self, run: ViewRun, request: ViewRequest) -> None: ...
+
+
 def request_for(defs: Definitions, view: FeatureView, features: Iterable[str] | None = None) -> ViewRequest:
     return ViewRequest(
         view=view, source=defs.sources[view.source],
@@ -121,6 +128,7 @@ class Materializer:
     offline: OfflineStore
     online: OnlineStore
     progress: Progress = field(default_factory=NoProgress)
+    observers: tuple[RunObserver, ...] = ()
 
     def run(self, views: list[FeatureView], windows: dict[str, tuple[datetime, datetime]]) -> list[ViewRun]:
         return [self._run_view(v, *windows[v.name]) for v in views]
@@ -133,6 +141,8 @@ class Materializer:
             return run
         began = time.perf_counter()
         request = request_for(self.defs, view)
+        for observer in self.observers:
+            observer.started(run, request)
         try:
             run.report = self.offline.validate_window(request, start, end)
             run.rows_read = run.report.rows_checked
@@ -147,6 +157,8 @@ class Materializer:
         except (OfflineStoreError, OnlineStoreError) as exc:
             run.status, run.error = "failed", str(exc)
         run.seconds = time.perf_counter() - began
+        for observer in self.observers:
+            observer.finished(run, request)
         self.progress.finish(run)
         return run
 

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 from enum import Enum
+from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
@@ -55,3 +56,29 @@ def lineage(
 def _unknown(name: str) -> int:
     from featurectl.core.errors import UsageError
     raise UsageError(f"no applied object named '{name}'", hint="the registry is empty: run `featurectl apply` first")
+
+
+@command()
+def docs(
+    out: Annotated[Path, typer.Option("--out", help="Directory to write the site into (relative to the repository).")]
+    = Path(".featurectl/docs"),
+    repo: RepoOpt = None,
+    debug: DebugOpt = False,
+) -> int:
+    """Write the static HTML catalog of the applied objects (works from file://, no network)."""
+    from featurectl.render.site import write_site
+
+    with store(repo) as fs:
+        catalog = fs.catalog()
+        target = out if out.is_absolute() else fs.repo.root / out
+    try:
+        result = write_site(catalog, target)
+    except OSError as exc:
+        from featurectl.core.errors import UsageError
+        raise UsageError(f"--out {out}: cannot write the site: {exc.strerror or exc}",
+                         hint="pass --out with a writable directory") from None
+    for warning in result.warnings:
+        output.err().print(f"[yellow]warning:[/yellow] {output.escape(warning)}")
+    output.out().print(f"Wrote {result.pages} pages and catalog.json to {output.escape(target)}")
+    output.print_raw(f"Open file://{(target / 'index.html').resolve()}")
+    return 0

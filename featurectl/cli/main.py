@@ -94,4 +94,5 @@ def command(*args, **kwargs):
 
 def main() -> None:
     _register_commands()
+    output.route_warnings()
     app(prog_name="featurectl")

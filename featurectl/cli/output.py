@@ -3,6 +3,7 @@ terminal), handed to the command, so that an embedding (a server, a test) passes
 consoles. Errors are reported through it; no traceback unless --debug."""
 from __future__ import annotations
 
+import logging
 from typing import IO, TYPE_CHECKING
 
 from rich.console import Console
@@ -112,3 +113,19 @@ def report_problems(problems: list[Problem]) -> None:
 
 def report_error(message: str, hint: str | None = None) -> None:
     Output().error(message, hint)
+
+
+class _WarningLines(logging.Handler):
+    def emit(self, record: logging.LogRecord) -> None:
+        err().print(f"[yellow]warning:[/yellow] {escape(record.getMessage())}")
+
+
+def route_warnings() -> None:
+    """featurectl's logged warnings (e.g. an OpenLineage endpoint that is down) become one
+    line each on stderr. The OpenLineage client's own error logs carry tracebacks; our
+    warning already says what failed, so theirs are kept quiet."""
+    logger = logging.getLogger("featurectl")
+    logger.addHandler(_WarningLines())
+    logger.setLevel(logging.WARNING)
+    logger.propagate = False
+    logging.getLogger("openlineage").setLevel(logging.CRITICAL)

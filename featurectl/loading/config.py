@@ -13,6 +13,7 @@ from pydantic import Field, ValidationError
 
 from featurectl.core.config import ConfigBlock
 from featurectl.core.errors import DefinitionError, Problem
+from featurectl.events.openlineage import LineageConfig
 from featurectl.loading.pydantic_errors import problems_from_validation
 from featurectl.offline.config import DuckdbOfflineConfig, OfflineConfig
 from featurectl.online.config import OnlineConfig, SqliteOnlineConfig
@@ -29,6 +30,7 @@ class RepoConfig(ConfigBlock):
     registry: RegistryConfig = Field(default_factory=SqliteRegistryConfig)
     offline_store: OfflineConfig = Field(default_factory=DuckdbOfflineConfig)
     online_store: OnlineConfig = Field(default_factory=SqliteOnlineConfig)
+    lineage: LineageConfig | None = None  # OpenLineage run events of materializations
 
 
 def find_repo_root(start: Path) -> Path:
