@@ -15,7 +15,9 @@ from concurrent.futures import Future, ThreadPoolExecutor, wait
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Callable
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import Field, field_validator
+
+from featurectl.core.config import ConfigBlock
 
 if TYPE_CHECKING:
     from featurectl.app.materialize import ViewRun
@@ -25,10 +27,9 @@ log = logging.getLogger("featurectl.lineage")
 PRODUCER = "urn:featurectl"  # identifies the emitter; OpenLineage wants a URI, nothing is fetched from it
 
 
-class LineageConfig(BaseModel):
+class LineageConfig(ConfigBlock):
     """The `lineage:` block of featurectl.yaml."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
     openlineage_url: str
     namespace: str = Field(min_length=1)
     endpoint: str = "api/v1/lineage"  # the OpenLineage HTTP API path below the URL
