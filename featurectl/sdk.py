@@ -106,9 +106,10 @@ class FeatureStore:
         return lineage_graph(self.definitions if from_files else self.applied())
 
     def catalog(self) -> "Catalog":
-        """What `featurectl docs` shows: applied definitions, removals, history, lineage."""
+        """What `featurectl docs` shows: applied definitions, removals, history, lineage, and the
+        newest event time per online view (a note instead when the online store cannot be read)."""
         from featurectl.app.catalog import collect_catalog
-        return collect_catalog(self.project, self.registry)
+        return collect_catalog(self.project, self.registry, lambda: self.online, self._clock())
 
     def _online_reader(self) -> "OnlineReader":
         """Online reads use the applied definitions as read at most `serving_cache_seconds` ago:

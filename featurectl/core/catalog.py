@@ -40,7 +40,8 @@ class Catalog:
     history: tuple[AppliedRevision, ...]  # oldest first
     # (kind, name) -> the last applied definition of an object removed since (canonical dict)
     removed: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)
-    # view name -> freshness facts; None with a note when they could not be read
+    # online view name -> {major, newest_event_timestamp, watermark, age_seconds} read from the
+    # online store; None (and a note saying why) when it could not be read
     freshness: dict[str, dict[str, Any]] | None = None
     freshness_note: str = ""
 

@@ -37,6 +37,7 @@ def _environment() -> Environment:
     env = Environment(loader=FileSystemLoader(str(SITE_TEMPLATES)), autoescape=select_autoescape(["j2", "html"]),
                       trim_blocks=True, lstrip_blocks=True, undefined=StrictUndefined)
     env.globals["constraints"] = _constraints_text
+    env.globals["duration"] = _age_text
     return env
 
 
@@ -45,6 +46,17 @@ def _constraints_text(constraints: dict[str, Any] | None) -> str:
         return ""
     parts = [f"{k} {json.dumps(v)}" for k, v in constraints.items() if v is not None]
     return ", ".join(parts)
+
+
+def _age_text(seconds: float) -> str:
+    """An age as a reader says it: 45s, 12m, 3h 5m, 2d 4h; negative means in the future."""
+    sign, rest = ("-" if seconds < 0 else ""), int(abs(seconds))
+    days, hours, minutes = rest // 86400, rest % 86400 // 3600, rest % 3600 // 60
+    if days:
+        return f"{sign}{days}d {hours}h"
+    if hours:
+        return f"{sign}{hours}h {minutes}m"
+    return f"{sign}{minutes}m" if minutes else f"{sign}{rest}s"
 
 
 def _history_entry(entry: ObjectChange) -> dict[str, Any]:
@@ -96,7 +108,7 @@ def catalog_to_dict(catalog: Catalog) -> dict[str, Any]:
         "objects": objects,
         "lineage": graph_to_dict(graph),
         "rules": catalog_rows(),
-        "freshness_note": catalog.freshness_note if catalog.freshness is None else "",
+        "freshness_note": catalog.freshness_note,
     }
 
 

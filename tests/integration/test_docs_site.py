@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import re
+import socket
 from html import unescape
 from html.parser import HTMLParser
 from pathlib import Path
@@ -72,6 +73,7 @@ def build(run_cli, repo: Path, *args: str) -> Path:
 
 def test_example_repo_site(run_cli, example_repo):
     ok(run_cli("apply"))
+    ok(run_cli("materialize", "2000-01-01", "2100-01-01", "--views", "driver_stats"))
     site = build(run_cli, example_repo)
     catalog = check_site(site)
     assert {(o["kind"], o["name"]) for o in catalog["objects"]} >= {
@@ -83,11 +85,15 @@ def test_example_repo_site(run_cli, example_repo):
     raw_view = (site / "feature_view" / "driver_stats.html").read_text()
     view = _text(raw_view)
     for text in ("conv_rate", "float32", "avg_daily_trips", "rides-ml@example.com", "team: rides", "2h", "1d",
-                 'allowed ["sedan", "suv", "van"]', "freshness unavailable"):
+                 'allowed ["sedan", "suv", "van"]', "newest event 20", "SLA 2h", "watermark 2100-01-01"):
         assert text in view, text
     assert "<svg" in raw_view
     assert 'href="../source/driver_hourly.html"' in raw_view
     assert 'href="../feature_service/driver_ranking.html"' in raw_view
+    freshness = {o["name"]: o["freshness"] for o in catalog["objects"] if o["kind"] == "feature_view"}
+    assert freshness["driver_stats"]["newest_event_timestamp"] and freshness["driver_stats"]["major"] == 1
+    assert freshness["customer_profile"]["newest_event_timestamp"] is None
+    assert "nothing materialized" in _text((site / "feature_view" / "customer_profile.html").read_text())
     service = (site / "feature_service" / "driver_ranking.html").read_text()
     assert 'href="../feature_view/customer_profile.html"' in service
     rules = (site / "rules.html").read_text()
@@ -140,3 +146,18 @@ def test_docs_on_an_empty_registry_and_an_unwritable_out(run_cli, example_repo, 
     blocker.write_text("not a directory")
     result = ok(run_cli("docs", "--out", str(blocker / "site")), 2)
     assert "--out" in result.stderr
+
+
+def test_an_unreachable_online_store_is_a_note_not_a_failure(run_cli, example_repo):
+    ok(run_cli("apply"))
+    with socket.socket() as s:  # a port with nothing listening
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    config = example_repo / "featurectl.yaml"
+    config.write_text(config.read_text().replace(
+        "online_store: {type: sqlite, path: .featurectl/online.db}",
+        f"online_store: {{type: redis, url: 'redis://127.0.0.1:{port}/0'}}"))
+    site = build(run_cli, example_repo)
+    page = _text((site / "feature_view" / "driver_stats.html").read_text())
+    assert "freshness unavailable: the online store could not be read" in page
+    assert json.loads((site / "catalog.json").read_text())["freshness_note"].startswith("freshness unavailable")
