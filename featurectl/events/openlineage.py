@@ -15,9 +15,7 @@ from concurrent.futures import Future, ThreadPoolExecutor, wait
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Callable
 
-from pydantic import Field, field_validator
-
-from featurectl.core.config import ConfigBlock
+from featurectl.events.config import LineageConfig
 
 if TYPE_CHECKING:
     from featurectl.app.materialize import ViewRun
@@ -25,22 +23,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("featurectl.lineage")
 PRODUCER = "urn:featurectl"  # identifies the emitter; OpenLineage wants a URI, nothing is fetched from it
-
-
-class LineageConfig(ConfigBlock):
-    """The `lineage:` block of featurectl.yaml."""
-
-    openlineage_url: str
-    namespace: str = Field(min_length=1)
-    endpoint: str = "api/v1/lineage"  # the OpenLineage HTTP API path below the URL
-    timeout_seconds: float = Field(2.0, gt=0, le=60)
-
-    @field_validator("openlineage_url")
-    @classmethod
-    def _http_url(cls, value: str) -> str:
-        if not value.startswith(("http://", "https://")):
-            raise ValueError(f"{value!r} is not an http(s) URL; write e.g. http://localhost:5000")
-        return value
 
 
 def mask_url(url: str) -> str:

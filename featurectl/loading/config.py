@@ -13,7 +13,7 @@ from pydantic import Field, ValidationError
 
 from featurectl.core.config import ConfigBlock
 from featurectl.core.errors import DefinitionError, Problem
-from featurectl.events.openlineage import LineageConfig
+from featurectl.events.config import LineageConfig
 from featurectl.loading.pydantic_errors import problems_from_validation
 from featurectl.offline.config import DuckdbOfflineConfig, OfflineConfig
 from featurectl.online.config import OnlineConfig, SqliteOnlineConfig
