@@ -48,7 +48,7 @@ class Graph:
 
     @classmethod
     def of(cls, nodes: Iterable[Node], edges: Iterable[Edge]) -> "Graph":
-        order = {kind: i for i, kind in enumerate(KINDS)}
+        order: dict[str, int] = {kind: i for i, kind in enumerate(KINDS)}
         nodes = tuple(sorted(nodes, key=lambda n: (order[n.kind], n.name)))
         edges = tuple(sorted(set(edges), key=lambda e: (e.source, e.target)))
         parents: dict[str, list[str]] = defaultdict(list)

@@ -11,7 +11,6 @@ from html.parser import HTMLParser
 from pathlib import Path
 from urllib.parse import urldefrag
 
-import pytest
 
 from tests.integration.test_cli_workflow import ok
 
