@@ -6,7 +6,7 @@ import inspect
 
 import typer
 
-from featurectl.cli.output import Output
+from featurectl.cli.output import Output, route_warnings
 
 app = typer.Typer(
     name="featurectl",
@@ -94,5 +94,5 @@ def command(*args, **kwargs):
 
 def main() -> None:
     _register_commands()
-    output.route_warnings()
+    route_warnings()
     app(prog_name="featurectl")
