@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any, Callable, Mapping, Sequence
 from featurectl.app import planning
 from featurectl.app.timeparse import to_utc
 from featurectl.core.definitions import Definitions
-from featurectl.core.errors import UsageError
+from featurectl.core.errors import DefinitionError, UsageError
 from featurectl.core.plan import Plan
 from featurectl.loading.repo import Repo
 
@@ -18,6 +18,8 @@ if TYPE_CHECKING:
     import pyarrow as pa
 
     from featurectl.app.materialize import OnlineStatus, Progress, ViewRun
+    from featurectl.app.freshness import FreshnessResult
+    from featurectl.app.monitoring import DriftResult, Sources
     from featurectl.app.reads import AppliedObject, ObjectDetail
     from featurectl.app.retrieval import OnlineReader, OnlineResult
 
@@ -196,6 +198,68 @@ class FeatureStore:
                                        tuple(table.column_names))
         return self.offline.get_historical_features(table, requests, timestamp_column=timestamp_column,
                                                     full_feature_names=full_feature_names)
+
+    # --- monitoring -----------------------------------------------------------------------
+    def drift(self, reference: str | Path, current: str | Path, features: Sequence[str] | None = None, *,
+              psi_warn: float | None = None, psi_drift: float | None = None,
+              fail_on: str | None = None) -> "DriftResult":
+        """Compare each feature's distribution in `current` against `reference` (SPEC §9).
+        Thresholds not given come from featurectl.yaml's monitoring.drift block."""
+        from featurectl.app import monitoring
+
+        thresholds = self.drift_thresholds(psi_warn, psi_drift, fail_on)
+        refs = list(features) if features else None
+        return monitoring.drift(str(reference), str(current), refs, thresholds,
+                                self._monitoring_sources(refs, str(reference), str(current)))
+
+    def profile(self, dataset: str | Path, out: str | Path, features: Sequence[str] | None = None) -> dict[str, Any]:
+        """Write a reference profile of `dataset` to `out`; returns its content."""
+        from featurectl.app import monitoring
+
+        refs = list(features) if features else None
+        content = monitoring.profile(str(dataset), refs, self._monitoring_sources(refs, str(dataset)))
+        monitoring.write_json(Path(out), content)
+        return content
+
+    def freshness(self, views: Sequence[str] | None = None, *, now: datetime | str | None = None,
+                  fail_on: str | None = None, check_source: bool = False) -> "FreshnessResult":
+        """Per online view with a freshness_sla: the age of its newest served value against the
+        SLA (SPEC §9). `now` evaluates at another time; fail_on defaults to monitoring.freshness."""
+        from featurectl.app.freshness import freshness
+
+        at = self._clock() if now is None else to_utc(now, self._clock())
+        return freshness(self.project, self.applied(), self.online, self.offline if check_source else None, at,
+                         views, fail_on or self.repo.config.monitoring.freshness.fail_on)
+
+    def drift_thresholds(self, psi_warn: float | None = None, psi_drift: float | None = None,
+                         fail_on: str | None = None):
+        from featurectl.core.monitoring import DriftThresholds
+
+        config = self.repo.config.monitoring.drift
+        return DriftThresholds(config.psi_warn if psi_warn is None else psi_warn,
+                               config.psi_drift if psi_drift is None else psi_drift,
+                               config.fail_on if fail_on is None else fail_on)
+
+    def _monitoring_sources(self, refs: list[str] | None, *specs: str) -> "Sources":
+        """The registry is read only when features are named; the offline store only for a window."""
+        from featurectl.app.monitoring import WINDOW_PREFIX, Sources
+
+        revision, defs = planning.current_definitions(self.registry) if refs else (None, None)
+        offline = self.offline if any(s.startswith(WINDOW_PREFIX) for s in specs) else None
+        return Sources(defs, offline, self._clock(), registry_revision=revision)
+
+
+def open_store_if_any(repo_path: str | Path | None = None) -> FeatureStore | None:
+    """The store of `repo_path`, or of the repository at or above the current directory; None
+    when no path is given and there is none (commands like drift work on plain files too)."""
+    from featurectl.loading.config import find_repo_root
+
+    if repo_path is None:
+        try:
+            find_repo_root(Path.cwd())
+        except DefinitionError:
+            return None
+    return FeatureStore(repo_path)
 
 
 def _select_views(defs: Definitions, names: Sequence[str] | None):

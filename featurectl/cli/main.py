@@ -25,7 +25,7 @@ EXIT_REFUSED, EXIT_INPUT, EXIT_STORE = 1, 2, 3
 
 def _register_commands() -> None:
     # Import order is help order: the workflow first (init, validate, plan, apply), then data, then reads.
-    from featurectl.cli import definitions, planning, data, registry  # noqa: F401,I001  (commands attach to app)
+    from featurectl.cli import definitions, planning, data, registry, monitoring  # noqa: F401,I001  (commands attach to app)
 
 
 def exit_code_for(exc: BaseException, ui: Output) -> int:

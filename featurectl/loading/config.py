@@ -6,10 +6,10 @@ from __future__ import annotations
 import os
 import re
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import yaml
-from pydantic import Field, ValidationError
+from pydantic import Field, ValidationError, model_validator
 
 from featurectl.core.config import ConfigBlock
 from featurectl.core.errors import DefinitionError, Problem
@@ -23,12 +23,38 @@ DEFAULT_DEFINITIONS = ["features/**/*.yaml", "features/**/*.yml", "features/**/*
 _ENV = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 
 
+class DriftConfig(ConfigBlock):
+    """monitoring.drift: the defaults of `featurectl drift`; its flags override them."""
+
+    psi_warn: float = Field(default=0.1, ge=0)
+    psi_drift: float = Field(default=0.25, ge=0)
+    fail_on: Literal["warn", "drift"] = "drift"
+
+    @model_validator(mode="after")
+    def _ordered(self) -> "DriftConfig":
+        if self.psi_warn > self.psi_drift:
+            raise ValueError(f"psi_warn ({self.psi_warn}) must not be above psi_drift ({self.psi_drift})")
+        return self
+
+
+class FreshnessConfig(ConfigBlock):
+    """monitoring.freshness: the default of `featurectl freshness --fail-on`."""
+
+    fail_on: Literal["minor", "major", "critical"] = "minor"
+
+
+class MonitoringConfig(ConfigBlock):
+    drift: DriftConfig = DriftConfig()  # frozen: one shared default is safe
+    freshness: FreshnessConfig = FreshnessConfig()
+
+
 class RepoConfig(ConfigBlock):
     project: str = Field(pattern=r"^[a-z][a-z0-9_]*$")
     definitions: list[str] = Field(default_factory=lambda: list(DEFAULT_DEFINITIONS))
     registry: RegistryConfig = Field(default_factory=SqliteRegistryConfig)
     offline_store: OfflineConfig = Field(default_factory=DuckdbOfflineConfig)
     online_store: OnlineConfig = Field(default_factory=SqliteOnlineConfig)
+    monitoring: MonitoringConfig = Field(default_factory=MonitoringConfig)
 
 
 def find_repo_root(start: Path) -> Path:

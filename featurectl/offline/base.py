@@ -69,5 +69,15 @@ class OfflineStore(Protocol):
         join key columns, `event_timestamp` (timestamp[us, UTC]), then the requested features
         cast to their declared dtypes."""
 
+    def source_rows(self, request: ViewRequest, start: datetime, end: datetime,
+                    batch_size: int = 100_000) -> "pa.RecordBatchReader":
+        """Every row of the view's source with event time in [start, end) (no latest-per-entity
+        selection: what drift compares): `event_timestamp`, then the requested features cast
+        to their declared dtypes."""
+
+    def newest_event_time(self, request: ViewRequest) -> datetime | None:
+        """The newest event timestamp in the view's source (None: the source has no rows);
+        `freshness --check-source` compares it with what the online store serves."""
+
     def close(self) -> None:
         """Release what the engine holds (connections, sessions); readers already returned stay valid."""

@@ -197,6 +197,28 @@ class DuckDBOfflineStore:
                               ).to_arrow_reader(batch_size)
         return pa.RecordBatchReader.from_batches(reader.schema, _guarded(reader, conn, [request]))
 
+    def source_rows(self, request: ViewRequest, start: datetime, end: datetime,
+                    batch_size: int = 100_000) -> pa.RecordBatchReader:
+        conn = self._connect()
+        with _closed_on_error(conn, [request]):
+            src = _Source(conn, self.root, request)
+            features = ", ".join(f"{src.feature(f)} AS {ident(f)}" for f in request.features)
+            sql = (f"SELECT __ts AS event_timestamp, {features} FROM {src.sql} "
+                   f"WHERE __ts >= CAST($start AS TIMESTAMPTZ) AND __ts < CAST($end AS TIMESTAMPTZ)")
+            reader = conn.sql(sql, params={"start": as_utc(start).isoformat(), "end": as_utc(end).isoformat()}
+                              ).to_arrow_reader(batch_size)
+        return pa.RecordBatchReader.from_batches(reader.schema, _guarded(reader, conn, [request]))
+
+    def newest_event_time(self, request: ViewRequest) -> datetime | None:
+        conn = self._connect()
+        try:
+            src = _Source(conn, self.root, request)
+            return conn.execute(f"SELECT max(__ts) FROM {src.sql}").fetchall()[0][0]
+        except duckdb.Error as exc:
+            raise _join_error(exc, [request]) from None
+        finally:
+            conn.close()
+
     def validate_window(self, request: ViewRequest, start: datetime, end: datetime) -> ValidationReport:
         conn = self._connect()
         try:
