@@ -32,7 +32,7 @@ def exit_code_for(exc: BaseException, ui: Output) -> int:
     """Report an exception to the user and choose the exit code of SPEC §4."""
     from featurectl.app.errors import MaterializationFailed, PlanRefused
     from featurectl.core.errors import DefinitionError, UsageError
-    from featurectl.offline.base import OfflineStoreError
+    from featurectl.offline.base import InvalidSourceData, OfflineStoreError
     from featurectl.online.base import OnlineStoreError
     from featurectl.registry.base import RegistryError, StaleRevision
 
@@ -51,6 +51,9 @@ def exit_code_for(exc: BaseException, ui: Output) -> int:
     if isinstance(exc, MaterializationFailed):
         ui.error(str(exc))
         return EXIT_STORE if exc.store_failure else EXIT_REFUSED
+    if isinstance(exc, InvalidSourceData):
+        output.report_error(str(exc))
+        return EXIT_REFUSED
     if isinstance(exc, (RegistryError, OnlineStoreError, OfflineStoreError)):
         ui.error(str(exc))
         return EXIT_STORE

@@ -16,6 +16,11 @@ class OfflineStoreError(Exception):
     """The offline engine or a source failed at run time (exit code 3)."""
 
 
+class InvalidSourceData(OfflineStoreError):
+    """A source value does not fit its feature's declared dtype (exit code 1, like a
+    materialization refused by its view's rules); nothing was written."""
+
+
 @dataclass(frozen=True)
 class ViewRequest:
     """One view's part of a retrieval: the view, its source, its entities, chosen features."""

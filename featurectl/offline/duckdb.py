@@ -26,19 +26,48 @@ from featurectl.core.naming import check_output_names, output_name
 from featurectl.core.sql import ident, literal
 from featurectl.core.times import as_utc
 from featurectl.offline.config import DuckdbOfflineConfig
-from featurectl.offline.base import OfflineStoreError, ValidationReport, ViewRequest
+from featurectl.offline.base import InvalidSourceData, OfflineStoreError, ValidationReport, ViewRequest
 
 _SQL_TYPES = {
     "bool": "BOOLEAN", "int32": "INTEGER", "int64": "BIGINT", "float32": "FLOAT",
     "float64": "DOUBLE", "string": "VARCHAR", "bytes": "BLOB", "timestamp": "TIMESTAMPTZ",
 }
 SAMPLE_LIMIT = 5
+_SQL_INTEGERS = {"TINYINT", "SMALLINT", "INTEGER", "BIGINT", "HUGEINT",
+                 "UTINYINT", "USMALLINT", "UINTEGER", "UBIGINT", "UHUGEINT"}
+# Prefixes the error() a point-in-time join raises on a value that does not fit its dtype.
+_INVALID_MARK = "featurectl-invalid-value: "
 
 
 def sql_type(dtype: str) -> str:
     """DuckDB type of a featurectl dtype; list<T> becomes T[]."""
     elem = element_type(dtype)
     return f"{_SQL_TYPES[elem]}[]" if elem else _SQL_TYPES[dtype]
+
+
+def _uncastable(raw: str, dtype: str, source_type: str | None) -> str | None:
+    """SQL condition: the non-null source value `raw` is no value of `dtype` (2^40 for an int32).
+    None when the column already has the declared type, so it cannot hold such a value."""
+    if source_type == sql_type(dtype):
+        return None
+    return f"{raw} IS NOT NULL AND TRY_CAST({raw} AS {sql_type(dtype)}) IS NULL"
+
+
+def _inexact(raw: str, dtype: str, source_type: str | None) -> str | None:
+    """SQL condition: casting `raw` to an integer dtype would round it (784.7 -> 785)."""
+    if (element_type(dtype) or dtype) not in ("int32", "int64"):
+        return None
+    if source_type == sql_type(dtype) or (source_type or "").removesuffix("[]") in _SQL_INTEGERS:
+        return None
+    exact = "DOUBLE[]" if element_type(dtype) else "DOUBLE"
+    return (f"{raw} IS NOT NULL AND TRY_CAST({raw} AS {sql_type(dtype)})::{exact} "
+            f"IS DISTINCT FROM TRY_CAST({raw} AS {exact})")
+
+
+def invalid_value(raw: str, dtype: str, source_type: str | None) -> str | None:
+    """Either condition above: a source value that does not fit `dtype` exactly (SPEC §7)."""
+    conds = [c for c in (_uncastable(raw, dtype, source_type), _inexact(raw, dtype, source_type)) if c]
+    return " OR ".join(f"({c})" for c in conds) or None
 
 
 class _Source:
@@ -102,9 +131,18 @@ class _Source:
                                     f"Check that the data is readable and the query is valid DuckDB SQL") from None
 
     def feature(self, name: str, prefix: str = "") -> str:
-        """The feature column (under `prefix`, e.g. a struct's name) cast to its declared dtype."""
+        """The feature column (under `prefix`, e.g. a struct's name) cast to its declared dtype;
+        a value that does not fit it exactly stops the query (SPEC §7: never altered silently)."""
         dtype = self.request.feature(name).dtype
-        return f"CAST({prefix}{ident('__v_' + name)} AS {sql_type(dtype)})"
+        raw = f"{prefix}{ident('__v_' + name)}"
+        cast = f"CAST({raw} AS {sql_type(dtype)})"
+        invalid = invalid_value(raw, dtype, self.types.get(name))
+        if invalid is None:
+            return cast
+        what = (f"{_INVALID_MARK}view '{self.request.view.name}' feature '{name}' ({dtype}): the value "
+                f"{{}} in {self.describe()} does not fit {dtype} exactly")
+        head, tail = (literal(part) for part in what.split("{}"))
+        return f"CASE WHEN {invalid} THEN error({head} || CAST({raw} AS VARCHAR) || {tail}) ELSE {cast} END"
 
 
 def _row_numbers(n: int) -> pa.Array:
@@ -306,8 +344,12 @@ def _checks(request: ViewRequest, source_types: dict[str, str]) -> list[tuple[st
         raw = ident("__v_" + name)
         typed = f"TRY_CAST({raw} AS {sql_type(feature.dtype)})"
         is_list = element_type(feature.dtype) is not None
-        if source_types.get(name) != sql_type(feature.dtype):
-            checks.append((f"{name}: not a valid {feature.dtype}", f"{raw} IS NOT NULL AND {typed} IS NULL", raw))
+        uncastable = _uncastable(raw, feature.dtype, source_types.get(name))
+        if uncastable is not None:
+            checks.append((f"{name}: not a valid {feature.dtype}", uncastable, raw))
+        inexact = _inexact(raw, feature.dtype, source_types.get(name))
+        if inexact is not None:
+            checks.append((f"{name}: not a whole number, would be rounded to fit {feature.dtype}", inexact, raw))
         if not feature.nullable:
             checks.append((f"{name}: null in a non-nullable feature", f"{raw} IS NULL", raw))
         c = feature.constraints
@@ -348,6 +390,10 @@ def _samples(conn: duckdb.DuckDBPyConnection, src: _Source, window: str, params:
 
 
 def _join_error(exc: Exception, requests: list[ViewRequest]) -> OfflineStoreError:
+    text = _first_line(exc)
+    if _INVALID_MARK in text:
+        return InvalidSourceData(text.split(_INVALID_MARK, 1)[1] + ". Nothing was written. Fix the source "
+                                 "data, or declare the feature with a dtype that holds the value")
     views = ", ".join(f"'{r.view.name}' (source '{r.source.name}')" for r in requests)
     return OfflineStoreError(
         f"DuckDB failed on view(s) {views}: {_first_line(exc)}. Check that every source column "
