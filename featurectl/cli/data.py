@@ -142,13 +142,17 @@ def get_historical(
 
     from featurectl.app.entity_files import read_entity_rows, text_key_columns
     from featurectl.app.result_files import write_table
+    from featurectl.offline.base import EntityRowsError
 
     _features_or_service(features, service)
     began = time.perf_counter()
     with store(repo) as fs:
         rows = read_entity_rows(entities, text_key_columns(fs.applied()))
-        reader = fs.historical_reader(rows, split_list(features), service=service,
-                                      timestamp_column=timestamp_column, full_feature_names=full_feature_names)
+        try:
+            reader = fs.historical_reader(rows, split_list(features), service=service,
+                                          timestamp_column=timestamp_column, full_feature_names=full_feature_names)
+        except EntityRowsError as exc:
+            raise UsageError(f"entity file {entities}: {exc}", hint=exc.hint) from None
         written = write_table(reader, output_file)
     ui.print(f"Wrote {written:,} rows to {escape(output_file)} in {time.perf_counter() - began:.2f} s.")
     return 0

@@ -6,6 +6,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
+from featurectl.core.errors import UsageError
 from featurectl.core.model import Entity, Feature, FeatureView, Source
 
 if TYPE_CHECKING:
@@ -14,6 +15,10 @@ if TYPE_CHECKING:
 
 class OfflineStoreError(Exception):
     """The offline engine or a source failed at run time (exit code 3)."""
+
+
+class EntityRowsError(UsageError):
+    """Entity rows whose keys or timestamps do not parse (exit code 2); the caller names the file."""
 
 
 class InvalidSourceData(OfflineStoreError):

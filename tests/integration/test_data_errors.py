@@ -87,3 +87,22 @@ def test_whole_numbers_stored_as_double_are_accepted_exactly(tmp_path):
     ok(run_featurectl("get-historical", "--entities", entities_file(root), "--features", "area_stats:homes",
                       "--output", root / "out.parquet", cwd=root))
     assert pq.read_table(root / "out.parquet").column("homes").to_pylist() == [3, 784]
+
+
+# -- entity rows that do not parse --------------------------------------------------------------
+
+
+@pytest.mark.parametrize("rows, column, value", [
+    ("area_id,event_timestamp\n1,2030-01-02T00:00:00\n2,2026-13-45\n", "event_timestamp", "2026-13-45"),
+    ("area_id,event_timestamp\n1,yesterday\n", "event_timestamp", "yesterday"),
+    ("area_id,event_timestamp\n1,2030-01-02T00:00:00\nabc,2030-01-02T00:00:00\n", "area_id", "abc"),
+    ("area_id,event_timestamp\n1.5,2030-01-02T00:00:00\n", "area_id", "1.5"),
+])
+def test_entity_rows_that_do_not_parse_are_exit_2_naming_file_column_and_row(tmp_path, rows, column, value):
+    root = make_repo(tmp_path / "repo", pa.array([3, 4], pa.int64()))
+    path = entities_file(root, rows)
+    result = ok(run_featurectl("get-historical", "--entities", path, "--features", "area_stats:homes",
+                               "--output", root / "out.parquet", cwd=root), 2)
+    assert str(path) in result.stderr and f"'{column}'" in result.stderr and value in result.stderr
+    assert "row" in result.stderr
+    assert not list(root.glob("out.parquet*"))
