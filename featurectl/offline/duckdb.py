@@ -9,6 +9,7 @@ values are cast to their declared dtypes only on the rows that come out.
 from __future__ import annotations
 
 import glob
+import json
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -162,8 +163,9 @@ def _check_entity_rows(conn: duckdb.DuckDBPyConnection, rows: pa.Table, types: d
         count, first = conn.execute(f"SELECT count(*), min(__row) FROM __entity WHERE {bad})").fetchone()
         if count:
             name = timestamp_column if column == "__et" else column
-            what = "timestamp (ISO 8601)" if column == "__et" else f"{target.lower()} join key"
-            sample = rows.slice(first, 1).to_pylist()[0]
+            dtype = {v: k for k, v in _SQL_TYPES.items()}.get(target, target)
+            what = "timestamp (ISO 8601)" if column == "__et" else f"{dtype} join key"
+            sample = json.dumps(rows.slice(first, 1).to_pylist()[0], default=str, ensure_ascii=False)
             raise EntityRowsError(
                 f"column '{name}' holds {count:,} value(s) that are not a valid {what}; "
                 f"first at row {first + 1}: {sample}",
