@@ -106,3 +106,16 @@ def test_entity_rows_that_do_not_parse_are_exit_2_naming_file_column_and_row(tmp
     assert str(path) in result.stderr and f"'{column}'" in result.stderr and value in result.stderr
     assert "row" in result.stderr
     assert not list(root.glob("out.parquet*"))
+
+
+# -- durations beyond what the stores hold ------------------------------------------------------
+
+
+@pytest.mark.parametrize("command", [("validate",), ("plan",), ("apply",)])
+def test_a_ttl_beyond_what_the_stores_hold_is_refused_before_anything_runs(tmp_path, command):
+    root = make_repo(tmp_path / "repo", pa.array([3, 4], pa.int64()))
+    defs = root / "features" / "defs.yaml"
+    defs.write_text(defs.read_text().replace("owner: a@b.c,", "owner: a@b.c, ttl: 1000000d,"))
+    result = ok(run_featurectl(*command, cwd=root), 2)
+    assert "defs.yaml" in result.stderr and "area_stats" in result.stderr and "ttl" in result.stderr
+    assert "1000000d" in result.stderr and "36500d" in result.stderr
