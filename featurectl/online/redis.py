@@ -24,7 +24,6 @@ import uuid
 from datetime import datetime
 from pathlib import Path
 from typing import Any, Callable, Sequence, cast
-from urllib.parse import urlsplit, urlunsplit
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -32,6 +31,8 @@ import redis
 from redis.exceptions import NoScriptError, RedisError
 
 from featurectl.online.config import RedisOnlineConfig
+from featurectl.core.errors import UsageError
+from featurectl.core.secrets import mask_secrets, unencoded_url_problem
 from featurectl.online import encoding
 from featurectl.online.base import OnlineRows, OnlineStoreError, OnlineTable
 
@@ -128,13 +129,7 @@ def _expiries(micros: pa.Int64Array, ttl_seconds: int) -> pa.Int64Array:
 
 def redact(url: str) -> str:
     """The URL with any password replaced by ***, fit for error messages."""
-    parts = urlsplit(url)
-    if parts.password is None:
-        return url
-    user = parts.username or ""
-    host = parts.hostname or ""
-    netloc = f"{user}:***@{host}" + (f":{parts.port}" if parts.port else "")
-    return urlunsplit(parts._replace(netloc=netloc))
+    return mask_secrets(url)
 
 
 def _meta_key(table: OnlineTable) -> bytes:
@@ -151,12 +146,17 @@ class RedisOnlineStore:
         self.url = url
         self._chunk = max(1, int(chunk_size))
         self._lock = threading.Lock()
+        problem = unencoded_url_problem(url)
+        if problem:
+            raise UsageError(f"online_store.url {redact(url)} in featurectl.yaml cannot be parsed: {problem}")
         self._encoder = encoding.ValueEncoder()
         try:
             self._client = redis.Redis.from_url(url, socket_connect_timeout=5, socket_timeout=60)
         except (ValueError, RedisError) as exc:
             self._encoder.close()
-            raise self._error("parsing the URL", exc) from None
+            raise UsageError(f"online_store.url {redact(url)} in featurectl.yaml cannot be parsed: "
+                             f"{mask_secrets(str(exc))}",
+                             hint="write it as redis://[:PASSWORD@]HOST:PORT/DB with a numeric port and database") from None
         self._shas: dict[str, str] = {}
 
     @classmethod

@@ -1,7 +1,6 @@
 """The shared registry on PostgreSQL (psycopg 3); its tables live in one schema."""
 from __future__ import annotations
 
-import re
 from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
@@ -13,6 +12,8 @@ from psycopg.conninfo import conninfo_to_dict
 from featurectl.core.sql import ident
 from featurectl.core.times import as_utc
 from featurectl.registry.config import PostgresRegistryConfig
+from featurectl.core.errors import UsageError
+from featurectl.core.secrets import mask_secrets, unencoded_url_problem
 from featurectl.registry.base import RegistryError
 from featurectl.registry.sql import SqlRegistry
 
@@ -26,8 +27,7 @@ def _one_line(exc: Exception) -> str:
 
 def mask_dsn(dsn: str) -> str:
     """The DSN with any password replaced by ***, in URL and key=value forms."""
-    dsn = re.sub(r"(://[^:/@\s]*:)[^@\s]*@", r"\1***@", dsn)
-    return re.sub(r"(password\s*=\s*)('(?:[^'\\]|\\.)*'|[^\s&]+)", r"\1***", dsn, flags=re.IGNORECASE)
+    return mask_secrets(dsn)
 
 
 class PostgresRegistry(SqlRegistry):
@@ -40,14 +40,17 @@ class PostgresRegistry(SqlRegistry):
         self.schema = schema
         self._masked = mask_dsn(dsn)
         where = f"the PostgreSQL registry {self._masked} (schema {schema})"
+        problem = unencoded_url_problem(dsn)
+        if problem:
+            raise UsageError(f"registry.dsn {self._masked} in featurectl.yaml cannot be parsed: {problem}")
         try:
             params: dict[str, Any] = conninfo_to_dict(dsn)
             params.setdefault("connect_timeout", CONNECT_TIMEOUT_S)
             conn = psycopg.connect(autocommit=True, **params)
-        except psycopg.ProgrammingError as exc:
-            raise RegistryError(
-                f"invalid PostgreSQL DSN {self._masked}: {_one_line(exc)}; write registry.dsn in "
-                "featurectl.yaml as postgresql://USER@HOST:PORT/DB or 'host=... dbname=...'"
+        except psycopg.ProgrammingError as exc:  # the DSN does not parse: bad config, exit 2
+            raise UsageError(
+                f"invalid PostgreSQL DSN {self._masked}: {_one_line(exc)}",
+                hint="write registry.dsn in featurectl.yaml as postgresql://USER@HOST:PORT/DB or 'host=... dbname=...'"
             ) from None
         except psycopg.Error as exc:
             raise RegistryError(
