@@ -29,6 +29,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import redis
 from redis.exceptions import NoScriptError, RedisError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from featurectl.online.config import RedisOnlineConfig
 from featurectl.core.errors import UsageError
@@ -142,8 +143,9 @@ def _glob_escape(text: str) -> str:
 
 
 class RedisOnlineStore:
-    def __init__(self, url: str, chunk_size: int = 1_000) -> None:
+    def __init__(self, url: str, chunk_size: int = 1_000, connect_timeout: float = 5.0, timeout: float = 10.0) -> None:
         self.url = url
+        self.timeout = timeout
         self._chunk = max(1, int(chunk_size))
         self._lock = threading.Lock()
         problem = unencoded_url_problem(url)
@@ -151,7 +153,7 @@ class RedisOnlineStore:
             raise UsageError(f"online_store.url {redact(url)} in featurectl.yaml cannot be parsed: {problem}")
         self._encoder = encoding.ValueEncoder()
         try:
-            self._client = redis.Redis.from_url(url, socket_connect_timeout=5, socket_timeout=60)
+            self._client = redis.Redis.from_url(url, socket_connect_timeout=connect_timeout, socket_timeout=timeout)
         except (ValueError, RedisError) as exc:
             self._encoder.close()
             raise UsageError(f"online_store.url {redact(url)} in featurectl.yaml cannot be parsed: "
@@ -161,12 +163,17 @@ class RedisOnlineStore:
 
     @classmethod
     def from_config(cls, config: RedisOnlineConfig, root: Path) -> "RedisOnlineStore":
-        return cls(config.url)
+        return cls(config.url, connect_timeout=config.connect_timeout, timeout=config.timeout)
 
     def _error(self, doing: str, exc: BaseException) -> OnlineStoreError:
+        if isinstance(exc, RedisTimeoutError):
+            return OnlineStoreError(
+                f"Redis online store {redact(self.url)}: {doing} failed: no answer within the timeout "
+                f"({exc}); the server is hung or overloaded. Check it, or raise online_store.timeout / "
+                "online_store.connect_timeout (seconds) in featurectl.yaml")
         return OnlineStoreError(
-            f"Redis online store {redact(self.url)}: {doing} failed: {exc}; check that redis-server "
-            "is running and reachable there, or fix online_store.url in featurectl.yaml"
+            f"Redis online store {redact(self.url)}: {doing} failed: {mask_secrets(str(exc))}; check that "
+            "redis-server is running and reachable there, or fix online_store.url in featurectl.yaml"
         )
 
     def _script(self, script: str = _WRITE, reload: bool = False) -> str:

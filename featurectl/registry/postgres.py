@@ -1,6 +1,7 @@
 """The shared registry on PostgreSQL (psycopg 3); its tables live in one schema."""
 from __future__ import annotations
 
+import math
 from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
@@ -17,7 +18,6 @@ from featurectl.core.secrets import mask_secrets, unencoded_url_problem
 from featurectl.registry.base import RegistryError
 from featurectl.registry.sql import SqlRegistry
 
-CONNECT_TIMEOUT_S = 10
 
 
 def _one_line(exc: Exception) -> str:
@@ -36,7 +36,7 @@ class PostgresRegistry(SqlRegistry):
     # Commits lock the one head row: a second committer waits, then sees the new head.
     lock_head = " FOR UPDATE"
 
-    def __init__(self, dsn: str, schema: str = "featurectl"):
+    def __init__(self, dsn: str, schema: str = "featurectl", connect_timeout: float = 5.0, timeout: float = 10.0):
         self.schema = schema
         self._masked = mask_dsn(dsn)
         where = f"the PostgreSQL registry {self._masked} (schema {schema})"
@@ -45,7 +45,10 @@ class PostgresRegistry(SqlRegistry):
             raise UsageError(f"registry.dsn {self._masked} in featurectl.yaml cannot be parsed: {problem}")
         try:
             params: dict[str, Any] = conninfo_to_dict(dsn)
-            params.setdefault("connect_timeout", CONNECT_TIMEOUT_S)
+            # libpq takes whole seconds (2 at least); the statement timeout bounds every query.
+            params.setdefault("connect_timeout", max(2, math.ceil(connect_timeout)))
+            limit = f"-c statement_timeout={int(timeout * 1000)}"
+            params["options"] = f"{params['options']} {limit}" if params.get("options") else limit
             conn = psycopg.connect(autocommit=True, **params)
         except psycopg.ProgrammingError as exc:  # the DSN does not parse: bad config, exit 2
             raise UsageError(
@@ -61,7 +64,7 @@ class PostgresRegistry(SqlRegistry):
 
     @classmethod
     def from_config(cls, config: PostgresRegistryConfig, root: Path) -> "PostgresRegistry":
-        return cls(config.dsn, config.schema_name)
+        return cls(config.dsn, config.schema_name, connect_timeout=config.connect_timeout, timeout=config.timeout)
 
     @contextmanager
     def _transaction(self) -> Iterator[Any]:
@@ -80,7 +83,9 @@ class PostgresRegistry(SqlRegistry):
         if not isinstance(exc, psycopg.Error):
             return None
         text = _one_line(exc)
-        if isinstance(exc, psycopg.errors.InsufficientPrivilege):
+        if isinstance(exc, psycopg.errors.QueryCanceled):
+            hint = "a statement ran past registry.timeout (seconds); check the server's load, or raise it in featurectl.yaml"
+        elif isinstance(exc, psycopg.errors.InsufficientPrivilege):
             hint = f"grant the user CREATE and USAGE on schema {self.schema} (or on the database)"
         elif isinstance(exc, psycopg.OperationalError):
             hint = "check that the server is running and reachable, then retry"
