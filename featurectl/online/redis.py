@@ -19,6 +19,7 @@ script that never sets it backwards.
 """
 from __future__ import annotations
 
+import json
 import threading
 import uuid
 from datetime import datetime
@@ -133,6 +134,14 @@ def redact(url: str) -> str:
     return mask_secrets(url)
 
 
+def _is_json(blob: bytes) -> bool:
+    try:
+        json.loads(blob)
+    except ValueError:
+        return False
+    return True
+
+
 def _meta_key(table: OnlineTable) -> bytes:
     """The namespace's bookkeeping hash: the entity key prefix without its trailing ':'."""
     return encoding.namespace(table).encode()
@@ -171,6 +180,11 @@ class RedisOnlineStore:
                 f"Redis online store {redact(self.url)}: {doing} failed: no answer within the timeout "
                 f"({exc}); the server is hung or overloaded. Check it, or raise online_store.timeout / "
                 "online_store.connect_timeout (seconds) in featurectl.yaml")
+        if "WRONGTYPE" in str(exc):
+            return OnlineStoreError(
+                f"Redis online store {redact(self.url)}: {doing} failed: a key of view namespace holds a "
+                "value of another type that featurectl did not write; something else uses featurectl's "
+                "keys (fc:...). Delete those keys, or point online_store.url at a database of its own")
         return OnlineStoreError(
             f"Redis online store {redact(self.url)}: {doing} failed: {mask_secrets(str(exc))}; check that "
             "redis-server is running and reachable there, or fix online_store.url in featurectl.yaml"
@@ -247,8 +261,21 @@ class RedisOnlineStore:
                 records = cast("list[bytes | None]", self._client.mget(encoded))  # no decode_responses
             except RedisError as exc:
                 raise self._error(f"reading view {table.view!r}", exc) from None
+            for key, record in zip(encoded, records):
+                if record is not None and not record[:_WIDTH].isdigit():
+                    raise self._foreign(table, key)
             stored = [None if r is None else (int(r[:_WIDTH]) - _OFFSET, r[_WIDTH:]) for r in records]
-        return encoding.build_rows(table, stored, features, now)
+        try:
+            return encoding.build_rows(table, stored, features, now)
+        except json.JSONDecodeError:
+            bad = next(k for k, r in zip(encoded, stored) if r is not None and not _is_json(r[1]))
+            raise self._foreign(table, bad) from None
+
+    def _foreign(self, table: OnlineTable, key: bytes) -> OnlineStoreError:
+        return OnlineStoreError(
+            f"Redis online store {redact(self.url)}: key {key.decode(errors='replace')!r} of view {table.view!r} "
+            "holds a value featurectl did not write; something else uses featurectl's keys (fc:...). "
+            "Delete that key (or point online_store.url at a database of its own) and rerun materialize")
 
     def delete_table(self, table: OnlineTable) -> None:
         """Delete every key of one (project, view, major) namespace (SCAN + UNLINK) and its bookkeeping."""
