@@ -107,6 +107,16 @@ class FeatureStore:
             self._serving = (time.monotonic(), OnlineReader(self.project, self.applied(), self.online))
         return self._serving[1]
 
+    def validate(self) -> Definitions:
+        """The definitions, checked as `validate` does: files, references, and the sources
+        against the offline engine (a query source must be one read-only SELECT). `plan` skips
+        the engine check so that it never imports the data stack."""
+        from featurectl.loading.files import load_definitions
+
+        defs, origins = load_definitions(self.repo.root, self.repo.config.definitions)
+        self.offline.check_sources(defs, origins)
+        return defs
+
     def plan(self, *, allow_removals: bool = False, against: str | None = None) -> Plan:
         desired = self.definitions  # bad files are exit 2 before any store is opened (or created)
         if against is not None:
@@ -123,6 +133,7 @@ class FeatureStore:
             return planning.apply_saved(Path(plan_file), self.project, self.registry, actor=actor,
                                         clock=self._clock, git_commit=git_commit)
         desired = self.definitions
+        self.offline.check_sources(desired)
         return planning.apply(self.project, self.registry, desired, actor=actor, clock=self._clock,
                               git_commit=git_commit, allow_removals=allow_removals)
 

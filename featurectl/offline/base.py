@@ -58,6 +58,9 @@ class ValidationReport:
 
 
 class OfflineStore(Protocol):
+    def check_sources(self, defs: Any, origins: dict | None = None) -> None:
+        """Raise DefinitionError (exit 2) for sources this engine refuses to run (`validate`, `apply`)."""
+
     """An offline engine. Built only through `featurectl.offline.create_offline_store`, which
     calls `from_config` on the class `BACKENDS[config.type]` names (docs/architecture.md, "How
     to add a backend"); tests/integration/test_offline_pit.py and test_offline_materialize.py
