@@ -26,11 +26,13 @@ def _finish(ui: Output, runs) -> int:
 
     invalid = [r for r in runs if r.status == "invalid"]
     failed = [r for r in runs if r.status == "failed"]
+    bad_source = [r for r in runs if r.status == "bad_source"]
     for run in invalid:
         for line in invalid_report(run):
             ui.note(line)
-    if failed or invalid:
-        raise MaterializationFailed(failure_message(invalid, failed), runs, store_failure=bool(failed))
+    if failed or invalid or bad_source:
+        raise MaterializationFailed(failure_message(invalid, failed, bad_source), runs,
+                                    store_failure=bool(failed), bad_input=bool(bad_source))
     idle = nothing_to_do(runs)
     if idle:
         ui.text(idle)

@@ -17,6 +17,11 @@ class OfflineStoreError(Exception):
     """The offline engine or a source failed at run time (exit code 3)."""
 
 
+class SourceDataError(OfflineStoreError):
+    """A source's data cannot be read as its definition says (no file, a missing column, an
+    unreadable file): bad input (exit code 2), found before anything was written."""
+
+
 class EntityRowsError(UsageError):
     """Entity rows whose keys or timestamps do not parse (exit code 2); the caller names the file."""
 

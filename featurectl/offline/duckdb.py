@@ -28,7 +28,8 @@ from featurectl.core.naming import check_output_names, output_name
 from featurectl.core.sql import ident, literal
 from featurectl.core.times import as_utc
 from featurectl.offline.config import DuckdbOfflineConfig
-from featurectl.offline.base import EntityRowsError, InvalidSourceData, OfflineStoreError, ValidationReport, ViewRequest
+from featurectl.offline.base import (EntityRowsError, InvalidSourceData, OfflineStoreError, SourceDataError,
+                                     ValidationReport, ViewRequest)
 
 _SQL_TYPES = {
     "bool": "BOOLEAN", "int32": "INTEGER", "int64": "BIGINT", "float32": "FLOAT",
@@ -122,7 +123,7 @@ class _Source:
         needed += [(f, "a feature of the view") for f in request.features]
         for column, role in needed:
             if column not in present:
-                raise OfflineStoreError(
+                raise SourceDataError(
                     f"{self.describe()} has no column '{column}' ({role}); columns present: "
                     f"{', '.join(present) or 'none'}. Add the column to the data, or change the "
                     f"definition to name an existing column")
@@ -146,7 +147,7 @@ class _Source:
             return f"({src.query.strip().rstrip(';')})"
         pattern = str(root / src.path)
         if not glob.glob(pattern, recursive=True):
-            raise OfflineStoreError(
+            raise SourceDataError(
                 f"{self.describe()}: no file matches {pattern}. Create the file, or fix 'path' "
                 f"in the source definition (it is relative to the repository root)")
         if src.path.lower().endswith(".csv"):
@@ -158,7 +159,7 @@ class _Source:
         try:
             return {row[0]: row[1] for row in conn.execute(f"DESCRIBE SELECT * FROM {self.raw}").fetchall()}
         except duckdb.Error as exc:
-            raise OfflineStoreError(f"cannot read {self.describe()}: {_first_line(exc)}. "
+            raise SourceDataError(f"cannot read {self.describe()}: {_first_line(exc)}. "
                                     f"Check that the data is readable and the query is valid DuckDB SQL") from None
 
     def feature(self, name: str, prefix: str = "") -> str:

@@ -119,3 +119,24 @@ def test_a_ttl_beyond_what_the_stores_hold_is_refused_before_anything_runs(tmp_p
     result = ok(run_featurectl(*command, cwd=root), 2)
     assert "defs.yaml" in result.stderr and "area_stats" in result.stderr and "ttl" in result.stderr
     assert "1000000d" in result.stderr and "36500d" in result.stderr
+
+
+# -- data problems are not store failures -----------------------------------------------------------
+
+
+def test_a_missing_source_file_or_column_is_exit_2_saying_nothing_was_written(tmp_path):
+    root = make_repo(tmp_path / "repo", pa.array([3, 4], pa.int64()))
+    source = root / "data" / "areas.parquet"
+    table = pq.read_table(source)
+    pq.write_table(table.drop_columns(["big"]), source)  # a feature's column is missing
+    for command in (("materialize", "2029-01-01", "2031-01-01"),
+                    ("get-historical", "--entities", entities_file(root), "--features", "area_stats:*",
+                     "--output", root / "out.parquet")):
+        result = ok(run_featurectl(*command, cwd=root), 2)
+        assert "'big'" in result.output and "nothing" in result.stderr.lower()
+        assert "some entities may already hold" not in result.output
+    source.unlink()
+    result = ok(run_featurectl("materialize", "2029-01-01", "2031-01-01", cwd=root), 2)
+    assert "data/areas.parquet" in result.output and "nothing of it was written" in result.stderr
+    assert online_homes(root, 2) == [None, None] and watermark(root) is None
+    assert not list(root.glob("out.parquet*"))
