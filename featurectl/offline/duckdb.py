@@ -191,7 +191,8 @@ def _check_entity_rows(conn: duckdb.DuckDBPyConnection, rows: pa.Table, types: d
             bad += f" OR isinf({typed})"
         elif target in ("BIGINT", "INTEGER") and described.get(column, "").removesuffix("[]") not in _SQL_INTEGERS:
             bad += f" OR {typed}::DOUBLE IS DISTINCT FROM TRY_CAST({raw} AS DOUBLE)"
-        count, first = conn.execute(f"SELECT count(*), min(__row) FROM __entity WHERE {bad})").fetchone()
+        found = conn.execute(f"SELECT count(*), min(__row) FROM __entity WHERE {bad})").fetchone()
+        count, first = found if found is not None else (0, None)
         if count:
             name = timestamp_column if column == "__et" else column
             dtype = {v: k for k, v in _SQL_TYPES.items()}.get(target, target)
