@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any, Callable, Mapping, Sequence
 from featurectl.app import planning
 from featurectl.app.timeparse import to_utc
 from featurectl.core.definitions import Definitions
+from featurectl.core.model import QuerySource
 from featurectl.core.errors import UsageError
 from featurectl.core.plan import Plan
 from featurectl.loading.repo import Repo
@@ -108,13 +109,15 @@ class FeatureStore:
         return self._serving[1]
 
     def validate(self) -> Definitions:
-        """The definitions, checked as `validate` does: files, references, and the sources
-        against the offline engine (a query source must be one read-only SELECT). `plan` skips
-        the engine check so that it never imports the data stack."""
+        """The definitions, checked as `validate` does: files, references, and query sources
+        with DuckDB's parser (one read-only SELECT). `plan` skips that check so that it never
+        imports the data stack; validate imports duckdb (only) when there is a query source."""
         from featurectl.loading.files import load_definitions
 
         defs, origins = load_definitions(self.repo.root, self.repo.config.definitions)
-        self.offline.check_sources(defs, origins)
+        if any(isinstance(source, QuerySource) for source in defs.sources.values()):
+            from featurectl.offline.query_check import check_query_sources  # duckdb only: no pyarrow
+            check_query_sources(defs, origins)
         return defs
 
     def plan(self, *, allow_removals: bool = False, against: str | None = None) -> Plan:

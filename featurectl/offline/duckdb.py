@@ -22,12 +22,13 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from featurectl.core.dtypes import element_type
-from featurectl.core.errors import DefinitionError, Problem, UsageError
-from featurectl.core.model import FileSource, QuerySource, Source
+from featurectl.core.errors import UsageError
+from featurectl.core.model import FileSource, Source
 from featurectl.core.naming import check_output_names, output_name
 from featurectl.core.sql import ident, literal
 from featurectl.core.times import as_utc
 from featurectl.offline.config import DuckdbOfflineConfig
+from featurectl.offline.query_check import check_query_sources, query_problem
 from featurectl.offline.base import (EntityRowsError, InvalidSourceData, OfflineStoreError, SourceDataError,
                                      ValidationReport, ViewRequest)
 
@@ -73,34 +74,6 @@ def invalid_value(raw: str, dtype: str, source_type: str | None) -> str | None:
     return " OR ".join(f"({c})" for c in conds) or None
 
 
-def query_problem(query: str) -> str | None:
-    """Why a `query:` source is refused, or None: it must be exactly one read-only SELECT (WITH
-    included) statement, judged by DuckDB's own parser. `SELECT ...; COPY (...) TO 'file'`
-    would otherwise write files during materialize."""
-    try:
-        statements = duckdb.extract_statements(query)
-    except duckdb.Error as exc:
-        return f"it is not valid DuckDB SQL: {_first_line(exc)}"
-    if len(statements) != 1:
-        return f"it holds {len(statements)} statements; a query source is exactly one SELECT or WITH statement"
-    if statements[0].type != duckdb.StatementType.SELECT:
-        return f"it is a {statements[0].type.name} statement; a query source may only read: one SELECT or WITH"
-    return None
-
-
-def check_query_sources(defs: Any, origins: dict | None = None) -> None:
-    """Refuse (exit 2) every query source that is not one read-only SELECT/WITH statement."""
-    problems = []
-    for source in defs.sources.values():
-        problem = query_problem(source.query) if isinstance(source, QuerySource) else None
-        if problem:
-            problems.append(Problem(f"query source refused: {problem}", file=(origins or {}).get(("source", source.name)),
-                                    kind="source", name=source.name, field="query",
-                                    hint="write one SELECT (or WITH ... SELECT) that reads the source rows"))
-    if problems:
-        raise DefinitionError(problems)
-
-
 class _Source:
     """One view's source as a DuckDB subquery, with its columns checked against the view.
 
@@ -143,7 +116,9 @@ class _Source:
     def _raw_sql(self, root: Path) -> str:
         src: Source = self.source
         if not isinstance(src, FileSource):
-            check_query_sources(_OneSource(src))  # never run a query that could write
+            problem = query_problem(src.query)  # never run a query that could write
+            if problem:
+                raise SourceDataError(f"{self.describe()}: query source refused: {problem}")
             return f"({src.query.strip().rstrip(';')})"
         pattern = str(root / src.path)
         if not glob.glob(pattern, recursive=True):
@@ -203,11 +178,6 @@ def _check_entity_rows(conn: duckdb.DuckDBPyConnection, rows: pa.Table, types: d
                 f"first at row {first + 1}: {sample}",
                 hint=f"fix those rows of column '{name}' (timestamps like 2026-11-02T08:00:00, "
                      "no zone meaning UTC; keys of the entity's dtype)")
-
-
-class _OneSource:
-    def __init__(self, source: Source) -> None:
-        self.sources = {source.name: source}
 
 
 def _row_numbers(n: int) -> pa.Array:

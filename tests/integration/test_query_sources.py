@@ -26,7 +26,7 @@ def refused(result, *named: str) -> None:
     assert result.code == 2, result.output
     assert "Traceback" not in result.output and not ANSI.search(result.output)
     for text in named:
-        assert text in result.stderr, result.stderr
+        assert text in result.output, result.output
 
 
 BAD = [
