@@ -11,6 +11,7 @@ from featurectl.app import planning
 from featurectl.app.timeparse import to_utc
 from featurectl.core.definitions import Definitions
 from featurectl.core.errors import DefinitionError, UsageError
+from featurectl.core.model import QuerySource
 from featurectl.core.plan import Plan
 from featurectl.loading.repo import Repo
 
@@ -109,6 +110,18 @@ class FeatureStore:
             self._serving = (time.monotonic(), OnlineReader(self.project, self.applied(), self.online))
         return self._serving[1]
 
+    def validate(self) -> Definitions:
+        """The definitions, checked as `validate` does: files, references, and query sources
+        with DuckDB's parser (one read-only SELECT). `plan` skips that check so that it never
+        imports the data stack; validate imports duckdb (only) when there is a query source."""
+        from featurectl.loading.files import load_definitions
+
+        defs, origins = load_definitions(self.repo.root, self.repo.config.definitions)
+        if any(isinstance(source, QuerySource) for source in defs.sources.values()):
+            from featurectl.offline.query_check import check_query_sources  # duckdb only: no pyarrow
+            check_query_sources(defs, origins)
+        return defs
+
     def plan(self, *, allow_removals: bool = False, against: str | None = None) -> Plan:
         desired = self.definitions  # bad files are exit 2 before any store is opened (or created)
         if against is not None:
@@ -125,6 +138,7 @@ class FeatureStore:
             return planning.apply_saved(Path(plan_file), self.project, self.registry, actor=actor,
                                         clock=self._clock, git_commit=git_commit)
         desired = self.definitions
+        self.offline.check_sources(desired)
         return planning.apply(self.project, self.registry, desired, actor=actor, clock=self._clock,
                               git_commit=git_commit, allow_removals=allow_removals)
 

@@ -32,7 +32,7 @@ def exit_code_for(exc: BaseException, ui: Output) -> int:
     """Report an exception to the user and choose the exit code of SPEC §4."""
     from featurectl.app.errors import MaterializationFailed, PlanRefused
     from featurectl.core.errors import DefinitionError, UsageError
-    from featurectl.offline.base import OfflineStoreError
+    from featurectl.offline.base import InvalidSourceData, OfflineStoreError, SourceDataError
     from featurectl.online.base import OnlineStoreError
     from featurectl.registry.base import RegistryError, StaleRevision
 
@@ -50,7 +50,13 @@ def exit_code_for(exc: BaseException, ui: Output) -> int:
         return EXIT_REFUSED
     if isinstance(exc, MaterializationFailed):
         ui.error(str(exc))
-        return EXIT_STORE if exc.store_failure else EXIT_REFUSED
+        return EXIT_STORE if exc.store_failure else EXIT_INPUT if exc.bad_input else EXIT_REFUSED
+    if isinstance(exc, SourceDataError):
+        ui.error(f"{exc} Nothing was written.")
+        return EXIT_INPUT
+    if isinstance(exc, InvalidSourceData):
+        ui.error(str(exc))
+        return EXIT_REFUSED
     if isinstance(exc, (RegistryError, OnlineStoreError, OfflineStoreError)):
         ui.error(str(exc))
         return EXIT_STORE
