@@ -2,10 +2,14 @@
 from __future__ import annotations
 
 import functools
+import sys
+import traceback
+from typing import Annotated
 
 import typer
 
-from featurectl.cli import output
+from featurectl.cli import output, signals
+from featurectl.cli.options import DebugOpt, RepoOpt
 
 app = typer.Typer(
     name="featurectl",
@@ -16,10 +20,34 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    # Plain help: rich markup would eat help text such as "[a-z][a-z0-9_]*" and show a
+    # "<bool>" value column beside every flag.
+    rich_markup_mode=None,
     context_settings={"help_option_names": ["-h", "--help"]},
 )
 
 EXIT_REFUSED, EXIT_INPUT, EXIT_STORE = 1, 2, 3
+# --repo/--debug given before the command, set by the app callback that runs before every command.
+_before_command: dict[str, object] = {}
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        from featurectl import __version__
+        output.print_raw(f"featurectl {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _global_options(
+    repo: RepoOpt = None,
+    debug: DebugOpt = False,
+    version: Annotated[bool, typer.Option("--version", callback=_print_version, is_eager=True,
+                                          help="Print the version and exit.")] = False,
+) -> None:
+    """--repo and --debug may come before the command too: `featurectl --repo X list`."""
+    _before_command.clear()
+    _before_command.update(repo=repo, debug=debug)
 
 
 def _register_commands() -> None:
@@ -61,22 +89,39 @@ def exit_code_for(exc: BaseException) -> int:
     return EXIT_STORE
 
 
+def failure_exit_code(exc: BaseException, debug: bool) -> int:
+    """Report a command's failure; --debug adds the traceback and keeps the exit code.
+    A signal that stopped the command wins over the error it caused on its way out."""
+    if debug:
+        traceback.print_exception(exc, file=sys.stderr)
+    signum = signals.received()
+    if signum is not None:
+        output.report_error(signals.NAMES[signum])
+        return 128 + signum
+    return exit_code_for(exc)
+
+
+def _with_global_options(kw: dict) -> dict:
+    """Fill --repo/--debug the command was not given from the ones before the command."""
+    for name, value in _before_command.items():
+        if name in kw and not kw[name] and value:
+            kw[name] = value
+    return kw
+
+
 def command(*args, **kwargs):
     """app.command, with the command's failures reported and mapped to exit codes.
-    A command returns its exit code; --debug lets the traceback through."""
+    A command returns its exit code."""
     def decorate(fn):
         @functools.wraps(fn)
         def run(*a, **kw):
+            kw = _with_global_options(kw)
             try:
                 code = fn(*a, **kw)
-            except (typer.Exit, typer.Abort):
+            except (typer.Exit, typer.Abort, SystemExit):
                 raise
-            except Exception as exc:
-                if kw.get("debug"):
-                    raise
-                code = exit_code_for(exc)
-            except KeyboardInterrupt as exc:
-                code = exit_code_for(exc)
+            except BaseException as exc:  # KeyboardInterrupt too: Ctrl-C is one line and 130
+                code = failure_exit_code(exc, bool(kw.get("debug")))
             if code:
                 raise typer.Exit(code)
         return app.command(*args, **kwargs)(run)
@@ -84,5 +129,6 @@ def command(*args, **kwargs):
 
 
 def main() -> None:
+    signals.install()
     _register_commands()
     app(prog_name="featurectl")

@@ -13,7 +13,7 @@ import yaml
 from pydantic import ValidationError
 
 from featurectl.core.definitions import Definitions, check_references
-from featurectl.core.errors import DefinitionError, Problem
+from featurectl.core.errors import DefinitionError, Interrupted, Problem
 from featurectl.core.model import KINDS, MODELS, PLURAL, AnyObject, Feature, object_from_dict
 from featurectl.loading.pydantic_errors import problems_from_validation
 
@@ -155,10 +155,10 @@ def exec_python_text(source: str, path: Path, rel: str, collector: _Collector) -
         collector.problems.append(Problem(f"syntax error: {exc.msg}", file=rel, line=exc.lineno,
                                           hint="fix the Python syntax"))
         return
-    except Exception as exc:  # a user's file may raise anything; report it, never crash
-        collector.problems.append(Problem(
-            f"the file raised {type(exc).__name__}: {exc}", file=rel, line=_line_in(exc, str(path)),
-            hint="fix the error in the Python definition file"))
+    except Interrupted:  # the user pressed Ctrl-C while the file ran: stop, do not blame the file
+        raise
+    except BaseException as exc:  # a user's file may raise anything, sys.exit() too; report it, never exit
+        collector.problems.append(_raised(exc, rel, _line_in(exc, str(path))))
         return
     finally:
         sys.modules.pop(module_name, None)
@@ -167,6 +167,15 @@ def exec_python_text(source: str, path: Path, rel: str, collector: _Collector) -
     objects = {id(v): v for v in module.__dict__.values() if type(v) in classes}
     for value in objects.values():
         collector.add(classes[type(value)], value, rel)
+
+
+def _raised(exc: BaseException, rel: str, line: int | None) -> Problem:
+    detail = f": {exc}" if str(exc) else ""
+    if isinstance(exc, SystemExit):
+        return Problem(f"the file raised SystemExit{detail} (sys.exit() or exit() ends the import)", file=rel,
+                       line=line, hint="definition files are imported by featurectl: remove the sys.exit() call")
+    return Problem(f"the file raised {type(exc).__name__}{detail}", file=rel, line=line,
+                   hint="fix the error in the Python definition file")
 
 
 def _line_in(exc: BaseException, filename: str) -> int | None:
