@@ -23,7 +23,7 @@ app = typer.Typer(
     # Plain help: rich markup would eat help text such as "[a-z][a-z0-9_]*" and show a
     # "<bool>" value column beside every flag.
     rich_markup_mode=None,
-    context_settings={"help_option_names": ["-h", "--help"]},
+    context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 120},
 )
 
 EXIT_REFUSED, EXIT_INPUT, EXIT_STORE = 1, 2, 3

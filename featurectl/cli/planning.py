@@ -71,7 +71,7 @@ def plan(
 @command()
 def apply(
     plan_file: Annotated[Optional[Path], typer.Argument(
-        metavar="[PLAN.json]", help="A plan saved by `plan --out`: apply exactly it, if the registry has not moved.")] = None,
+        metavar="PLAN.json", help="A plan saved by `plan --out`: apply exactly it, if the registry has not moved.")] = None,
     allow_removals: Annotated[bool, typer.Option("--allow-removals", help="Allow removing views and services that are not deprecated.")] = False,
     fmt: Annotated[PlanFormat, typer.Option("--format", help="How to show the applied plan.")] = PlanFormat.text,
     repo: RepoOpt = None,

@@ -90,3 +90,20 @@ def test_the_sdk_refuses_a_path_without_featurectl_yaml(example_repo: Path) -> N
     with pytest.raises(DefinitionError, match="does not exist"):
         FeatureStore(example_repo / "no" / "such" / "dir")
     assert FeatureStore(example_repo).project == "rides"
+
+
+def test_help_shows_what_was_written(run_cli) -> None:
+    init = run_cli("init", "--help")
+    assert init.code == 0 and "[a-z][a-z0-9_]*" in init.stdout, init.stdout
+    for command in ("plan", "apply", "get-online", "init"):
+        text = run_cli(command, "--help").stdout
+        assert "<bool>" not in text, text
+    apply_usage = run_cli("apply", "--help").stdout
+    assert "[PLAN.json]" in apply_usage and "[[PLAN.json]]" not in apply_usage, apply_usage
+
+
+def test_version(run_cli) -> None:
+    from featurectl import __version__
+
+    result = run_cli("--version")
+    assert result.code == 0 and result.stdout.strip() == f"featurectl {__version__}"
