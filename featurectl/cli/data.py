@@ -9,7 +9,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from featurectl.cli import output
+from featurectl.cli import outfiles, output
 from featurectl.cli.main import command
 from featurectl.cli.options import DebugOpt, RepoOpt, split_list, store
 from featurectl.core.errors import UsageError
@@ -172,6 +172,7 @@ def get_historical(
     from featurectl.app.entity_files import read_entity_rows, text_key_columns
     from featurectl.app.result_files import write_table
 
+    outfiles.check_writable(output_file, "--output")  # before the join, not after it
     began = time.perf_counter()
     with store(repo) as fs:
         rows = read_entity_rows(entities, text_key_columns(fs.applied()))

@@ -4,12 +4,14 @@ from __future__ import annotations
 import functools
 import sys
 import traceback
+import warnings
 from typing import Annotated
 
 import typer
 
 from featurectl.cli import output, signals
 from featurectl.cli.options import DebugOpt, RepoOpt
+from featurectl.core.errors import DefinitionWarning
 
 app = typer.Typer(
     name="featurectl",
@@ -109,6 +111,17 @@ def _with_global_options(kw: dict) -> dict:
     return kw
 
 
+_default_showwarning = warnings.showwarning
+
+
+def _show_warning(message, category, *args, **kwargs) -> None:
+    """Definition warnings are for the user: one line on stderr, like the errors."""
+    if issubclass(category, DefinitionWarning):
+        output.err().print(f"[yellow]warning:[/yellow] {output.escape(message)}")
+    else:
+        _default_showwarning(message, category, *args, **kwargs)
+
+
 def command(*args, **kwargs):
     """app.command, with the command's failures reported and mapped to exit codes.
     A command returns its exit code."""
@@ -117,7 +130,10 @@ def command(*args, **kwargs):
         def run(*a, **kw):
             kw = _with_global_options(kw)
             try:
-                code = fn(*a, **kw)
+                with warnings.catch_warnings():
+                    warnings.simplefilter("default", DefinitionWarning)
+                    warnings.showwarning = _show_warning
+                    code = fn(*a, **kw)
             except (typer.Exit, typer.Abort, SystemExit):
                 raise
             except BaseException as exc:  # KeyboardInterrupt too: Ctrl-C is one line and 130

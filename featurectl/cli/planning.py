@@ -8,7 +8,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from featurectl.cli import output
+from featurectl.cli import outfiles, output
 from featurectl.cli.main import EXIT_REFUSED, command
 from featurectl.cli.options import DebugOpt, RepoOpt, store
 
@@ -53,6 +53,8 @@ def plan(
     debug: DebugOpt = False,
 ) -> int:
     """Compile the definitions, diff them against the registry (or a git ref) and check every version bump."""
+    if out is not None:
+        outfiles.check_writable(out, "--out")  # before the plan is made and shown
     fs = store(repo)
     result = fs.plan(allow_removals=allow_removals, against=against)
     _show(result, fmt)
@@ -60,7 +62,7 @@ def plan(
         if against is not None:
             output.err().print("[yellow]note:[/yellow] a plan made --against a git ref can be reviewed but not applied")
         from featurectl.app.saved_plan import dump
-        out.write_text(dump(result, allow_removals))
+        outfiles.write_text(out, dump(result, allow_removals), "--out")
         if fmt is PlanFormat.text:
             output.out().print(f"Saved the plan to {output.escape(out)}; apply it with `featurectl apply {output.escape(out)}`.")
     if detailed_exitcode:

@@ -3,6 +3,8 @@
 YAML keys. Each case is a failure a user met (issue 7) and failed before its fix."""
 from __future__ import annotations
 
+import json
+import re
 from pathlib import Path
 
 import pytest
@@ -107,3 +109,154 @@ def test_version(run_cli) -> None:
 
     result = run_cli("--version")
     assert result.code == 0 and result.stdout.strip() == f"featurectl {__version__}"
+
+
+UNWRITABLE = {"missing_directory": "no/such/dir/out", "a_directory": "features"}
+
+
+@pytest.mark.parametrize("case", sorted(UNWRITABLE))
+def test_an_unwritable_plan_out_is_exit_2_naming_it_before_the_plan(case: str, example_repo: Path, run_cli) -> None:
+    target = UNWRITABLE[case] + (".json" if case != "a_directory" else "")
+    result = run_cli("plan", "--out", target)
+    refused(result, 2, "--out", target)
+    assert "Plan:" not in result.stdout, "the plan was made and shown before the output was found unwritable"
+
+
+@pytest.mark.parametrize("case", sorted(UNWRITABLE))
+def test_an_unwritable_historical_output_is_exit_2_naming_it(case: str, example_repo: Path, run_cli) -> None:
+    assert run_cli("apply").code == 0
+    target = UNWRITABLE[case] + (".parquet" if case != "a_directory" else "")
+    result = run_cli("get-historical", "--entities", "data/training_entities.csv",
+                     "--features", "driver_stats:conv_rate", "--output", target)
+    refused(result, 2, "--output", target)
+
+
+def test_plan_out_replaces_the_file_whole(example_repo: Path, run_cli) -> None:
+    (example_repo / "plan.json").write_text("old")
+    assert run_cli("plan", "--out", "plan.json").code == 0
+    assert json.loads((example_repo / "plan.json").read_text())["format_version"]
+    assert [p.name for p in example_repo.iterdir() if "partial" in p.name] == []
+
+
+OUTSIDE_PATTERNS = {
+    "absolute": '["/tmp/*.py"]',
+    "parent": '["../outside/*.py"]',
+    "parent_in_the_middle": '["features/../../outside/*.py"]',
+}
+
+
+@pytest.mark.parametrize("case", sorted(OUTSIDE_PATTERNS))
+@pytest.mark.parametrize("command", ["validate", "plan"])
+def test_a_definitions_pattern_outside_the_repository_is_refused_before_running_anything(
+        case: str, command: str, example_repo: Path, tmp_path: Path, run_cli) -> None:
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    marker = tmp_path / "ran"
+    (outside / "evil.py").write_text(f"open({str(marker)!r}, 'w').write('ran')\n")
+    replace("featurectl.yaml", 'definitions: ["features/**/*.yaml", "features/**/*.yml", "features/**/*.py"]',
+            f"definitions: {OUTSIDE_PATTERNS[case]}")(example_repo)
+    refused(run_cli(command), 2, "featurectl.yaml", "definitions")
+    assert not marker.exists(), "a Python file outside the repository was run"
+
+
+@pytest.mark.parametrize("command", ["validate", "plan"])
+def test_a_definition_file_symlinked_outside_the_repository_is_refused_before_running_anything(
+        command: str, example_repo: Path, tmp_path: Path, run_cli) -> None:
+    marker = tmp_path / "ran"
+    (tmp_path / "evil.py").write_text(f"open({str(marker)!r}, 'w').write('ran')\n")
+    (example_repo / "features" / "linked.py").symlink_to(tmp_path / "evil.py")
+    refused(run_cli(command), 2, "features/linked.py", "outside the repository")
+    assert not marker.exists(), "a Python file outside the repository was run"
+
+
+def test_a_symlink_inside_the_repository_is_fine(example_repo: Path, run_cli) -> None:
+    (example_repo / "shared").mkdir()
+    (example_repo / "features" / "customers.py").rename(example_repo / "shared" / "customers.py")
+    (example_repo / "features" / "customers.py").symlink_to(example_repo / "shared" / "customers.py")
+    assert run_cli("validate").code == 0
+
+
+DUPLICATE_KEYS = {
+    "top_level": ("features/drivers.yaml", lambda text: text + "\nfeature_views: []\n", "feature_views"),
+    "in_a_view": ("features/drivers.yaml", lambda text: text.replace("    ttl: 1d\n", "    ttl: 1d\n    ttl: 2d\n", 1),
+                  "ttl"),
+    "in_a_flow_mapping": ("features/drivers.yaml",
+                          lambda text: text.replace("{name: acc_rate, dtype: float32",
+                                                    "{name: acc_rate, dtype: float64, dtype: float32", 1), "dtype"),
+    "in_the_config": ("featurectl.yaml", lambda text: text + "project: other\n", "project"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(DUPLICATE_KEYS))
+def test_a_duplicate_yaml_key_is_exit_2_naming_file_line_and_key(case: str, example_repo: Path, run_cli) -> None:
+    file, edit, key = DUPLICATE_KEYS[case]
+    text = (example_repo / file).read_text()
+    (example_repo / file).write_text(edit(text))
+    result = run_cli("validate")
+    refused(result, 2, file, f"duplicate key '{key}'")
+    assert re.search(rf"{re.escape(file)}:\d+", result.stderr), result.stderr
+
+
+def test_yaml_merge_keys_are_not_duplicates(example_repo: Path, run_cli) -> None:
+    (example_repo / "features" / "more.yaml").write_text(
+        "entities:\n  - &base {name: rider, join_key: rider_id, dtype: int64}\n"
+        "  - <<: *base\n    name: passenger\n    join_key: passenger_id\n")
+    assert run_cli("validate").code == 0
+
+
+@pytest.mark.parametrize("definitions, warned", [
+    ('["feature/**/*.yaml"]', "feature/**/*.yaml"),                              # a typo: nothing at all
+    ('["features/**/*.yaml", "features/**/*.py", "featurs/*.py"]', "featurs/*.py"),   # one pattern of several
+])
+def test_a_definitions_pattern_matching_nothing_warns(definitions: str, warned: str, example_repo: Path,
+                                                      run_cli) -> None:
+    replace("featurectl.yaml", 'definitions: ["features/**/*.yaml", "features/**/*.yml", "features/**/*.py"]',
+            f"definitions: {definitions}")(example_repo)
+    result = run_cli("validate")
+    assert result.code == 0 and "Traceback" not in result.output
+    assert "warning:" in result.stderr and warned in result.stderr, result.stderr
+
+
+def test_the_default_patterns_do_not_warn_when_one_matches_nothing(run_cli) -> None:
+    result = run_cli("validate")  # example_repo has no .yml file
+    assert result.code == 0 and result.stderr == ""
+
+
+REGISTRY_BLOCK = "registry: {type: sqlite, path: .featurectl/registry.db}"
+
+
+def test_an_env_default_is_used_when_the_variable_is_unset(example_repo: Path, run_cli) -> None:
+    replace("featurectl.yaml", REGISTRY_BLOCK,
+            "registry: {type: sqlite, path: '${FEATURECTL_UNSET_DIR:-state}/registry.db'}")(example_repo)
+    assert run_cli("apply").code == 0
+    assert (example_repo / "state" / "registry.db").is_file()
+    assert not any("FEATURECTL_UNSET_DIR" in p.name or "$" in p.name for p in example_repo.iterdir())
+    elsewhere = run_cli("list", env={"FEATURECTL_UNSET_DIR": "other"})
+    assert elsewhere.code == 0 and (example_repo / "other" / "registry.db").is_file()
+
+
+def test_a_dollar_in_an_env_value_is_not_expanded_again(example_repo: Path, run_cli) -> None:
+    replace("featurectl.yaml", REGISTRY_BLOCK, "registry: {type: sqlite, path: '${FEATURECTL_DIR}/registry.db'}")(
+        example_repo)
+    assert run_cli("apply", env={"FEATURECTL_DIR": "a$b"}).code == 0
+    assert (example_repo / "a$b" / "registry.db").is_file()
+
+
+def test_a_double_dollar_is_a_literal_dollar(example_repo: Path, run_cli) -> None:
+    replace("featurectl.yaml", REGISTRY_BLOCK, "registry: {type: sqlite, path: 'cost$$/registry.db'}")(example_repo)
+    assert run_cli("apply").code == 0
+    assert (example_repo / "cost$" / "registry.db").is_file()
+
+
+@pytest.mark.parametrize("written", ["$HOME/registry.db", "${HOME/registry.db", "${1}/registry.db",
+                                     "${HOME-x}/registry.db", "state/$/registry.db"])
+@pytest.mark.parametrize("command", ["validate", "apply"])
+def test_other_dollar_forms_are_refused_clearly(written: str, command: str, example_repo: Path, run_cli) -> None:
+    replace("featurectl.yaml", REGISTRY_BLOCK, f"registry: {{type: sqlite, path: '{written}'}}")(example_repo)
+    refused(run_cli(command), 2, "featurectl.yaml", "registry", "${NAME}", "$$")
+    assert [p.name for p in example_repo.iterdir() if "$" in p.name or "HOME" in p.name] == []
+
+
+def test_a_dollar_form_outside_store_blocks_is_quoted(example_repo: Path, run_cli) -> None:
+    replace("featurectl.yaml", "definitions: [", 'definitions: ["$DEFS/*.yaml", ')(example_repo)
+    refused(run_cli("validate"), 2, "featurectl.yaml", "'$DEFS'")
