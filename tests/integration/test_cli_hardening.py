@@ -260,3 +260,11 @@ def test_other_dollar_forms_are_refused_clearly(written: str, command: str, exam
 def test_a_dollar_form_outside_store_blocks_is_quoted(example_repo: Path, run_cli) -> None:
     replace("featurectl.yaml", "definitions: [", 'definitions: ["$DEFS/*.yaml", ')(example_repo)
     refused(run_cli("validate"), 2, "featurectl.yaml", "'$DEFS'")
+
+
+def test_an_unset_variable_of_a_store_block_stops_only_commands_that_open_the_store(example_repo: Path,
+                                                                                   run_cli) -> None:
+    replace("featurectl.yaml", REGISTRY_BLOCK,
+            "registry: {type: sqlite, path: '${FEATURECTL_SURELY_UNSET_VAR}/registry.db'}")(example_repo)
+    assert run_cli("validate").code == 0
+    refused(run_cli("plan"), 2, "featurectl.yaml", "registry", "FEATURECTL_SURELY_UNSET_VAR")
