@@ -13,7 +13,9 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
+from featurectl import FeatureStore
 from tests.fixtures.repos import cli_env, run_featurectl
+from tests.integration.test_materialize import watermark
 
 ROWS, ENTITIES = 3_000_000, 600_000
 END = datetime(2026, 1, 1, tzinfo=timezone.utc)
@@ -81,9 +83,8 @@ def test_a_stopped_materialization_exits_by_the_signal_and_moves_no_watermark(si
     result = stop_during_work(big_repo, ["materialize", "2025-01-01", END.isoformat()], signum,
                               lambda pid: threads(pid) > 3)
     assert_stopped(result, signum)
-    from featurectl import FeatureStore
     with FeatureStore(big_repo) as fs:
-        assert fs.registry.get_watermark("stats", 1) is None
+        assert watermark(fs, "stats") is None
 
 
 @pytest.mark.slow
