@@ -268,3 +268,9 @@ def test_an_unset_variable_of_a_store_block_stops_only_commands_that_open_the_st
             "registry: {type: sqlite, path: '${FEATURECTL_SURELY_UNSET_VAR}/registry.db'}")(example_repo)
     assert run_cli("validate").code == 0
     refused(run_cli("plan"), 2, "featurectl.yaml", "registry", "FEATURECTL_SURELY_UNSET_VAR")
+
+
+def test_init_into_a_directory_that_cannot_be_created_is_exit_2(tmp_path: Path) -> None:
+    (tmp_path / "a_file").write_text("")
+    refused(run_featurectl("init", "rides", "--dir", tmp_path / "a_file" / "below", cwd=tmp_path), 2,
+            "a_file", "--dir")
