@@ -33,6 +33,8 @@ def big_repo(tmp_path_factory) -> Path:
         "entities:\n  - {name: user, join_key: user_id, dtype: int64}\n"
         "sources:\n  - {name: events, path: data/events.parquet, timestamp_field: ts}\n"
         "feature_views:\n  - name: stats\n    version: 1.0.0\n    entities: [user]\n    source: events\n"
+        "    ttl: 0\n    owner: t@example.com\n    features:\n      - {name: score, dtype: float64}\n"
+        "  - name: stats_again\n    version: 1.0.0\n    entities: [user]\n    source: events\n"
         "    ttl: 0\n    owner: t@example.com\n    features:\n      - {name: score, dtype: float64}\n")
     ids = pa.array(range(ROWS), pa.int64())
     users = pa.compute.remainder(ids, ENTITIES)
@@ -79,12 +81,14 @@ def assert_stopped(result: tuple[int, str, str], signum: int) -> None:
 @pytest.mark.slow
 @pytest.mark.parametrize("signum", sorted(EXPECTED))
 def test_a_stopped_materialization_exits_by_the_signal_and_moves_no_watermark(signum: int, big_repo: Path) -> None:
+    """The signal stops the whole command, not only the view it hit (DuckDB catching it once
+    failed that view and went on with the next)."""
     # DuckDB starts its worker threads when the offline store opens: the work is under way.
     result = stop_during_work(big_repo, ["materialize", "2025-01-01", END.isoformat()], signum,
                               lambda pid: threads(pid) > 3)
     assert_stopped(result, signum)
     with FeatureStore(big_repo) as fs:
-        assert watermark(fs, "stats") is None
+        assert watermark(fs, "stats") is None and watermark(fs, "stats_again") is None
 
 
 @pytest.mark.slow
