@@ -35,8 +35,8 @@ _before_command: dict[str, object] = {}
 
 def _print_version(value: bool) -> None:
     if value:
-        from featurectl import __version__
-        output.print_raw(f"featurectl {__version__}")
+        from importlib.metadata import version
+        output.print_raw(f"featurectl {version('featurectl')}")
         raise typer.Exit()
 
 

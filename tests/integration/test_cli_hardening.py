@@ -105,10 +105,10 @@ def test_help_shows_what_was_written(run_cli) -> None:
 
 
 def test_version(run_cli) -> None:
-    from featurectl import __version__
+    from importlib.metadata import version
 
     result = run_cli("--version")
-    assert result.code == 0 and result.stdout.strip() == f"featurectl {__version__}"
+    assert result.code == 0 and result.stdout.strip() == f"featurectl {version('featurectl')}"
 
 
 UNWRITABLE = {"missing_directory": "no/such/dir/out", "a_directory": "features"}
