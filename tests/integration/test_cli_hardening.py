@@ -274,3 +274,9 @@ def test_init_into_a_directory_that_cannot_be_created_is_exit_2(tmp_path: Path) 
     (tmp_path / "a_file").write_text("")
     refused(run_featurectl("init", "rides", "--dir", tmp_path / "a_file" / "below", cwd=tmp_path), 2,
             "a_file", "--dir")
+
+
+def test_debug_before_the_command(example_repo: Path, run_cli) -> None:
+    append(PYTHON_DEFS, "\nraise RuntimeError('definitions exploded')\n")(example_repo)
+    result = run_cli("--debug", "validate")
+    assert result.code == 2 and "Traceback" in result.stderr and "definitions exploded" in result.stderr
