@@ -10,7 +10,7 @@ import signal
 from featurectl.core.errors import Interrupted
 
 _received: list[int] = []
-NAMES = {signal.SIGINT: "interrupted", signal.SIGTERM: "terminated"}
+NAMES: dict[int, str] = {signal.SIGINT: "interrupted", signal.SIGTERM: "terminated"}
 
 
 def _stop(signum: int, frame: object) -> None:
