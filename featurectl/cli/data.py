@@ -7,6 +7,7 @@ from typing import Annotated, Optional
 
 import typer
 
+from featurectl.cli import outfiles
 from featurectl.cli.main import command
 from featurectl.cli.options import DebugOpt, RepoOpt, split_list, store
 from featurectl.cli.output import Output, escape
@@ -147,6 +148,7 @@ def get_historical(
     from featurectl.offline.base import EntityRowsError
 
     _features_or_service(features, service)
+    outfiles.check_writable(output_file, "--output")  # before the join, not after it
     began = time.perf_counter()
     with store(repo) as fs:
         rows = read_entity_rows(entities, text_key_columns(fs.applied()))

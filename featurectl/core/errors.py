@@ -39,3 +39,16 @@ class UsageError(Exception):
     def __init__(self, message: str, hint: str | None = None):
         self.hint = hint
         super().__init__(message)
+
+
+class DefinitionWarning(UserWarning):
+    """Definitions that load but are probably not what the user meant (a pattern matching nothing)."""
+
+
+class Interrupted(KeyboardInterrupt):
+    """The user stopped the process (Ctrl-C, SIGTERM): raised by the CLI's signal handler, so
+    that code running a user's file can tell it from a KeyboardInterrupt the file raised."""
+
+    def __init__(self, signum: int):
+        self.signum = signum
+        super().__init__(signum)
