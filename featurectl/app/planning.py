@@ -13,8 +13,8 @@ from featurectl.app import saved_plan
 from featurectl.core.definitions import Definitions
 from featurectl.core.plan import Base, Plan
 from featurectl.core.policy import build_plan
+from featurectl.formats.plan import revision_changes
 from featurectl.registry.base import Commit, Registry, StaleRevision
-from featurectl.render.plan_data import change_to_dict
 
 MAX_APPLY_ATTEMPTS = 5
 
@@ -57,7 +57,7 @@ def _commit(registry: Registry, plan: Plan, actor: str, now: datetime, git_commi
         raise PlanRefused("only a plan made against the registry can be applied")
     return registry.commit(Commit(
         expected_revision=plan.base.revision, definitions=plan.desired.to_dict(),
-        changes=[change_to_dict(c) for c in plan.changes], actor=actor, applied_at=now, git_commit=git_commit,
+        changes=revision_changes(plan), actor=actor, applied_at=now, git_commit=git_commit,
     ))
 
 

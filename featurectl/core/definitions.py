@@ -1,8 +1,6 @@
-"""A whole repository's definitions, their canonical form and their fingerprints."""
+"""A whole repository's definitions and their canonical form."""
 from __future__ import annotations
 
-import hashlib
-import json
 from dataclasses import dataclass, field
 from typing import Any, Iterator
 
@@ -18,10 +16,6 @@ from featurectl.core.model import (
     object_from_dict,
     parse_ref,
 )
-
-# Fields that describe an object without affecting its data (the "metadata" fingerprint).
-METADATA_FIELDS = frozenset({"description", "owner", "tags", "freshness_sla", "deprecated", "version"})
-
 
 @dataclass(frozen=True)
 class Definitions:
@@ -66,23 +60,6 @@ def canonical(obj: AnyObject) -> dict[str, Any]:
     if "tags" in data:
         data["tags"] = dict(sorted(data["tags"].items()))
     return data
-
-
-def fingerprints(obj: AnyObject) -> tuple[str, str]:
-    """(data hash, metadata hash): a metadata-only change leaves the first unchanged."""
-    data = canonical(obj)
-    meta = {k: v for k, v in data.items() if k in METADATA_FIELDS}
-    rest = {k: v for k, v in data.items() if k not in METADATA_FIELDS}
-    if "features" in rest and isinstance(rest["features"], list):
-        rest["features"] = [
-            {k: v for k, v in f.items() if k != "description"} if isinstance(f, dict) else f
-            for f in rest["features"]
-        ]
-    return _hash(rest), _hash(meta)
-
-
-def _hash(data: Any) -> str:
-    return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:16]
 
 
 def check_references(defs: Definitions, origins: dict[tuple[str, str], str] | None = None) -> list[Problem]:

@@ -15,9 +15,6 @@ from featurectl.core.model import Kind
 
 BaseKind = Literal["registry", "git"]  # what a plan was compared against
 
-FORMAT_VERSION = 1
-
-
 @dataclass(frozen=True)
 class Base:
     """What the plan was compared against: a registry revision, or a git ref."""
@@ -59,6 +56,7 @@ class Plan:
     unchanged: int
     desired: Definitions = field(repr=False)
     notes: tuple[str, ...] = ()
+    allow_removals: bool = False  # judged with --allow-removals: applying it needs the flag too
 
     @property
     def valid(self) -> bool:

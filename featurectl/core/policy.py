@@ -28,7 +28,8 @@ def build_plan(project: str, base: Base, current: Definitions, desired: Definiti
     faulty = {(v.kind, v.name) for v in violations}
     changes = tuple(_change(d, current, (d.kind, d.name) not in faulty) for d in diffs)
     return Plan(project=project, base=base, changes=changes, violations=tuple(violations),
-                warnings=tuple(warnings), unchanged=unchanged, desired=desired, notes=tuple(notes))
+                warnings=tuple(warnings), unchanged=unchanged, desired=desired, notes=tuple(notes),
+                allow_removals=allow_removals)
 
 
 def _version(obj) -> str | None:

@@ -320,3 +320,12 @@ def test_a_version_bump_without_change_is_a_warning(applied: Path, run_cli) -> N
     assert plan["warnings"][0]["name"] == "driver_stats"
     ok(run_cli("apply"))
     assert shown(run_cli, "driver_stats")["version"] == "1.0.1"
+
+
+def test_a_plan_judged_with_allow_removals_names_the_flag_apply_needs(applied: Path, run_cli) -> None:
+    add_nullable_feature(applied)
+    assert "Run `featurectl apply` to apply it." in ok(run_cli("plan", "--allow-removals")).stdout
+    drop_service(applied)
+    assert "Run `featurectl apply --allow-removals` to apply it." in ok(run_cli("plan", "--allow-removals")).stdout
+    assert "OBJECT_REMOVED" in ok(run_cli("apply"), 1).output
+    ok(run_cli("apply", "--allow-removals"))

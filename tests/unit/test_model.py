@@ -7,7 +7,7 @@ import pytest
 from pydantic import ValidationError
 
 from featurectl.core.bumps import declared_bump, minimum_version
-from featurectl.core.definitions import Definitions, canonical, check_references, expand_service_refs, fingerprints
+from featurectl.core.definitions import Definitions, canonical, check_references, expand_service_refs
 from featurectl.core.dtypes import is_widening, parse_dtype
 from featurectl.core.durations import format_duration, parse_duration
 from featurectl.core.model import Constraints, Entity, Feature, FeatureService, FeatureView, FileSource, parse_ref
@@ -291,7 +291,7 @@ def test_expand_service_refs():
         ("driver_stats", "conv_rate")]
 
 
-# --- canonical form and fingerprints ------------------------------------------------
+# --- canonical form ------------------------------------------------
 
 def test_canonical_form_omits_defaults_and_sorts():
     d = world(view("a_view", tags={"z": "1", "a": "2"}), entity("alpha"))
@@ -301,17 +301,6 @@ def test_canonical_form_omits_defaults_and_sorts():
     assert list(data["feature_views"][0]["tags"]) == ["a", "z"]
     assert data["entities"][0] == {"name": "alpha", "join_key": "alpha_id"}
     assert Definitions.from_dict(data) == d
-
-
-def test_fingerprints_separate_data_from_metadata():
-    v = view()
-    data, meta = fingerprints(v)
-    d2, m2 = fingerprints(changed(v, description="x", owner="y", version="1.0.1"))
-    assert d2 == data and m2 != meta
-    d3, m3 = fingerprints(changed(v, ttl="2d"))
-    assert d3 != data and m3 == meta
-    d4, _ = fingerprints(changed(v, features=[feature("conv_rate", description="doc"), *v.features[1:]]))
-    assert d4 == data
 
 
 def test_file_source_model():

@@ -7,7 +7,7 @@ import pytest
 
 from featurectl.core.plan import Base, Plan
 from featurectl.core.policy import build_plan
-from featurectl.render.plan_data import plan_to_dict
+from featurectl.formats.plan import plan_to_dict
 from tests.unit.factories import changed, entity, feature, service, view, with_feature, without_feature, world
 
 REGISTRY = Base("registry", revision=7)
