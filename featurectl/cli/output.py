@@ -23,7 +23,7 @@ def escape(value: object) -> str:
 
 def problem_lines(problem: Problem) -> list[str]:
     where = problem.where()
-    lines = [f"[red]error:[/red] {escape(where) + ': ' if where else ''}{escape(problem.message)}"]
+    lines = [f"[red]error:[/red] {escape(where) + ': ' if where else ''}{escape(problem.text())}"]
     if problem.hint:
         lines.append(f"  [dim]hint:[/dim] {escape(problem.hint)}")
     return lines

@@ -271,7 +271,9 @@ def test_check_references_finds_every_dangling_name():
         ("feature_service", "s2", "features", None),
         ("feature_service", "s2", "features", None),
     ]
-    assert all(p.message.startswith("DANGLING_REFERENCE") for p in problems)
+    assert all(p.rule == "DANGLING_REFERENCE" and "does not exist" in p.message for p in problems)
+    assert not any(p.message.startswith("DANGLING_REFERENCE") for p in problems), "the id is a field, not a prefix"
+    assert problems[0].text() == "DANGLING_REFERENCE: " + problems[0].message
     assert "known: driver" in problems[0].hint
     assert "'driver_stats' has: conv_rate, acc_rate, trips" in problems[3].hint
     assert check_references(world()) == []
