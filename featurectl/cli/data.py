@@ -152,3 +152,21 @@ def get_historical(
         written = write_table(reader, output_file)
     ui.print(f"Wrote {written:,} rows to {escape(output_file)} in {time.perf_counter() - began:.2f} s.")
     return 0
+
+
+@command()
+def prune(
+    views: ViewsOpt = None,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Only list what would be dropped.")] = False,
+    repo: RepoOpt = None,
+    debug: DebugOpt = False,
+) -> int:
+    """Drop the online data of old major versions (kept after a major bump for pinned readers)."""
+    dropped = store(repo).prune(split_list(views), dry_run=dry_run)
+    if not dropped:
+        output.out().print("Nothing to prune: no online data of an old major version is kept.")
+    verb = "Would drop" if dry_run else "Dropped"
+    for old in dropped:
+        output.out().print(f"{verb} the online data of [bold]{output.escape(old.view)}[/bold] major {old.major} "
+                           f"(applied: major {old.applied_major}).")
+    return 0

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 from featurectl.core.bumps import Bump, declared_bump, is_lower, minimum_version
 from featurectl.core.definitions import Definitions
-from featurectl.core.durations import format_duration
 from featurectl.core.diff import ObjectDiff, diff
 from featurectl.core.model import VERSIONED, parse_ref
 from featurectl.core.outcomes import (
@@ -19,7 +18,16 @@ from featurectl.core.outcomes import (
     VERSION_UNCHANGED,
     Outcome,
 )
-from featurectl.core.plan import Base, Change, Plan, Violation
+from featurectl.core.plan import (
+    Base,
+    Change,
+    FollowUp,
+    NewMajorStartsEmpty,
+    OldMajorDataRetained,
+    Plan,
+    TtlIncreasedNeedsRematerialize,
+    Violation,
+)
 from featurectl.core.rules import RULES_BY_ID
 
 
@@ -31,18 +39,18 @@ def build_plan(project: str, base: Base, current: Definitions, desired: Definiti
                *, allow_removals: bool = False) -> Plan:
     diffs, unchanged = diff(current, desired)
     findings: list[tuple[Outcome, Violation]] = []
-    notes: list[str] = []
+    follow_ups: list[FollowUp] = []
     for d in diffs:
         findings.extend(_version_findings(d))
         findings.extend(_removal_findings(d, allow_removals))
         findings.extend(_entity_findings(d, current))
-        notes.extend(_notes(d))
+        follow_ups.extend(_follow_ups(d))
     violations = tuple(v for outcome, v in findings if outcome.severity == "violation")
     warnings = tuple(v for outcome, v in findings if outcome.severity == "warning")
     faulty = {(v.kind, v.name) for v in violations}
     changes = tuple(_change(d, current, (d.kind, d.name) not in faulty) for d in diffs)
     return Plan(project=project, base=base, changes=changes, violations=violations,
-                warnings=warnings, unchanged=unchanged, desired=desired, notes=tuple(notes),
+                warnings=warnings, unchanged=unchanged, desired=desired, follow_ups=tuple(follow_ups),
                 allow_removals=allow_removals)
 
 
@@ -104,12 +112,13 @@ def _entity_findings(d: ObjectDiff, current: Definitions):
         yield _finding(ENTITY_CHANGED_IN_USE, d, views=", ".join(users))
 
 
-def _notes(d: ObjectDiff):
-    if d.kind != "feature_view" or d.action != "update" or not d.desired.online:
+def _follow_ups(d: ObjectDiff):
+    if d.kind != "feature_view" or d.action != "update":
         return
     if d.desired.major > d.current.major:
-        yield (f"feature view '{d.name}' moves to major version {d.desired.major}: its online data starts "
-               f"empty; run `featurectl materialize` after apply")
-    elif any(i.rule == TTL_INCREASED.id for i in d.items):
-        yield (f"feature view '{d.name}' keeps values longer now, but an online store that expires keys "
-               f"(Redis) dropped older ones at the old ttl; rematerialize the last {format_duration(d.desired.ttl) if d.desired.ttl else 'window'} to serve them")
+        if d.desired.online:
+            yield NewMajorStartsEmpty(d.name, d.desired.major)
+        if d.current.online:
+            yield OldMajorDataRetained(d.name, d.current.major)
+    elif d.desired.online and any(i.rule == TTL_INCREASED.id for i in d.items):
+        yield TtlIncreasedNeedsRematerialize(d.name, d.desired.ttl)

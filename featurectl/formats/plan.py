@@ -15,7 +15,17 @@ import json
 from typing import Any, Callable
 
 from featurectl.core.diff import Item
-from featurectl.core.plan import Base, Change, Plan, Violation
+from featurectl.core.durations import format_duration
+from featurectl.core.plan import (
+    Base,
+    Change,
+    FollowUp,
+    NewMajorStartsEmpty,
+    OldMajorDataRetained,
+    Plan,
+    TtlIncreasedNeedsRematerialize,
+    Violation,
+)
 
 FORMAT_VERSION = 1
 
@@ -77,8 +87,37 @@ def plan_to_dict(plan: Plan) -> Document:
         "changes": revision_changes(plan),
         "violations": [violation_to_dict(v) for v in plan.violations],
         "warnings": [violation_to_dict(w) for w in plan.warnings],
-        "notes": list(plan.notes),
+        "notes": [follow_up_message(f) for f in plan.follow_ups],
+        "follow_ups": [follow_up_to_dict(f) for f in plan.follow_ups],
     }
+
+
+def follow_up_to_dict(follow_up: FollowUp) -> Document:
+    """`type` names the follow-up; `message` is the same sentence as in `notes`."""
+    match follow_up:
+        case NewMajorStartsEmpty(view=view, major=major):
+            fields: Document = {"type": "new_major_starts_empty", "view": view, "major": major}
+        case OldMajorDataRetained(view=view, major=major):
+            fields = {"type": "old_major_data_retained", "view": view, "major": major}
+        case TtlIncreasedNeedsRematerialize(view=view, ttl_seconds=ttl):
+            fields = {"type": "ttl_increased_needs_rematerialize", "view": view, "ttl": format_duration(ttl)}
+    return {**fields, "message": follow_up_message(follow_up)}
+
+
+def follow_up_message(follow_up: FollowUp) -> str:
+    """The one wording of each follow-up, for the JSON `notes` and the text and markdown plans."""
+    match follow_up:
+        case NewMajorStartsEmpty(view=view, major=major):
+            return (f"feature view '{view}' moves to major version {major}: its online data starts empty; "
+                    f"run `featurectl materialize` after apply")
+        case OldMajorDataRetained(view=view, major=major):
+            return (f"feature view '{view}' keeps its major {major} online data for readers pinned to "
+                    f"`{view}@{major}`; drop it with `featurectl prune` once none is left")
+        case TtlIncreasedNeedsRematerialize(view=view, ttl_seconds=ttl):
+            window = format_duration(ttl) if ttl else "window"
+            return (f"feature view '{view}' keeps values longer now, but an online store that expires keys "
+                    f"(Redis) dropped older ones at the old ttl; rematerialize the last {window} to serve them")
+    raise TypeError(f"unknown follow-up {follow_up!r}")
 
 
 def revision_changes(plan: Plan) -> list[Document]:

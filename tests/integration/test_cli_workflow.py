@@ -21,7 +21,7 @@ SPEC_RULE_IDS = {
     "VERSION_DECREASED", "VERSION_UNCHANGED", "OBJECT_REMOVED", "DANGLING_REFERENCE",
 }
 PLAN_KEYS = {"format_version", "project", "base", "valid", "summary", "changes", "violations", "warnings"}
-EXTENSION_KEYS = {"notes"}  # beyond SPEC §4.1: the "needs materialization after a major bump" notes
+EXTENSION_KEYS = {"notes", "follow_ups"}  # beyond SPEC §4.1: "needs materialization after a major bump" and the like
 SUMMARY_KEYS = {"add", "update", "remove", "unchanged", "violations", "warnings"}
 CHANGE_KEYS = {"kind", "name", "action", "from_version", "to_version", "required_bump", "declared_bump",
                "valid", "items"}

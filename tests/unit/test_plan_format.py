@@ -8,6 +8,7 @@ A change that renames or removes a key needs a new FORMAT_VERSION and an upgrade
 from __future__ import annotations
 
 import dataclasses
+import typing
 import json
 import os
 from pathlib import Path
@@ -16,7 +17,7 @@ import pytest
 
 from featurectl.app import saved_plan
 from featurectl.core.diff import Item
-from featurectl.core.plan import Base
+from featurectl.core.plan import Base, FollowUp
 from featurectl.core.policy import build_plan
 from featurectl.formats import plan as plan_format
 from tests.unit.factories import changed, entity, feature, service, view, without_feature, world
@@ -30,10 +31,10 @@ GOLDENS = sorted(DATA.glob("plan_v*.json"))
 
 def sample_plan():
     """One plan touching every key of the format: add, update (items, impacted), remove,
-    a violation, a warning and a note."""
-    cur = world(view("gone", deprecated=True), service("bumped"), view("stale", version="0.1.0"),
+    a violation, a warning and every kind of follow-up."""
+    cur = world(view("gone", deprecated=True), service("bumped"), view("stale", version="0.1.0"), view("longer"),
                 view(features=[*view().features, feature("trips_today", "int64")]))
-    des = world(entity("rider"), service("bumped", version="1.0.1"),
+    des = world(entity("rider"), service("bumped", version="1.0.1"), view("longer", version="1.1.0", ttl="7d"),
                 view("stale", version="0.1.0", description="changed without a bump"),
                 changed(without_feature(view(), "trips"), version="2.0.0", ttl="2d"))
     return build_plan("rides", Base("registry", revision=7), cur, des)
@@ -42,7 +43,8 @@ def sample_plan():
 def test_the_sample_plan_covers_every_part_of_the_format():
     p = sample_plan()
     assert {c.action for c in p.changes} == {"add", "update", "remove"}
-    assert p.violations and p.warnings and p.notes
+    assert p.violations and p.warnings
+    assert {type(f) for f in p.follow_ups} == set(typing.get_args(FollowUp))
     assert any(c.impacted for c in p.changes) and any(c.items for c in p.changes)
 
 
