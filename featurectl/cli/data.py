@@ -156,7 +156,8 @@ def get_historical(
 
 @command()
 def prune(
-    views: ViewsOpt = None,
+    views: Annotated[Optional[str], typer.Option(
+        "--views", help="Comma-separated feature views (default: every applied view).")] = None,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Only list what would be dropped.")] = False,
     repo: RepoOpt = None,
     debug: DebugOpt = False,
