@@ -11,7 +11,7 @@ from featurectl.core.definitions import Definitions, canonical, check_references
 from featurectl.core.dtypes import is_widening, parse_dtype
 from featurectl.core.durations import format_duration, parse_duration
 from featurectl.core.model import Constraints, Entity, Feature, FeatureService, FeatureView, FileSource, parse_ref
-from tests.unit.factories import changed, entity, feature, query_source, service, source, view, world
+from tests.unit.factories import entity, feature, query_source, service, source, view, world
 
 
 def error_fields(exc: ValidationError) -> list[str]:
