@@ -156,6 +156,7 @@ def get_historical(
 
 @command()
 def prune(
+    ui: Output,
     views: Annotated[Optional[str], typer.Option(
         "--views", help="Comma-separated feature views (default: every applied view).")] = None,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Only list what would be dropped.")] = False,
@@ -165,9 +166,9 @@ def prune(
     """Drop the online data of old major versions (kept after a major bump for pinned readers)."""
     dropped = store(repo).prune(split_list(views), dry_run=dry_run)
     if not dropped:
-        output.out().print("Nothing to prune: no online data of an old major version is kept.")
+        ui.print("Nothing to prune: no online data of an old major version is kept.")
     verb = "Would drop" if dry_run else "Dropped"
     for old in dropped:
-        output.out().print(f"{verb} the online data of [bold]{output.escape(old.view)}[/bold] major {old.major} "
-                           f"(applied: major {old.applied_major}).")
+        ui.print(f"{verb} the online data of [bold]{escape(old.view)}[/bold] major {old.major} "
+                 f"(applied: major {old.applied_major}).")
     return 0
