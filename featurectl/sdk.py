@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     from featurectl.app.materialize import OnlineStatus, Progress, ViewRun
     from featurectl.app.freshness import FreshnessResult
     from featurectl.app.monitoring import DriftResult, Sources
+    from featurectl.app.prune import OldMajor
     from featurectl.app.reads import AppliedObject, ObjectDetail
     from featurectl.app.retrieval import OnlineReader, OnlineResult
 
@@ -180,6 +181,14 @@ class FeatureStore:
         selected = _select_views(defs, views)
         return Materializer(self.project, defs, self.offline, self.online,
                             progress or NoProgress()), selected
+
+    def prune(self, views: Sequence[str] | None = None, *, dry_run: bool = False) -> "list[OldMajor]":
+        """Drop the online data of every major below each applied view's major (kept after a
+        major bump for readers pinned to it); with dry_run, only say what would be dropped."""
+        from featurectl.app.prune import prune
+
+        self._serving = None
+        return prune(self.project, self.registry, self.online, self.applied(), views, dry_run=dry_run)
 
     def get_online_features(self, features: Sequence[str] | None = None,
                             entity_rows: Sequence[Mapping[str, Any]] = (), *, service: str | None = None,

@@ -9,7 +9,7 @@ class PlanRefused(Exception):
 
     def __init__(self, message: str, plan: Plan | None = None, rule: str | None = None):
         self.plan, self.rule = plan, rule
-        super().__init__(message)
+        super().__init__(f"{rule}: {message}" if rule else message)
 
 
 class MaterializationFailed(Exception):

@@ -160,3 +160,23 @@ def get_historical(
         written = write_table(reader, output_file)
     ui.print(f"Wrote {written:,} rows to {escape(output_file)} in {time.perf_counter() - began:.2f} s.")
     return 0
+
+
+@command()
+def prune(
+    ui: Output,
+    views: Annotated[Optional[str], typer.Option(
+        "--views", help="Comma-separated feature views (default: every applied view).")] = None,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Only list what would be dropped.")] = False,
+    repo: RepoOpt = None,
+    debug: DebugOpt = False,
+) -> int:
+    """Drop the online data of old major versions (kept after a major bump for pinned readers)."""
+    dropped = store(repo).prune(split_list(views), dry_run=dry_run)
+    if not dropped:
+        ui.print("Nothing to prune: no online data of an old major version is kept.")
+    verb = "Would drop" if dry_run else "Dropped"
+    for old in dropped:
+        ui.print(f"{verb} the online data of [bold]{escape(old.view)}[/bold] major {old.major} "
+                 f"(applied: major {old.applied_major}).")
+    return 0

@@ -25,7 +25,7 @@ def escape(value: object) -> str:
 def problem_lines(problem: Problem) -> list[str]:
     # Every error message passes here: the last line of defence against a leaked password.
     where = problem.where()
-    lines = [f"[red]error:[/red] {escape(where) + ': ' if where else ''}{escape(mask_secrets(problem.message))}"]
+    lines = [f"[red]error:[/red] {escape(where) + ': ' if where else ''}{escape(mask_secrets(problem.text()))}"]
     if problem.hint:
         lines.append(f"  [dim]hint:[/dim] {escape(mask_secrets(problem.hint))}")
     return lines

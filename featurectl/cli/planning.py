@@ -1,7 +1,6 @@
 """plan and apply."""
 from __future__ import annotations
 
-import json
 from enum import Enum
 from pathlib import Path
 from typing import Annotated, Optional
@@ -22,8 +21,8 @@ class PlanFormat(str, Enum):
 
 def _show(ui: Output, plan, fmt: PlanFormat, mode: str = "plan") -> None:
     if fmt is PlanFormat.json:
-        from featurectl.render.plan_data import plan_to_dict
-        ui.raw(json.dumps(plan_to_dict(plan), indent=2, default=str))
+        from featurectl.formats.plan import plan_to_dict, to_json
+        ui.raw(to_json(plan_to_dict(plan)))
     elif fmt is PlanFormat.markdown:
         from featurectl.render.text import render_plan
         ui.raw(render_plan(plan, "markdown"))
@@ -64,7 +63,7 @@ def plan(
         if against is not None:
             ui.note("[yellow]note:[/yellow] a plan made --against a git ref can be reviewed but not applied")
         from featurectl.app.saved_plan import dump
-        outfiles.write_text(out, dump(result, allow_removals), "--out")
+        outfiles.write_text(out, dump(result), "--out")
         if fmt is PlanFormat.text:
             ui.print(f"Saved the plan to {escape(out)}; apply it with `featurectl apply {escape(out)}`.")
     if detailed_exitcode:

@@ -13,6 +13,11 @@ class Problem:
     field: str | None = None
     hint: str | None = None
     line: int | None = None
+    rule: str | None = None  # the policy outcome id, when one names this problem (DANGLING_REFERENCE)
+
+    def text(self) -> str:
+        """The message as shown to people: prefixed by its rule id, if any."""
+        return f"{self.rule}: {self.message}" if self.rule else self.message
 
     def where(self) -> str:
         parts = []
@@ -30,7 +35,7 @@ class DefinitionError(Exception):
 
     def __init__(self, problems: list[Problem]):
         self.problems = problems
-        super().__init__("; ".join(p.message for p in problems))
+        super().__init__("; ".join(p.text() for p in problems))
 
 
 class UsageError(Exception):
