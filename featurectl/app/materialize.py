@@ -12,7 +12,7 @@ from typing import Generator, Iterable, Iterator, Literal, Protocol
 from featurectl.core.definitions import Definitions
 from featurectl.core.model import FeatureView
 from featurectl.core.times import EPOCH
-from featurectl.offline.base import OfflineStore, OfflineStoreError, ValidationReport, ViewRequest
+from featurectl.offline.base import OfflineStore, OfflineStoreError, SourceDataError, ValidationReport, ViewRequest
 from featurectl.online.base import OnlineStore, OnlineStoreError, OnlineTable
 
 # Rows per batch from the offline store to the online writer. Measured on 100k entities:
@@ -22,7 +22,8 @@ WRITE_BATCH = 100_000
 
 # ok: written; invalid: the window broke the view's schema, nothing written; failed: a store
 # failed part-way; skipped: an empty window, nothing to do.
-RunStatus = Literal["ok", "invalid", "failed", "skipped"]
+# bad_source: the source cannot be read as defined, found before anything was written
+RunStatus = Literal["ok", "invalid", "bad_source", "failed", "skipped"]
 
 
 @dataclass
@@ -154,6 +155,8 @@ class Materializer:
                 # One conditional update in the store: a backfill of an older window, or a
                 # concurrent run that finished first, never moves it backwards.
                 self.online.advance_watermark(table, end)
+        except SourceDataError as exc:  # found while validating: nothing of the view was written
+            run.status, run.error = "bad_source", str(exc)
         except (OfflineStoreError, OnlineStoreError) as exc:
             run.status, run.error = "failed", str(exc)
         run.seconds = time.perf_counter() - began

@@ -7,6 +7,7 @@ from typing import Annotated, Optional
 
 import typer
 
+from featurectl.cli import outfiles
 from featurectl.cli.main import command
 from featurectl.cli.options import DebugOpt, RepoOpt, split_list, store
 from featurectl.cli.output import Output, escape
@@ -26,11 +27,13 @@ def _finish(ui: Output, runs) -> int:
 
     invalid = [r for r in runs if r.status == "invalid"]
     failed = [r for r in runs if r.status == "failed"]
+    bad_source = [r for r in runs if r.status == "bad_source"]
     for run in invalid:
         for line in invalid_report(run):
             ui.note(line)
-    if failed or invalid:
-        raise MaterializationFailed(failure_message(invalid, failed), runs, store_failure=bool(failed))
+    if failed or invalid or bad_source:
+        raise MaterializationFailed(failure_message(invalid, failed, bad_source), runs,
+                                    store_failure=bool(failed), bad_input=bool(bad_source))
     idle = nothing_to_do(runs)
     if idle:
         ui.text(idle)
@@ -142,13 +145,38 @@ def get_historical(
 
     from featurectl.app.entity_files import read_entity_rows, text_key_columns
     from featurectl.app.result_files import write_table
+    from featurectl.offline.base import EntityRowsError
 
     _features_or_service(features, service)
+    outfiles.check_writable(output_file, "--output")  # before the join, not after it
     began = time.perf_counter()
     with store(repo) as fs:
         rows = read_entity_rows(entities, text_key_columns(fs.applied()))
-        reader = fs.historical_reader(rows, split_list(features), service=service,
-                                      timestamp_column=timestamp_column, full_feature_names=full_feature_names)
+        try:
+            reader = fs.historical_reader(rows, split_list(features), service=service,
+                                          timestamp_column=timestamp_column, full_feature_names=full_feature_names)
+        except EntityRowsError as exc:
+            raise UsageError(f"entity file {entities}: {exc}", hint=exc.hint) from None
         written = write_table(reader, output_file)
     ui.print(f"Wrote {written:,} rows to {escape(output_file)} in {time.perf_counter() - began:.2f} s.")
+    return 0
+
+
+@command()
+def prune(
+    ui: Output,
+    views: Annotated[Optional[str], typer.Option(
+        "--views", help="Comma-separated feature views (default: every applied view).")] = None,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Only list what would be dropped.")] = False,
+    repo: RepoOpt = None,
+    debug: DebugOpt = False,
+) -> int:
+    """Drop the online data of old major versions (kept after a major bump for pinned readers)."""
+    dropped = store(repo).prune(split_list(views), dry_run=dry_run)
+    if not dropped:
+        ui.print("Nothing to prune: no online data of an old major version is kept.")
+    verb = "Would drop" if dry_run else "Dropped"
+    for old in dropped:
+        ui.print(f"{verb} the online data of [bold]{escape(old.view)}[/bold] major {old.major} "
+                 f"(applied: major {old.applied_major}).")
     return 0

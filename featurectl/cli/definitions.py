@@ -41,10 +41,10 @@ def init(
 @command()
 def validate(ui: Output, repo: RepoOpt = None, debug: DebugOpt = False) -> int:
     """Parse and check definitions and references; no registry needed."""
-    from featurectl.loading.repo import Repo
     from featurectl.render.definitions import validate_summary
+    from featurectl.sdk import FeatureStore
 
-    ui.print(validate_summary(Repo.open(repo).definitions))
+    ui.print(validate_summary(FeatureStore(repo).validate()))
     return 0
 
 

@@ -10,6 +10,7 @@ from rich.console import Console
 from rich.markup import escape as _escape_markup
 
 from featurectl.core.errors import Problem
+from featurectl.core.secrets import mask_secrets
 
 if TYPE_CHECKING:
     from featurectl.render.tables import TableView
@@ -23,10 +24,11 @@ def escape(value: object) -> str:
 
 
 def problem_lines(problem: Problem) -> list[str]:
+    # Every error message passes here: the last line of defence against a leaked password.
     where = problem.where()
-    lines = [f"[red]error:[/red] {escape(where) + ': ' if where else ''}{escape(problem.message)}"]
+    lines = [f"[red]error:[/red] {escape(where) + ': ' if where else ''}{escape(mask_secrets(problem.text()))}"]
     if problem.hint:
-        lines.append(f"  [dim]hint:[/dim] {escape(problem.hint)}")
+        lines.append(f"  [dim]hint:[/dim] {escape(mask_secrets(problem.hint))}")
     return lines
 
 

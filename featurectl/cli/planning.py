@@ -1,13 +1,13 @@
 """plan and apply."""
 from __future__ import annotations
 
-import json
 from enum import Enum
 from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
 
+from featurectl.cli import outfiles
 from featurectl.cli.main import EXIT_REFUSED, command
 from featurectl.cli.options import DebugOpt, RepoOpt, store
 from featurectl.cli.output import Output, escape
@@ -21,8 +21,8 @@ class PlanFormat(str, Enum):
 
 def _show(ui: Output, plan, fmt: PlanFormat, mode: str = "plan") -> None:
     if fmt is PlanFormat.json:
-        from featurectl.render.plan_data import plan_to_dict
-        ui.raw(json.dumps(plan_to_dict(plan), indent=2, default=str))
+        from featurectl.formats.plan import plan_to_dict, to_json
+        ui.raw(to_json(plan_to_dict(plan)))
     elif fmt is PlanFormat.markdown:
         from featurectl.render.text import render_plan
         ui.raw(render_plan(plan, "markdown"))
@@ -54,6 +54,8 @@ def plan(
     debug: DebugOpt = False,
 ) -> int:
     """Compile the definitions, diff them against the registry (or a git ref) and check every version bump."""
+    if out is not None:
+        outfiles.check_writable(out, "--out")  # before the plan is made and shown
     fs = store(repo)
     result = fs.plan(allow_removals=allow_removals, against=against)
     _show(ui, result, fmt)
@@ -61,7 +63,7 @@ def plan(
         if against is not None:
             ui.note("[yellow]note:[/yellow] a plan made --against a git ref can be reviewed but not applied")
         from featurectl.app.saved_plan import dump
-        out.write_text(dump(result, allow_removals))
+        outfiles.write_text(out, dump(result), "--out")
         if fmt is PlanFormat.text:
             ui.print(f"Saved the plan to {escape(out)}; apply it with `featurectl apply {escape(out)}`.")
     if detailed_exitcode:
@@ -73,7 +75,7 @@ def plan(
 def apply(
     ui: Output,
     plan_file: Annotated[Optional[Path], typer.Argument(
-        metavar="[PLAN.json]", help="A plan saved by `plan --out`: apply exactly it, if the registry has not moved.")] = None,
+        metavar="PLAN.json", help="A plan saved by `plan --out`: apply exactly it, if the registry has not moved.")] = None,
     allow_removals: Annotated[bool, typer.Option("--allow-removals", help="Allow removing views and services that are not deprecated.")] = False,
     fmt: Annotated[PlanFormat, typer.Option("--format", help="How to show the applied plan.")] = PlanFormat.text,
     repo: RepoOpt = None,

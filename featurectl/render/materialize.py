@@ -20,6 +20,8 @@ def summary_line(run: "ViewRun") -> str:
         return f"{label}: up to date {window}"
     if run.status == "invalid":
         return f"{label}: INVALID data, nothing written, watermark unchanged {window}"
+    if run.status == "bad_source":
+        return f"{label}: SOURCE UNREADABLE, nothing written, watermark unchanged: {run.error}"
     if run.status == "failed":
         return f"{label}: FAILED, watermark unchanged: {run.error}"
     return (f"{label}: {run.rows_read:,} rows read, {run.entities_written:,} entities written, "
@@ -47,10 +49,14 @@ def invalid_report(run: "ViewRun") -> list[str]:
     return lines
 
 
-def failure_message(invalid: Sequence["ViewRun"], failed: Sequence["ViewRun"]) -> str:
+def failure_message(invalid: Sequence["ViewRun"], failed: Sequence["ViewRun"],
+                    bad_source: Sequence["ViewRun"] = ()) -> str:
     parts = []
     if invalid:
         parts.append(f"invalid data in {', '.join(r.view for r in invalid)}: nothing of it was written")
+    if bad_source:
+        parts.append(f"the source of {', '.join(r.view for r in bad_source)} cannot be read as defined: "
+                     "nothing of it was written; fix the data or the source definition")
     if failed:
         # Batches written before the failure stay: each entity holds its old or its new value.
         parts.append(f"a store failed for {', '.join(r.view for r in failed)}: some entities may already "

@@ -10,7 +10,7 @@ from rich.markup import escape
 
 from featurectl.core.model import VERSIONED
 from featurectl.core.plan import Plan
-from featurectl.render.plan_data import plan_to_dict
+from featurectl.formats.plan import plan_to_dict
 from featurectl.render.symbols import COLOURS, SYMBOLS, item_action
 
 TEMPLATES = Path(__file__).parent / "templates"
@@ -37,9 +37,15 @@ def _base_label(data: dict[str, Any]) -> str:
     return f"git ref {base['ref']}" if base["kind"] == "git" else f"registry revision {base['revision']}"
 
 
+def apply_command(plan: Plan) -> str:
+    """The command that applies this plan: a removal judged with --allow-removals needs it again."""
+    removes = any(c.action == "remove" for c in plan.changes)
+    return "featurectl apply --allow-removals" if plan.allow_removals and removes else "featurectl apply"
+
+
 def render_plan(plan: Plan, fmt: str, mode: str = "plan") -> str:
     """'text' (rich markup) or 'markdown'; mode 'apply' words the verdict for an apply."""
     data = plan_to_dict(plan)
     template = "plan.txt.j2" if fmt == "text" else "plan.md.j2"
     return environment().get_template(template).render(plan=data, s=data["summary"], base_label=_base_label(data),
-                                                         mode=mode)
+                                                         mode=mode, apply_command=apply_command(plan))
