@@ -172,11 +172,8 @@ def prune(
     debug: DebugOpt = False,
 ) -> int:
     """Drop the online data of old major versions (kept after a major bump for pinned readers)."""
-    dropped = store(repo).prune(split_list(views), dry_run=dry_run)
-    if not dropped:
-        ui.print("Nothing to prune: no online data of an old major version is kept.")
-    verb = "Would drop" if dry_run else "Dropped"
-    for old in dropped:
-        ui.print(f"{verb} the online data of [bold]{escape(old.view)}[/bold] major {old.major} "
-                 f"(applied: major {old.applied_major}).")
+    from featurectl.render.materialize import prune_lines
+
+    for line in prune_lines(store(repo).prune(split_list(views), dry_run=dry_run), dry_run):
+        ui.print(line)
     return 0

@@ -51,10 +51,10 @@ def validate(ui: Output, repo: RepoOpt = None, debug: DebugOpt = False) -> int:
 @command()
 def export(ui: Output, repo: RepoOpt = None, debug: DebugOpt = False) -> int:
     """Print the canonical YAML of the repository's definitions (YAML and Python alike)."""
-    from featurectl.loading.repo import Repo
     from featurectl.render.definitions import canonical_yaml
+    from featurectl.sdk import FeatureStore
 
-    ui.raw(canonical_yaml(Repo.open(repo).definitions.to_dict()))
+    ui.raw(canonical_yaml(FeatureStore(repo).definitions.to_dict()))
     return 0
 
 

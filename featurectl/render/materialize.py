@@ -10,6 +10,7 @@ from rich.markup import escape
 
 if TYPE_CHECKING:
     from featurectl.app.materialize import ViewRun
+    from featurectl.app.prune import OldMajor
 
 
 def summary_line(run: "ViewRun") -> str:
@@ -62,3 +63,12 @@ def failure_message(invalid: Sequence["ViewRun"], failed: Sequence["ViewRun"],
         parts.append(f"a store failed for {', '.join(r.view for r in failed)}: some entities may already "
                      "hold the new values; rerun the same command to complete")
     return f"materialization failed ({'; '.join(parts)}); watermarks did not move"
+
+
+def prune_lines(dropped: Sequence["OldMajor"], dry_run: bool) -> list[str]:
+    """Markup lines for `prune`: what was (or would be) dropped, or that nothing was."""
+    if not dropped:
+        return ["Nothing to prune: no online data of an old major version is kept."]
+    verb = "Would drop" if dry_run else "Dropped"
+    return [f"{verb} the online data of [bold]{escape(old.view)}[/bold] major {old.major} "
+            f"(applied: major {old.applied_major})." for old in dropped]

@@ -7,11 +7,12 @@ from pathlib import Path
 
 import pytest
 
-from featurectl.core.rules import CATALOG, POLICY_RULES
+from featurectl.core.outcomes import POLICY_OUTCOMES
+from featurectl.core.rules import CATALOG
 from tests.fixtures.repos import edit_view
 from tests.integration.test_cli_workflow import ok
 
-RULE_IDS = [r.id for r in CATALOG] + [rid for rid, _ in POLICY_RULES]
+RULE_IDS = [r.id for r in CATALOG] + [o.id for o in POLICY_OUTCOMES]
 
 
 @pytest.fixture

@@ -45,6 +45,10 @@ def big_repo(tmp_path_factory) -> Path:
     entity_ts = pa.array([END] * ENTITIES, pa.timestamp("us", "UTC"))
     pq.write_table(pa.table({"user_id": pa.array(range(ENTITIES), pa.int64()), "event_timestamp": entity_ts}),
                    root / "entities.parquet")
+    # Five entity rows per user: the join and the file write take seconds even on an idle
+    # machine, so the signal lands while the output is being written, not after.
+    many_ts = pa.array([END] * ROWS, pa.timestamp("us", "UTC"))
+    pq.write_table(pa.table({"user_id": users, "event_timestamp": many_ts}), root / "many_entities.parquet")
     assert run_featurectl("apply", cwd=root).code == 0
     return root
 
@@ -91,7 +95,7 @@ def test_a_stopped_materialization_exits_by_the_signal_and_moves_no_watermark(si
 @pytest.mark.parametrize("signum", sorted(EXPECTED))
 def test_a_stopped_historical_retrieval_leaves_no_output_file(signum: int, big_repo: Path) -> None:
     out = big_repo / f"training-{signum}.parquet"
-    result = stop_during_work(big_repo, ["get-historical", "--entities", "entities.parquet",
+    result = stop_during_work(big_repo, ["get-historical", "--entities", "many_entities.parquet",
                                          "--features", "stats:score", "--output", out.name], signum,
                               lambda: any(p.name.startswith(out.name) for p in big_repo.iterdir()))
     assert_stopped(result, signum)
