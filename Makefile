@@ -29,6 +29,7 @@ test: lint servers
 	$(PY) -m pytest -q -n 2 --dist loadgroup
 
 demo: install
+	@command -v dot >/dev/null || bash scripts/ensure-servers.sh   # Graphviz for the catalog's drawings
 	bash scripts/demo.sh $(VENV)/bin/featurectl example_repo $(DEMO)
 
 bench: install

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import time
+from contextlib import contextmanager
 from datetime import datetime, timezone
 from functools import cached_property
 from pathlib import Path
@@ -10,7 +11,8 @@ from typing import TYPE_CHECKING, Any, Callable, Mapping, Sequence
 from featurectl.app import planning
 from featurectl.app.timeparse import to_utc
 from featurectl.core.definitions import Definitions
-from featurectl.core.errors import UsageError
+from featurectl.core.errors import DefinitionError, UsageError
+from featurectl.core.model import QuerySource
 from featurectl.core.plan import Plan
 from featurectl.loading.repo import Repo
 
@@ -18,11 +20,17 @@ if TYPE_CHECKING:
     import pyarrow as pa
 
     from featurectl.app.materialize import OnlineStatus, Progress, ViewRun
-    from featurectl.app.retrieval import OnlineReader
+    from featurectl.app.freshness import FreshnessResult
+    from featurectl.app.monitoring import DriftResult, Sources
+    from featurectl.app.prune import OldMajor
+    from featurectl.app.reads import AppliedObject, ObjectDetail
+    from featurectl.app.retrieval import OnlineReader, OnlineResult
+    from featurectl.core.catalog import Catalog
+    from featurectl.core.lineage import Graph
 
     from featurectl.offline.base import OfflineStore
     from featurectl.online.base import OnlineStore
-    from featurectl.registry.base import Registry
+    from featurectl.registry.base import Registry, Revision
 
 
 def _utc_now() -> datetime:
@@ -87,6 +95,34 @@ class FeatureStore:
         """The definitions the registry holds (the current state), read now."""
         return planning.current_definitions(self.registry)[1]
 
+    # --- registry reads (result objects: render/registry.py shapes them) ------------------
+    def list_objects(self, kind: str | None = None) -> "list[AppliedObject]":
+        """The applied objects, by kind then name; `kind` as a user writes it (`views`, `feature-views`)."""
+        from featurectl.app import reads
+        wanted = reads.parse_kind(kind) if kind else None
+        return reads.list_objects(self.applied(), wanted)
+
+    def show(self, name: str, *, version: str | None = None) -> "ObjectDetail":
+        """One applied (or removed) object's definition, at `version` or its last, and its versions."""
+        from featurectl.app import reads
+        return reads.show_object(self.registry, self.applied(), name, version)
+
+    def history(self, name: str | None = None) -> "list[Revision]":
+        """The registry's revisions oldest first; with a name, those that changed that object."""
+        from featurectl.app import reads
+        return reads.history(self.registry, name)
+
+    def lineage(self, *, from_files: bool = False) -> "Graph":
+        """The lineage graph of the applied definitions (or, with from_files, of the files)."""
+        from featurectl.core.lineage import lineage_graph
+        return lineage_graph(self.definitions if from_files else self.applied())
+
+    def catalog(self) -> "Catalog":
+        """What `featurectl docs` shows: applied definitions, removals, history, lineage, and the
+        newest event time per online view (a note instead when the online store cannot be read)."""
+        from featurectl.app.catalog import collect_catalog
+        return collect_catalog(self.project, self.registry, lambda: self.online, self._clock())
+
     def _online_reader(self) -> "OnlineReader":
         """Online reads use the applied definitions as read at most `serving_cache_seconds` ago:
         reading and validating the registry on every call would cost more than the read itself.
@@ -97,6 +133,18 @@ class FeatureStore:
             current = self._serving[1] if self._serving else None
             self._serving = (time.monotonic(), build_reader(self.project, self.registry, self.online, current))
         return self._serving[1]
+
+    def validate(self) -> Definitions:
+        """The definitions, checked as `validate` does: files, references, and query sources
+        with DuckDB's parser (one read-only SELECT). `plan` skips that check so that it never
+        imports the data stack; validate imports duckdb (only) when there is a query source."""
+        from featurectl.loading.files import load_definitions
+
+        defs, origins = load_definitions(self.repo.root, self.repo.config.definitions)
+        if any(isinstance(source, QuerySource) for source in defs.sources.values()):
+            from featurectl.offline.query_check import check_query_sources  # duckdb only: no pyarrow
+            check_query_sources(defs, origins)
+        return defs
 
     def plan(self, *, allow_removals: bool = False, against: str | None = None) -> Plan:
         desired = self.definitions  # bad files are exit 2 before any store is opened (or created)
@@ -114,6 +162,7 @@ class FeatureStore:
             return planning.apply_saved(Path(plan_file), self.project, self.registry, actor=actor,
                                         clock=self._clock, git_commit=git_commit)
         desired = self.definitions
+        self.offline.check_sources(desired)
         return planning.apply(self.project, self.registry, desired, actor=actor, clock=self._clock,
                               git_commit=git_commit, allow_removals=allow_removals)
 
@@ -128,17 +177,17 @@ class FeatureStore:
         start_at, end_at = to_utc(start, now), to_utc(end, now)
         if start_at >= end_at:
             raise UsageError(f"START ({start_at.isoformat()}) must be before END ({end_at.isoformat()})")
-        materializer, selected = self._materializer(views, progress)
-        return materializer.run(selected, {v.name: (start_at, end_at) for v in selected})
+        with self._materializer(views, progress) as (materializer, selected):
+            return materializer.run(selected, {v.name: (start_at, end_at) for v in selected})
 
     def materialize_incremental(self, end: datetime | str, views: Sequence[str] | None = None,
                                 progress: "Progress | None" = None) -> "list[ViewRun]":
         from featurectl.app.materialize import incremental_windows
 
         end_at = to_utc(end, self._clock())
-        materializer, selected = self._materializer(views, progress)
-        windows = incremental_windows(self.online, self.project, materializer.defs, selected, end_at)
-        return materializer.run(selected, windows)
+        with self._materializer(views, progress) as (materializer, selected):
+            windows = incremental_windows(self.online, self.project, materializer.defs, selected, end_at)
+            return materializer.run(selected, windows)
 
     def online_status(self, views: Sequence[str] | None = None) -> "list[OnlineStatus]":
         """Per applied view (or the named ones), at its applied major: the watermark and the newest
@@ -148,17 +197,46 @@ class FeatureStore:
         defs = self.applied()
         return online_status(self.online, self.project, defs, _select_views(defs, views))
 
+    @contextmanager
     def _materializer(self, views: Sequence[str] | None, progress: "Progress | None"):
         from featurectl.app.materialize import Materializer, NoProgress
 
         defs = self.applied()
         selected = _select_views(defs, views)
-        return Materializer(self.project, defs, self.offline, self.online,
-                            progress or NoProgress()), selected
+        observers = self._lineage_observers()
+        try:
+            yield Materializer(self.project, defs, self.offline, self.online,
+                               progress or NoProgress(), observers), selected
+        finally:
+            for observer in observers:
+                observer.close()
+
+    def _lineage_observers(self) -> tuple:
+        """An OpenLineage emitter when featurectl.yaml has a `lineage:` block."""
+        config = self.repo.config.lineage
+        if config is None:
+            return ()
+        from featurectl.events.openlineage import OpenLineageEmitter
+        return (OpenLineageEmitter(config, self.project, self._clock),)
+
+    def prune(self, views: Sequence[str] | None = None, *, dry_run: bool = False) -> "list[OldMajor]":
+        """Drop the online data of every major below each applied view's major (kept after a
+        major bump for readers pinned to it); with dry_run, only say what would be dropped."""
+        from featurectl.app.prune import prune
+
+        self._serving = None
+        return prune(self.project, self.registry, self.online, self.applied(), views, dry_run=dry_run)
 
     def get_online_features(self, features: Sequence[str] | None = None,
                             entity_rows: Sequence[Mapping[str, Any]] = (), *, service: str | None = None,
                             full_feature_names: bool = False) -> dict[str, list[Any]]:
+        return self.get_online_result(features, entity_rows, service=service,
+                                      full_feature_names=full_feature_names).columns
+
+    def get_online_result(self, features: Sequence[str] | None = None,
+                          entity_rows: Sequence[Mapping[str, Any]] = (), *, service: str | None = None,
+                          full_feature_names: bool = False) -> "OnlineResult":
+        """get_online_features with each column's dtype, for encoders (`render.values`)."""
         return self._online_reader().read(features, entity_rows, self._clock(), service=service,
                                           full_feature_names=full_feature_names)
 
@@ -180,6 +258,68 @@ class FeatureStore:
                                        tuple(table.column_names))
         return self.offline.get_historical_features(table, requests, timestamp_column=timestamp_column,
                                                     full_feature_names=full_feature_names)
+
+    # --- monitoring -----------------------------------------------------------------------
+    def drift(self, reference: str | Path, current: str | Path, features: Sequence[str] | None = None, *,
+              psi_warn: float | None = None, psi_drift: float | None = None,
+              fail_on: str | None = None) -> "DriftResult":
+        """Compare each feature's distribution in `current` against `reference` (SPEC §9).
+        Thresholds not given come from featurectl.yaml's monitoring.drift block."""
+        from featurectl.app import monitoring
+
+        thresholds = self.drift_thresholds(psi_warn, psi_drift, fail_on)
+        refs = list(features) if features else None
+        return monitoring.drift(str(reference), str(current), refs, thresholds,
+                                self._monitoring_sources(refs, str(reference), str(current)))
+
+    def profile(self, dataset: str | Path, out: str | Path, features: Sequence[str] | None = None) -> dict[str, Any]:
+        """Write a reference profile of `dataset` to `out`; returns its content."""
+        from featurectl.app import monitoring
+
+        refs = list(features) if features else None
+        content = monitoring.profile(str(dataset), refs, self._monitoring_sources(refs, str(dataset)))
+        monitoring.write_json(Path(out), content)
+        return content
+
+    def freshness(self, views: Sequence[str] | None = None, *, now: datetime | str | None = None,
+                  fail_on: str | None = None, check_source: bool = False) -> "FreshnessResult":
+        """Per online view with a freshness_sla: the age of its newest served value against the
+        SLA (SPEC §9). `now` evaluates at another time; fail_on defaults to monitoring.freshness."""
+        from featurectl.app.freshness import freshness
+
+        at = self._clock() if now is None else to_utc(now, self._clock())
+        return freshness(self.project, self.applied(), self.online, self.offline if check_source else None, at,
+                         views, fail_on or self.repo.config.monitoring.freshness.fail_on)
+
+    def drift_thresholds(self, psi_warn: float | None = None, psi_drift: float | None = None,
+                         fail_on: str | None = None):
+        from featurectl.core.monitoring import DriftThresholds
+
+        config = self.repo.config.monitoring.drift
+        return DriftThresholds(config.psi_warn if psi_warn is None else psi_warn,
+                               config.psi_drift if psi_drift is None else psi_drift,
+                               config.fail_on if fail_on is None else fail_on)
+
+    def _monitoring_sources(self, refs: list[str] | None, *specs: str) -> "Sources":
+        """The registry is read only when features are named; the offline store only for a window."""
+        from featurectl.app.monitoring import WINDOW_PREFIX, Sources
+
+        revision, defs = planning.current_definitions(self.registry) if refs else (None, None)
+        offline = self.offline if any(s.startswith(WINDOW_PREFIX) for s in specs) else None
+        return Sources(defs, offline, self._clock(), registry_revision=revision)
+
+
+def open_store_if_any(repo_path: str | Path | None = None) -> FeatureStore | None:
+    """The store of `repo_path`, or of the repository at or above the current directory; None
+    when no path is given and there is none (commands like drift work on plain files too)."""
+    from featurectl.loading.config import find_repo_root
+
+    if repo_path is None:
+        try:
+            find_repo_root(Path.cwd())
+        except DefinitionError:
+            return None
+    return FeatureStore(repo_path)
 
 
 def _select_views(defs: Definitions, names: Sequence[str] | None):

@@ -52,4 +52,7 @@ print(urllib.request.urlopen(request).read().decode())
 PY
 kill -TERM "$server"; wait "$server" 2>/dev/null || true
 trap - EXIT
+step lineage driver_stats
+step docs
 printf '\nDemo finished in %s\n' "$work/rides"
+printf 'Open the catalog: file://%s\n' "$work/rides/.featurectl/docs/index.html"

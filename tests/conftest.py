@@ -3,4 +3,5 @@ pytest_plugins = [
     "tests.fixtures.repos",
     "tests.fixtures.redis_server",
     "tests.fixtures.postgres",
+    "tests.fixtures.catalog_repos",
 ]

@@ -9,12 +9,13 @@ class PlanRefused(Exception):
 
     def __init__(self, message: str, plan: Plan | None = None, rule: str | None = None):
         self.plan, self.rule = plan, rule
-        super().__init__(message)
+        super().__init__(f"{rule}: {message}" if rule else message)
 
 
 class MaterializationFailed(Exception):
-    """At least one view's run failed validation (exit 1) or its store failed (exit 3)."""
+    """At least one view's run failed validation (exit 1), could not read its source (exit 2)
+    or its store failed (exit 3)."""
 
-    def __init__(self, message: str, runs: list, store_failure: bool):
-        self.runs, self.store_failure = runs, store_failure
+    def __init__(self, message: str, runs: list, store_failure: bool, bad_input: bool = False):
+        self.runs, self.store_failure, self.bad_input = runs, store_failure, bad_input
         super().__init__(message)

@@ -9,6 +9,7 @@ from typing import Mapping
 from featurectl.core.definitions import Definitions
 from featurectl.core.errors import UsageError
 from featurectl.core.model import FeatureView, object_from_dict, parse_feature_ref
+from featurectl.core.naming import check_output_names, output_name
 
 # (view name, major) -> the definition last applied under that major
 Majors = Mapping[tuple[str, int], FeatureView]
@@ -76,8 +77,8 @@ def resolve(defs: Definitions, refs: list[str] | None, service: str | None = Non
     by_view: dict[str, tuple[FeatureView, list[str]]] = {}
     for (label, feature), view in picked.items():
         by_view.setdefault(label, (view, []))[1].append(feature)
-    names = [(label, f, f"{label}__{f}" if full_feature_names else f) for label, f in picked]
-    _check_collisions(names, reserved)
+    names = [(label, f, output_name(label, f, full_feature_names)) for label, f in picked]
+    check_output_names(names, reserved, full_feature_names)
     return Selection(views=tuple((view, tuple(fs)) for view, fs in by_view.values()), output_names=tuple(names))
 
 
@@ -101,11 +102,3 @@ def _view(defs: Definitions, name: str, major: int | None, majors: Majors | None
                               f"drop '@{major}' to read the applied major ({view.version})", code="UNKNOWN_VIEW")
     return pinned
 
-
-def _check_collisions(names: list[tuple[str, str, str]], reserved: tuple[str, ...]) -> None:
-    seen: dict[str, str] = {r: "an input column" for r in reserved}
-    for view, feature, out in names:
-        if out in seen:
-            raise UsageError(f"output column '{out}' of {view}:{feature} collides with {seen[out]}",
-                             hint="pass --full-feature-names (SDK: full_feature_names=True) to name columns view__feature")
-        seen[out] = f"{view}:{feature}"

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Generator, Iterable, Iterator, Literal, Protoc
 from featurectl.core.definitions import Definitions
 from featurectl.core.model import FeatureView, Source
 from featurectl.core.times import EPOCH
-from featurectl.offline.base import OfflineStore, OfflineStoreError, ValidationReport, ViewRequest
+from featurectl.offline.base import OfflineStore, OfflineStoreError, SourceDataError, ValidationReport, ViewRequest
 from featurectl.online.base import OnlineStore, OnlineStoreError, OnlineTable
 
 if TYPE_CHECKING:
@@ -25,7 +25,8 @@ WRITE_BATCH = 100_000
 
 # ok: written; invalid: the window broke the view's schema, nothing written; failed: a store
 # failed part-way; skipped: an empty window, nothing to do.
-RunStatus = Literal["ok", "invalid", "failed", "skipped"]
+# bad_source: the source cannot be read as defined, found before anything was written
+RunStatus = Literal["ok", "invalid", "bad_source", "failed", "skipped"]
 
 
 @dataclass
@@ -56,6 +57,13 @@ class NoProgress:
     def start(self, run: ViewRun, total: int) -> None: pass
     def advance(self, run: ViewRun, entities: int) -> None: pass
     def finish(self, run: ViewRun) -> None: pass
+
+
+class RunObserver(Protocol):
+    """Told when each view's run starts and ends (e.g. to emit lineage events); must not raise."""
+
+    def started(self, run: ViewRun, request: ViewRequest) -> None: ...
+    def finished(self, run: ViewRun, request: ViewRequest) -> None: ...
 
 
 def request_for(defs: Definitions, view: FeatureView, features: Iterable[str] | None = None) -> ViewRequest:
@@ -135,6 +143,7 @@ class Materializer:
     online: OnlineStore
     progress: Progress = field(default_factory=NoProgress)
     pushed: PushedRows | None = None
+    observers: tuple[RunObserver, ...] = ()
 
     def run(self, views: list[FeatureView], windows: dict[str, tuple[datetime, datetime]]) -> list[ViewRun]:
         return [self._run_view(v, *windows[v.name]) for v in views]
@@ -150,6 +159,8 @@ class Materializer:
         rows = None
         if self.pushed is not None:
             request, rows = replace(request, source=self.pushed.source), self.pushed.rows
+        for observer in self.observers:
+            observer.started(run, request)
         try:
             run.report = self.offline.validate_window(request, start, end, rows=rows)
             run.rows_read = run.report.rows_checked
@@ -162,9 +173,13 @@ class Materializer:
                     # One conditional update in the store: a backfill of an older window, or a
                     # concurrent run that finished first, never moves it backwards.
                     self.online.advance_watermark(table, end)
+        except SourceDataError as exc:  # found while validating: nothing of the view was written
+            run.status, run.error = "bad_source", str(exc)
         except (OfflineStoreError, OnlineStoreError) as exc:
             run.status, run.error = "failed", str(exc)
         run.seconds = time.perf_counter() - began
+        for observer in self.observers:
+            observer.finished(run, request)
         self.progress.finish(run)
         return run
 

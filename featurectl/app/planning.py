@@ -11,10 +11,11 @@ from typing import Callable
 from featurectl.app.errors import PlanRefused
 from featurectl.app import saved_plan
 from featurectl.core.definitions import Definitions
+from featurectl.core.outcomes import STALE_PLAN
 from featurectl.core.plan import Base, Plan
 from featurectl.core.policy import build_plan
+from featurectl.formats.plan import revision_changes
 from featurectl.registry.base import Commit, Registry, StaleRevision
-from featurectl.render.plan_data import change_to_dict
 
 MAX_APPLY_ATTEMPTS = 5
 
@@ -57,7 +58,7 @@ def _commit(registry: Registry, plan: Plan, actor: str, now: datetime, git_commi
         raise PlanRefused("only a plan made against the registry can be applied")
     return registry.commit(Commit(
         expected_revision=plan.base.revision, definitions=plan.desired.to_dict(),
-        changes=[change_to_dict(c) for c in plan.changes], actor=actor, applied_at=now, git_commit=git_commit,
+        changes=revision_changes(plan), actor=actor, applied_at=now, git_commit=git_commit,
     ))
 
 
@@ -77,9 +78,13 @@ def apply(project: str, registry: Registry, desired: Definitions, *, actor: str,
             return ApplyResult(plan, None)
         try:
             return ApplyResult(plan, _commit(registry, plan, actor, clock(), git_commit))
-        except StaleRevision:
-            continue
-    raise PlanRefused("the registry kept moving while applying; try again", rule="STALE_PLAN")
+        except StaleRevision as exc:
+            moved = exc
+    raise _stale(f"the last of {MAX_APPLY_ATTEMPTS} plans", moved, "other applies kept landing; try again")
+
+
+def _stale(plan: str, exc: StaleRevision, fix: str) -> PlanRefused:
+    return PlanRefused(STALE_PLAN.message(plan=plan, made=exc.expected, now=exc.actual, fix=fix), rule=STALE_PLAN.id)
 
 
 def apply_saved(path: Path, project: str, registry: Registry, *, actor: str, clock: Callable[[], datetime],
@@ -95,8 +100,7 @@ def apply_saved(path: Path, project: str, registry: Registry, *, actor: str, clo
     desired = saved_plan.desired_of(data, path)
     revision, current = current_definitions(registry)
     if revision != base.get("revision"):
-        raise PlanRefused(f"STALE_PLAN: {path} was made at registry revision {base.get('revision')}, "
-                          f"the registry is now at revision {revision}; make the plan again", rule="STALE_PLAN")
+        raise _stale(str(path), StaleRevision(base.get("revision"), revision), "make the plan again")
     # Re-judging the same inputs gives the same plan; this also refuses a hand-edited invalid file.
     plan = build_plan(project, Base("registry", revision=revision), current, desired,
                       allow_removals=bool(data.get("allow_removals")))
@@ -106,5 +110,4 @@ def apply_saved(path: Path, project: str, registry: Registry, *, actor: str, clo
     try:
         return ApplyResult(plan, _commit(registry, plan, actor, clock(), git_commit))
     except StaleRevision as exc:
-        raise PlanRefused(f"STALE_PLAN: {path} was made at registry revision {exc.expected}, the registry "
-                          f"moved to revision {exc.actual}; make the plan again", rule="STALE_PLAN") from None
+        raise _stale(str(path), exc, "make the plan again") from None

@@ -11,6 +11,7 @@ from featurectl.app.features import Majors, Selection, resolve, view_label
 from featurectl.app.materialize import online_table, request_for
 from featurectl.core.definitions import Definitions
 from featurectl.core.errors import UsageError
+from featurectl.core.model import FeatureView
 from featurectl.online.base import OnlineStore, OnlineTable
 
 _INT_RANGES = {"int32": 2**31, "int64": 2**63}
@@ -83,9 +84,16 @@ class OnlineResult:
 
     keys: dict[str, list[Any]]
     features: list[FeatureColumn]
+    key_dtypes: dict[str, str | None]  # a given column that is no join key has none
 
+    @property
     def columns(self) -> dict[str, list[Any]]:
+        """Every column in request order, so a renderer encodes a column at a time."""
         return {**self.keys, **{f.name: f.values for f in self.features}}
+
+    @property
+    def dtypes(self) -> dict[str, str | None]:
+        return {**self.key_dtypes, **{f.name: f.dtype for f in self.features}}
 
 
 @dataclass(frozen=True)
@@ -120,6 +128,8 @@ class OnlineReader:
                                      hint="use get-historical, or set online: true, apply and materialize",
                                      code="UNKNOWN_VIEW")
             entities = self.defs.entities
+            key_types = {entities[e].join_key: entities[e].dtype for v, _ in selection.views for e in v.entities}
+            views = {v.name: v for v, _ in selection.views}
             request = _OnlineRequest(
                 selection=selection,
                 key_types={entities[e].join_key: entities[e].dtype for v, _ in selection.views for e in v.entities},
@@ -132,12 +142,12 @@ class OnlineReader:
         return request
 
     def read(self, refs: Sequence[str] | None, entity_rows: Sequence[Mapping[str, Any]], now: datetime, *,
-             service: str | None = None, full_feature_names: bool = False) -> dict[str, list[Any]]:
+             service: str | None = None, full_feature_names: bool = False) -> OnlineResult:
         """Columns: every join key given in the entity rows, then one column per requested feature."""
         key_columns = dict.fromkeys(k for row in entity_rows for k in row)
         entities = {k: [row.get(k, _MISSING) for row in entity_rows] for k in key_columns}
         return self.read_columns(refs, entities, now, service=service,
-                                 full_feature_names=full_feature_names).columns()
+                                 full_feature_names=full_feature_names).columns
 
     def read_columns(self, refs: Sequence[str] | None, entities: Mapping[str, Sequence[Any]], now: datetime, *,
                      service: str | None = None, full_feature_names: bool = False) -> OnlineResult:
@@ -156,7 +166,7 @@ class OnlineReader:
             statuses = [(NULL_VALUE if v is None else PRESENT) if f is PRESENT else f for v, f in zip(values, found)]
             columns.append(FeatureColumn(out, view_name, feature, request.dtypes[(view_name, feature)],
                                          values, statuses, times))
-        return OnlineResult(keys, columns)
+        return OnlineResult(keys, columns, {k: request.key_types.get(k) for k in keys})
 
 
 def _entity_count(entities: Mapping[str, Sequence[Any]]) -> int:

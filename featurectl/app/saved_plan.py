@@ -1,50 +1,33 @@
 """Saved plan files: the JSON plan plus what is needed to apply exactly it later."""
 from __future__ import annotations
 
-import json
 from dataclasses import replace
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from featurectl.core.definitions import Definitions, check_references
 from featurectl.core.errors import DefinitionError, Problem
-from featurectl.core.plan import FORMAT_VERSION
-from featurectl.render.plan_data import plan_to_dict
 from featurectl.core.plan import Plan
+from featurectl.formats import plan as plan_format
+from featurectl.formats.plan import FORMAT_VERSION
 
-# format_version -> function upgrading a file of that version to the next one.
-UPGRADES: dict[int, Callable[[dict[str, Any]], dict[str, Any]]] = {}
+__all__ = ["FORMAT_VERSION", "dump", "load", "desired_of"]
 
 
-def dump(plan: Plan, allow_removals: bool) -> str:
-    data = plan_to_dict(plan)
-    data["allow_removals"] = allow_removals
-    data["desired"] = plan.desired.to_dict()
-    return json.dumps(data, indent=2, default=str) + "\n"
+def dump(plan: Plan) -> str:
+    return plan_format.to_json(plan_format.saved_plan_to_dict(plan)) + "\n"
 
 
 def load(path: Path) -> dict[str, Any]:
     """Read a saved plan, upgrading older formats; raise DefinitionError on a bad file."""
-    def bad(message: str, hint: str | None = None) -> DefinitionError:
-        return DefinitionError([Problem(message, file=str(path), hint=hint)])
-
     try:
-        data = json.loads(path.read_text())
+        text = path.read_text()
     except OSError as exc:
-        raise bad(f"cannot read plan file: {exc.strerror}") from None
-    except json.JSONDecodeError as exc:
-        raise bad(f"not a JSON plan file: {exc}", "write it with `featurectl plan --out FILE`") from None
-    version = data.get("format_version") if isinstance(data, dict) else None
-    if not isinstance(version, int) or "desired" not in data:
-        raise bad("not a saved plan (no format_version or desired definitions)",
-                  "write it with `featurectl plan --out FILE`")
-    if version > FORMAT_VERSION:
-        raise bad(f"plan format_version {version} is newer than this featurectl understands ({FORMAT_VERSION})",
-                  "upgrade featurectl")
-    while version < FORMAT_VERSION:
-        data = UPGRADES[version](data)
-        version = data["format_version"]
-    return data
+        raise DefinitionError([Problem(f"cannot read plan file: {exc.strerror}", file=str(path))]) from None
+    try:
+        return plan_format.load_saved_plan(text)
+    except plan_format.FormatError as exc:
+        raise DefinitionError([Problem(str(exc), file=str(path), hint=exc.hint)]) from None
 
 
 def desired_of(data: dict[str, Any], path: Path) -> Definitions:

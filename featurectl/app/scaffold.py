@@ -50,6 +50,15 @@ def create(name: str, template: str, parent: Path, now: datetime | None = None) 
     env = Environment(loader=FileSystemLoader(str(source)), undefined=StrictUndefined,
                       keep_trailing_newline=True, trim_blocks=True, lstrip_blocks=True)
     context = {"project": name, "rows": sample_rows(now or datetime.now(timezone.utc))}
+    try:
+        _render(source, target, env, context)
+    except OSError as exc:
+        raise UsageError(f"cannot create {target}: {exc.strerror or exc}",
+                         hint="choose a --dir that exists (or can be created) and is writable") from None
+    return target
+
+
+def _render(source: Path, target: Path, env: Environment, context: dict) -> None:
     for path in sorted(source.rglob("*")):
         if path.is_dir() or "__pycache__" in path.parts:
             continue
@@ -60,4 +69,3 @@ def create(name: str, template: str, parent: Path, now: datetime | None = None) 
             dest.write_text(env.get_template(rel.as_posix()).render(context))
         else:
             dest.write_bytes(path.read_bytes())
-    return target

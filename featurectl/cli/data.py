@@ -1,17 +1,16 @@
 """Data commands: materialize, materialize-incremental, get-online, get-historical."""
 from __future__ import annotations
 
-import json
-import math
 from enum import Enum
 from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
 
-from featurectl.cli import output
+from featurectl.cli import outfiles
 from featurectl.cli.main import command
 from featurectl.cli.options import DebugOpt, RepoOpt, split_list, store
+from featurectl.cli.output import Output, escape
 from featurectl.core.errors import UsageError
 
 ViewsOpt = Annotated[Optional[str], typer.Option("--views", help="Comma-separated feature views (default: every online view).")]
@@ -21,50 +20,40 @@ ServiceOpt = Annotated[Optional[str], typer.Option("--service", help="A feature 
 FullNamesOpt = Annotated[bool, typer.Option("--full-feature-names", help="Name feature columns view__feature.")]
 
 
-def _finish(runs) -> int:
+def _finish(ui: Output, runs) -> int:
+    """Report what the run did (the per-view lines came from the progress) and choose the exit."""
     from featurectl.app.errors import MaterializationFailed
+    from featurectl.render.materialize import failure_message, invalid_report, nothing_to_do
 
     invalid = [r for r in runs if r.status == "invalid"]
     failed = [r for r in runs if r.status == "failed"]
+    bad_source = [r for r in runs if r.status == "bad_source"]
     for run in invalid:
-        _report_invalid(run)
-    if failed or invalid:
-        parts = []
-        if invalid:
-            parts.append(f"invalid data in {', '.join(r.view for r in invalid)}: nothing of it was written")
-        if failed:
-            # Batches written before the failure stay: each entity holds its old or its new value.
-            parts.append(f"a store failed for {', '.join(r.view for r in failed)}: some entities may already "
-                         "hold the new values; rerun the same command to complete")
-        raise MaterializationFailed(f"materialization failed ({'; '.join(parts)}); watermarks did not move",
-                                    runs, store_failure=bool(failed))
+        for line in invalid_report(run):
+            ui.note(line)
+    if failed or invalid or bad_source:
+        raise MaterializationFailed(failure_message(invalid, failed, bad_source), runs,
+                                    store_failure=bool(failed), bad_input=bool(bad_source))
+    idle = nothing_to_do(runs)
+    if idle:
+        ui.text(idle)
     return 0
-
-
-def _report_invalid(run) -> None:
-    report = run.report
-    output.err().print(f"[red]{output.escape(run.view)}[/red]: {sum(report.violations.values()):,} violation(s) "
-                       f"in {report.rows_checked:,} rows; nothing of this view was written:")
-    for what, count in report.violations.items():
-        output.err().print(f"  {count:,} × {output.escape(what)}")
-    for sample in report.samples[:5]:
-        output.err().print(f"  sample: {output.escape(json.dumps(sample, default=str))}")
-    output.err().print("  fix the source data or the view's declared dtype/nullable/constraints, then rerun")
 
 
 EndArg = Annotated[str, typer.Argument(help="Window end (exclusive): ISO 8601 (no zone = UTC) or `now`.")]
 
 
-def _materialize(repo, run) -> int:
+def _materialize(ui: Output, repo, run) -> int:
     """Open the store, run one kind of materialization with progress, report and exit."""
-    from featurectl.cli.progress import progress_for_console
+    from featurectl.cli.progress import progress_for
 
     with store(repo) as fs:
-        return _finish(run(fs, progress_for_console()))
+        return _finish(ui, run(fs, progress_for(ui)))
 
 
 @command()
 def materialize(
+    ui: Output,
     start: Annotated[str, typer.Argument(help="Window start (inclusive): ISO 8601 (no zone = UTC) or `now`.")],
     end: EndArg,
     views: ViewsOpt = None,
@@ -72,18 +61,26 @@ def materialize(
     debug: DebugOpt = False,
 ) -> int:
     """Load the latest value per entity with event time in [START, END) into the online store."""
-    return _materialize(repo, lambda fs, progress: fs.materialize(start, end, split_list(views), progress=progress))
+    return _materialize(ui, repo, lambda fs, progress: fs.materialize(start, end, split_list(views), progress=progress))
 
 
 @command("materialize-incremental")
 def materialize_incremental(
+    ui: Output,
     end: EndArg,
     views: ViewsOpt = None,
     repo: RepoOpt = None,
     debug: DebugOpt = False,
 ) -> int:
     """Materialize from each view's watermark (or its ttl before END when there is none) up to END."""
-    return _materialize(repo, lambda fs, progress: fs.materialize_incremental(end, split_list(views), progress=progress))
+    return _materialize(ui, repo, lambda fs, progress: fs.materialize_incremental(end, split_list(views), progress=progress))
+
+
+def _features_or_service(features: str | None, service: str | None) -> None:
+    """A request names its features one way: a list, or a service (mixing them is ambiguous)."""
+    if features and service:
+        raise UsageError("--features and --service cannot be used together",
+                         hint="pass either --features view:feature[,view:*] or --service NAME")
 
 
 class OnlineFormat(str, Enum):
@@ -107,6 +104,7 @@ def _entity_rows(pairs: list[str]) -> list[dict[str, str]]:
 
 @command("get-online")
 def get_online(
+    ui: Output,
     entity: Annotated[list[str], typer.Option("-e", "--entity", help="KEY=VALUE; repeat for more entities.")],
     features: FeaturesOpt = None,
     service: ServiceOpt = None,
@@ -116,47 +114,23 @@ def get_online(
     debug: DebugOpt = False,
 ) -> int:
     """Read feature values for entities from the online store."""
+    from featurectl.render.online import online_json, online_table
+
+    _features_or_service(features, service)
     rows = _entity_rows(entity)
     with store(repo) as fs:
-        columns = fs.get_online_features(split_list(features), rows, service=service,
-                                         full_feature_names=full_feature_names)
-    records = [{name: values[i] for name, values in columns.items()} for i in range(len(rows))]
+        result = fs.get_online_result(split_list(features), rows, service=service,
+                                      full_feature_names=full_feature_names)
     if fmt is OnlineFormat.json:
-        output.print_raw(json.dumps(_finite(records), indent=2, default=_json_value))
+        ui.raw(online_json(result))
     else:
-        from rich.table import Table
-        table = Table(*columns.keys())
-        for record in records:
-            table.add_row(*("" if v is None else output.escape(v) for v in record.values()))
-        output.out().print(table)
+        ui.table(online_table(result))
     return 0
-
-
-_NON_FINITE = {"nan": "NaN", "inf": "Infinity", "-inf": "-Infinity"}
-
-
-def _finite(value):
-    """JSON has no NaN or Infinity: write them as the strings "NaN", "Infinity" and
-    "-Infinity" (as protobuf's JSON mapping does), so every JSON parser accepts the output."""
-    if isinstance(value, float) and not math.isfinite(value):
-        return _NON_FINITE[repr(value)]
-    if isinstance(value, list):
-        return [_finite(v) for v in value]
-    if isinstance(value, dict):
-        return {k: _finite(v) for k, v in value.items()}
-    return value
-
-
-def _json_value(value):
-    if isinstance(value, bytes):
-        return value.decode("utf-8", "backslashreplace")
-    if hasattr(value, "isoformat"):
-        return value.isoformat()
-    return str(value)
 
 
 @command("get-historical")
 def get_historical(
+    ui: Output,
     entities: Annotated[Path, typer.Option("--entities", help="Entity rows: parquet or csv with join keys and a timestamp column.")],
     output_file: Annotated[Path, typer.Option("--output", help="Where to write the training data (.parquet or .csv).")],
     features: FeaturesOpt = None,
@@ -171,12 +145,35 @@ def get_historical(
 
     from featurectl.app.entity_files import read_entity_rows, text_key_columns
     from featurectl.app.result_files import write_table
+    from featurectl.offline.base import EntityRowsError
 
+    _features_or_service(features, service)
+    outfiles.check_writable(output_file, "--output")  # before the join, not after it
     began = time.perf_counter()
     with store(repo) as fs:
         rows = read_entity_rows(entities, text_key_columns(fs.applied()))
-        reader = fs.historical_reader(rows, split_list(features), service=service,
-                                      timestamp_column=timestamp_column, full_feature_names=full_feature_names)
+        try:
+            reader = fs.historical_reader(rows, split_list(features), service=service,
+                                          timestamp_column=timestamp_column, full_feature_names=full_feature_names)
+        except EntityRowsError as exc:
+            raise UsageError(f"entity file {entities}: {exc}", hint=exc.hint) from None
         written = write_table(reader, output_file)
-    output.out().print(f"Wrote {written:,} rows to {output.escape(output_file)} in {time.perf_counter() - began:.2f} s.")
+    ui.print(f"Wrote {written:,} rows to {escape(output_file)} in {time.perf_counter() - began:.2f} s.")
+    return 0
+
+
+@command()
+def prune(
+    ui: Output,
+    views: Annotated[Optional[str], typer.Option(
+        "--views", help="Comma-separated feature views (default: every applied view).")] = None,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Only list what would be dropped.")] = False,
+    repo: RepoOpt = None,
+    debug: DebugOpt = False,
+) -> int:
+    """Drop the online data of old major versions (kept after a major bump for pinned readers)."""
+    from featurectl.render.materialize import prune_lines
+
+    for line in prune_lines(store(repo).prune(split_list(views), dry_run=dry_run), dry_run):
+        ui.print(line)
     return 0

@@ -2,10 +2,18 @@
 from __future__ import annotations
 
 import functools
+import inspect
+import sys
+import traceback
+import warnings
+from typing import Annotated
 
 import typer
 
-from featurectl.cli import output
+from featurectl.cli import output, signals
+from featurectl.cli.options import DebugOpt, RepoOpt
+from featurectl.cli.output import Output, route_warnings
+from featurectl.core.errors import DefinitionWarning
 
 app = typer.Typer(
     name="featurectl",
@@ -16,73 +24,144 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
-    context_settings={"help_option_names": ["-h", "--help"]},
+    # Plain help: rich markup would eat help text such as "[a-z][a-z0-9_]*" and show a
+    # "<bool>" value column beside every flag.
+    rich_markup_mode=None,
+    context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 120},
 )
 
 EXIT_REFUSED, EXIT_INPUT, EXIT_STORE = 1, 2, 3
+# --repo/--debug given before the command, set by the app callback that runs before every command.
+_before_command: dict[str, object] = {}
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        from importlib.metadata import version
+        output.print_raw(f"featurectl {version('featurectl')}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _global_options(
+    repo: RepoOpt = None,
+    debug: DebugOpt = False,
+    version: Annotated[bool, typer.Option("--version", callback=_print_version, is_eager=True,
+                                          help="Print the version and exit.")] = False,
+) -> None:
+    """--repo and --debug may come before the command too: `featurectl --repo X list`."""
+    _before_command.clear()
+    _before_command.update(repo=repo, debug=debug)
 
 
 def _register_commands() -> None:
     # Import order is help order: the workflow first (init, validate, plan, apply), then data, then reads.
-    from featurectl.cli import definitions, planning, data, registry, serve  # noqa: F401,I001  (commands attach to app)
+    from featurectl.cli import definitions, planning, data, registry, monitoring, catalog, serve  # noqa: F401,I001  (commands attach to app)
 
 
-def exit_code_for(exc: BaseException) -> int:
+def exit_code_for(exc: BaseException, ui: Output) -> int:
     """Report an exception to the user and choose the exit code of SPEC §4."""
     from featurectl.app.errors import MaterializationFailed, PlanRefused
     from featurectl.core.errors import DefinitionError, UsageError
-    from featurectl.offline.base import OfflineStoreError
+    from featurectl.offline.base import InvalidSourceData, OfflineStoreError, SourceDataError
     from featurectl.online.base import OnlineStoreError
     from featurectl.registry.base import RegistryError, StaleRevision
 
     if isinstance(exc, DefinitionError):
-        output.report_problems(exc.problems)
+        ui.problems(exc.problems)
         return EXIT_INPUT
     if isinstance(exc, UsageError):
-        output.report_error(str(exc), exc.hint)
+        ui.error(str(exc), exc.hint)
         return EXIT_INPUT
     if isinstance(exc, PlanRefused):
-        output.report_error(str(exc))
+        ui.error(str(exc))
         return EXIT_REFUSED
     if isinstance(exc, StaleRevision):
-        output.report_error(f"STALE_PLAN: {exc}", "make the plan again")
+        ui.error(f"STALE_PLAN: {exc}", "make the plan again")
         return EXIT_REFUSED
     if isinstance(exc, MaterializationFailed):
-        output.report_error(str(exc))
-        return EXIT_STORE if exc.store_failure else EXIT_REFUSED
+        ui.error(str(exc))
+        return EXIT_STORE if exc.store_failure else EXIT_INPUT if exc.bad_input else EXIT_REFUSED
+    if isinstance(exc, SourceDataError):
+        ui.error(f"{exc} Nothing was written.")
+        return EXIT_INPUT
+    if isinstance(exc, InvalidSourceData):
+        ui.error(str(exc))
+        return EXIT_REFUSED
     if isinstance(exc, (RegistryError, OnlineStoreError, OfflineStoreError)):
-        output.report_error(str(exc))
+        ui.error(str(exc))
         return EXIT_STORE
     if isinstance(exc, KeyboardInterrupt):
-        output.report_error("interrupted")
+        ui.error("interrupted")
         return 130
-    output.report_error(f"unexpected {type(exc).__name__}: {exc}",
+    ui.error(f"unexpected {type(exc).__name__}: {exc}",
                         "rerun with --debug for the traceback, and report it if it persists")
     return EXIT_STORE
 
 
+def failure_exit_code(exc: BaseException, debug: bool, ui: Output) -> int:
+    """Report a command's failure; --debug adds the traceback and keeps the exit code.
+    A signal that stopped the command wins over the error it caused on its way out."""
+    if debug:
+        traceback.print_exception(exc, file=sys.stderr)
+    signum = signals.received()
+    if signum is not None:
+        ui.error(signals.NAMES[signum])
+        return 128 + signum
+    return exit_code_for(exc, ui)
+
+
+def _with_global_options(kw: dict) -> dict:
+    """Fill --repo/--debug the command was not given from the ones before the command."""
+    for name, value in _before_command.items():
+        if name in kw and not kw[name] and value:
+            kw[name] = value
+    return kw
+
+
+_default_showwarning = warnings.showwarning
+
+
+def _show_warning(message, category, *args, **kwargs) -> None:
+    """Definition warnings are for the user: one line on stderr, like the errors."""
+    if issubclass(category, DefinitionWarning):
+        output.err().print(f"[yellow]warning:[/yellow] {output.escape(message)}")
+    else:
+        _default_showwarning(message, category, *args, **kwargs)
+
+
 def command(*args, **kwargs):
     """app.command, with the command's failures reported and mapped to exit codes.
-    A command returns its exit code; --debug lets the traceback through."""
+    A command returns its exit code. A command that takes a `ui` parameter gets the Output
+    made for this invocation (typer never sees it)."""
     def decorate(fn):
+        signature = inspect.signature(fn, eval_str=True)  # typer reads the Annotated options
+        wants_ui = "ui" in signature.parameters
+
         @functools.wraps(fn)
         def run(*a, **kw):
+            ui = Output()
+            kw = _with_global_options(kw)
             try:
-                code = fn(*a, **kw)
-            except (typer.Exit, typer.Abort):
+                with warnings.catch_warnings():
+                    warnings.simplefilter("default", DefinitionWarning)
+                    warnings.showwarning = _show_warning
+                    code = fn(*a, ui=ui, **kw) if wants_ui else fn(*a, **kw)
+            except (typer.Exit, typer.Abort, SystemExit):
                 raise
-            except Exception as exc:
-                if kw.get("debug"):
-                    raise
-                code = exit_code_for(exc)
-            except KeyboardInterrupt as exc:
-                code = exit_code_for(exc)
+            except BaseException as exc:  # KeyboardInterrupt too: Ctrl-C is one line and 130
+                code = failure_exit_code(exc, bool(kw.get("debug")), ui)
             if code:
                 raise typer.Exit(code)
+        if wants_ui:
+            run.__signature__ = signature.replace(
+                parameters=[p for p in signature.parameters.values() if p.name != "ui"])
         return app.command(*args, **kwargs)(run)
     return decorate
 
 
 def main() -> None:
+    signals.install()
     _register_commands()
+    route_warnings()
     app(prog_name="featurectl")

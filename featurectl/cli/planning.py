@@ -1,16 +1,16 @@
 """plan and apply."""
 from __future__ import annotations
 
-import json
 from enum import Enum
 from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
 
-from featurectl.cli import output
+from featurectl.cli import outfiles
 from featurectl.cli.main import EXIT_REFUSED, command
 from featurectl.cli.options import DebugOpt, RepoOpt, store
+from featurectl.cli.output import Output, escape
 
 
 class PlanFormat(str, Enum):
@@ -19,16 +19,16 @@ class PlanFormat(str, Enum):
     markdown = "markdown"
 
 
-def _show(plan, fmt: PlanFormat, mode: str = "plan") -> None:
+def _show(ui: Output, plan, fmt: PlanFormat, mode: str = "plan") -> None:
     if fmt is PlanFormat.json:
-        from featurectl.render.plan_data import plan_to_dict
-        output.print_raw(json.dumps(plan_to_dict(plan), indent=2, default=str))
+        from featurectl.formats.plan import plan_to_dict, to_json
+        ui.raw(to_json(plan_to_dict(plan)))
     elif fmt is PlanFormat.markdown:
         from featurectl.render.text import render_plan
-        output.print_raw(render_plan(plan, "markdown"))
+        ui.raw(render_plan(plan, "markdown"))
     else:
         from featurectl.render.text import render_plan
-        output.out().print(render_plan(plan, "text", mode), end="")
+        ui.print(render_plan(plan, "text", mode), end="")
 
 
 def detailed_exit_code(plan) -> int:
@@ -41,6 +41,7 @@ def detailed_exit_code(plan) -> int:
 
 @command()
 def plan(
+    ui: Output,
     fmt: Annotated[PlanFormat, typer.Option("--format", help="Output format.")] = PlanFormat.text,
     out: Annotated[Optional[Path], typer.Option("--out", help="Save the plan to this JSON file, for `apply PLAN.json`.")] = None,
     against: Annotated[Optional[str], typer.Option(
@@ -53,16 +54,18 @@ def plan(
     debug: DebugOpt = False,
 ) -> int:
     """Compile the definitions, diff them against the registry (or a git ref) and check every version bump."""
+    if out is not None:
+        outfiles.check_writable(out, "--out")  # before the plan is made and shown
     fs = store(repo)
     result = fs.plan(allow_removals=allow_removals, against=against)
-    _show(result, fmt)
+    _show(ui, result, fmt)
     if out is not None:
         if against is not None:
-            output.err().print("[yellow]note:[/yellow] a plan made --against a git ref can be reviewed but not applied")
+            ui.note("[yellow]note:[/yellow] a plan made --against a git ref can be reviewed but not applied")
         from featurectl.app.saved_plan import dump
-        out.write_text(dump(result, allow_removals))
+        outfiles.write_text(out, dump(result), "--out")
         if fmt is PlanFormat.text:
-            output.out().print(f"Saved the plan to {output.escape(out)}; apply it with `featurectl apply {output.escape(out)}`.")
+            ui.print(f"Saved the plan to {escape(out)}; apply it with `featurectl apply {escape(out)}`.")
     if detailed_exitcode:
         return detailed_exit_code(result)
     return 0 if result.valid else EXIT_REFUSED
@@ -70,8 +73,9 @@ def plan(
 
 @command()
 def apply(
+    ui: Output,
     plan_file: Annotated[Optional[Path], typer.Argument(
-        metavar="[PLAN.json]", help="A plan saved by `plan --out`: apply exactly it, if the registry has not moved.")] = None,
+        metavar="PLAN.json", help="A plan saved by `plan --out`: apply exactly it, if the registry has not moved.")] = None,
     allow_removals: Annotated[bool, typer.Option("--allow-removals", help="Allow removing views and services that are not deprecated.")] = False,
     fmt: Annotated[PlanFormat, typer.Option("--format", help="How to show the applied plan.")] = PlanFormat.text,
     repo: RepoOpt = None,
@@ -85,12 +89,12 @@ def apply(
         result = fs.apply(plan_file, allow_removals=allow_removals)
     except PlanRefused as exc:
         if exc.plan is not None:
-            _show(exc.plan, fmt, "apply")
+            _show(ui, exc.plan, fmt, "apply")
         raise
-    _show(result.plan, fmt, "apply")
+    _show(ui, result.plan, fmt, "apply")
     if fmt is PlanFormat.text:
         if result.revision is None:
-            output.out().print("Nothing to apply.")
+            ui.print("Nothing to apply.")
         else:
-            output.out().print(f"[green]Applied[/green] registry revision {result.revision}.")
+            ui.print(f"[green]Applied[/green] registry revision {result.revision}.")
     return 0

@@ -4,40 +4,32 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from featurectl.app.materialize import NoProgress, ViewRun
-from featurectl.cli import output
+from featurectl.cli.output import Output
+from featurectl.render.materialize import summary_line
 
 if TYPE_CHECKING:
     from rich.progress import TaskID
 
 
-def summary_line(run: ViewRun) -> str:
-    label = f"{run.view} v{run.major}"
-    window = f"[{run.start.isoformat()}, {run.end.isoformat()})"
-    if run.status == "skipped":
-        return f"{label}: up to date {window}"
-    if run.status == "invalid":
-        return f"{label}: INVALID data, nothing written, watermark unchanged {window}"
-    if run.status == "failed":
-        return f"{label}: FAILED, watermark unchanged: {run.error}"
-    return (f"{label}: {run.rows_read:,} rows read, {run.entities_written:,} entities written, "
-            f"{run.seconds:.2f} s, {run.rate:,.0f} rows/s {window}")
-
-
 class LineProgress(NoProgress):
     """Off a terminal: nothing while a view runs, one summary line when it ends."""
 
+    def __init__(self, ui: Output) -> None:
+        self._ui = ui
+
     def finish(self, run: ViewRun) -> None:
-        output.out().print(output.escape(summary_line(run)))
+        self._ui.text(summary_line(run))
 
 
 class BarProgress:
     """A rich progress bar per view, on a terminal only."""
 
-    def __init__(self) -> None:
+    def __init__(self, ui: Output) -> None:
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
         self._bar = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                             TimeElapsedColumn(), console=output.out(), transient=True)
+                             TimeElapsedColumn(), console=ui.out, transient=True)
+        self._ui = ui
         self._tasks: dict[str, TaskID] = {}
 
     def start(self, run: ViewRun, total: int) -> None:
@@ -54,8 +46,8 @@ class BarProgress:
             self._bar.remove_task(task)
         if not self._tasks:
             self._bar.stop()
-        output.out().print(output.escape(summary_line(run)))
+        self._ui.text(summary_line(run))
 
 
-def progress_for_console():
-    return BarProgress() if output.out().is_terminal else LineProgress()
+def progress_for(ui: Output):
+    return BarProgress(ui) if ui.out.is_terminal else LineProgress(ui)

@@ -1,12 +1,11 @@
-"""A whole repository's definitions, their canonical form and their fingerprints."""
+"""A whole repository's definitions and their canonical form."""
 from __future__ import annotations
 
-import hashlib
-import json
 from dataclasses import dataclass, field
 from typing import Any, Iterator
 
 from featurectl.core.errors import Problem
+from featurectl.core.outcomes import DANGLING_REFERENCE
 from featurectl.core.model import (
     KINDS,
     PLURAL,
@@ -18,10 +17,6 @@ from featurectl.core.model import (
     object_from_dict,
     parse_feature_ref,
 )
-
-# Fields that describe an object without affecting its data (the "metadata" fingerprint).
-METADATA_FIELDS = frozenset({"description", "owner", "tags", "freshness_sla", "deprecated", "version"})
-
 
 @dataclass(frozen=True)
 class Definitions:
@@ -68,43 +63,27 @@ def canonical(obj: AnyObject) -> dict[str, Any]:
     return data
 
 
-def fingerprints(obj: AnyObject) -> tuple[str, str]:
-    """(data hash, metadata hash): a metadata-only change leaves the first unchanged."""
-    data = canonical(obj)
-    meta = {k: v for k, v in data.items() if k in METADATA_FIELDS}
-    rest = {k: v for k, v in data.items() if k not in METADATA_FIELDS}
-    if "features" in rest and isinstance(rest["features"], list):
-        rest["features"] = [
-            {k: v for k, v in f.items() if k != "description"} if isinstance(f, dict) else f
-            for f in rest["features"]
-        ]
-    return _hash(rest), _hash(meta)
-
-
-def _hash(data: Any) -> str:
-    return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:16]
-
-
 def check_references(defs: Definitions, origins: dict[tuple[str, str], str] | None = None) -> list[Problem]:
     """DANGLING_REFERENCE and cross-object checks; pure, returns every problem found."""
     origins = origins or {}
     problems: list[Problem] = []
 
-    def report(kind: str, name: str, fld: str, message: str, hint: str) -> None:
+    def report(kind: str, name: str, fld: str, message: str, hint: str, rule: str | None = None) -> None:
         problems.append(
-            Problem(message, file=origins.get((kind, name)), kind=kind, name=name, field=fld, hint=hint)
+            Problem(message, file=origins.get((kind, name)), kind=kind, name=name, field=fld, hint=hint, rule=rule)
         )
+
+    def dangling(kind: str, name: str, fld: str, target: str, hint: str, where: str = "") -> None:
+        report(kind, name, fld, DANGLING_REFERENCE.message(target=target, where=where), hint, DANGLING_REFERENCE.id)
 
     for view in defs.feature_views.values():
         for entity in view.entities:
             if entity not in defs.entities:
-                report("feature_view", view.name, "entities",
-                       f"DANGLING_REFERENCE: entity '{entity}' does not exist",
-                       f"define entity '{entity}' or fix the name; known: {_known(defs.entities)}")
+                dangling("feature_view", view.name, "entities", f"entity '{entity}'",
+                         f"define entity '{entity}' or fix the name; known: {_known(defs.entities)}")
         if view.source not in defs.sources:
-            report("feature_view", view.name, "source",
-                   f"DANGLING_REFERENCE: source '{view.source}' does not exist",
-                   f"define source '{view.source}' or fix the name; known: {_known(defs.sources)}")
+            dangling("feature_view", view.name, "source", f"source '{view.source}'",
+                     f"define source '{view.source}' or fix the name; known: {_known(defs.sources)}")
         keys = [defs.entities[e].join_key for e in view.entities if e in defs.entities]
         for feature in view.features:
             if feature.name in keys:
@@ -116,19 +95,19 @@ def check_references(defs: Definitions, origins: dict[tuple[str, str], str] | No
             view_name, major, feature_name = parse_feature_ref(ref)
             referenced = defs.feature_views.get(view_name)
             if referenced is None:
-                report("feature_service", service.name, "features",
-                       f"DANGLING_REFERENCE: feature view '{view_name}' in '{ref}' does not exist",
-                       f"fix the reference; known views: {_known(defs.feature_views)}")
+                dangling("feature_service", service.name, "features", f"feature view '{view_name}' in '{ref}'",
+                         f"fix the reference; known views: {_known(defs.feature_views)}")
             elif major is not None and major > referenced.major:
                 report("feature_service", service.name, "features",
-                       f"DANGLING_REFERENCE: '{ref}' pins major {major}, but view '{view_name}' is at {referenced.version}",
-                       f"pin a major up to {referenced.major}, or drop '@{major}' to read the applied major")
+                       f"'{ref}' pins major {major}, but view '{view_name}' is at {referenced.version}",
+                       f"pin a major up to {referenced.major}, or drop '@{major}' to read the applied major",
+                       DANGLING_REFERENCE.id)
             elif major is not None and major < referenced.major:
                 continue  # an older major: its features are checked against the registry when read
             elif feature_name != "*" and referenced.feature(feature_name) is None:
-                report("feature_service", service.name, "features",
-                       f"DANGLING_REFERENCE: feature '{feature_name}' does not exist in view '{view_name}'",
-                       f"fix the reference; '{view_name}' has: {', '.join(f.name for f in referenced.features)}")
+                dangling("feature_service", service.name, "features", f"feature '{feature_name}'",
+                         f"fix the reference; '{view_name}' has: {', '.join(f.name for f in referenced.features)}",
+                         where=f" in view '{view_name}'")
     return problems
 
 

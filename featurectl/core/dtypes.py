@@ -1,7 +1,9 @@
 """Feature value types and the compatibility facts about them (data, not code)."""
 from __future__ import annotations
 
+import math
 import re
+import struct
 
 SCALARS = ("bool", "int32", "int64", "float32", "float64", "string", "bytes", "timestamp")
 ENTITY_KEY_TYPES = ("int32", "int64", "string", "bytes")
@@ -43,3 +45,24 @@ def is_widening(old: str, new: str) -> bool:
     if old_elem is not None or new_elem is not None:  # a list and a scalar
         return False
     return (old, new) in WIDENINGS
+
+
+_F32 = struct.Struct("<f")
+
+
+def shortest_float32(value: float) -> float:
+    """The shortest decimal that is the same float32, so 0.42 reads back as 0.42 and not as
+    its double expansion 0.41999998688697815. NaN, ±inf and values beyond float32's range
+    (e.g. stored before a dtype change) come back unchanged."""
+    x = float(value)
+    if x != x or x in (math.inf, -math.inf):
+        return x
+    try:
+        target = _F32.pack(x)
+    except OverflowError:
+        return x
+    for digits in range(6, 10):
+        candidate = float(f"{x:.{digits}g}")
+        if _F32.pack(candidate) == target:
+            return candidate
+    return x

@@ -6,10 +6,22 @@ from datetime import timedelta
 
 UNITS = {"w": 604800, "d": 86400, "h": 3600, "m": 60, "s": 1}
 _DURATION = re.compile(r"^\s*(\d+)\s*([smhdw])\s*$")
+# The longest duration accepted: 100 years. A window start of END - ttl must stay a datetime
+# (year 1 at the earliest) and an expiry inside what the online stores keep (Redis: year 3554);
+# `0` means "no expiry" for anything longer.
+MAX_SECONDS = 36_500 * 86_400
 
 
 def parse_duration(value: object) -> int:
-    """Seconds in a duration; raise ValueError with the accepted forms."""
+    """Seconds in a duration, at most MAX_SECONDS; raise ValueError with the accepted forms."""
+    seconds = _seconds(value)
+    if seconds > MAX_SECONDS:
+        raise ValueError(f"duration {value!r} is longer than the stores can hold (at most "
+                         f"{format_duration(MAX_SECONDS)}, 100 years); use 0 for no expiry")
+    return seconds
+
+
+def _seconds(value: object) -> int:
     if isinstance(value, bool):
         raise ValueError("a duration is like 30s, 15m, 36h, 7d, 2w or 0")
     if isinstance(value, timedelta):

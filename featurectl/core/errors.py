@@ -13,6 +13,11 @@ class Problem:
     field: str | None = None
     hint: str | None = None
     line: int | None = None
+    rule: str | None = None  # the policy outcome id, when one names this problem (DANGLING_REFERENCE)
+
+    def text(self) -> str:
+        """The message as shown to people: prefixed by its rule id, if any."""
+        return f"{self.rule}: {self.message}" if self.rule else self.message
 
     def where(self) -> str:
         parts = []
@@ -30,7 +35,7 @@ class DefinitionError(Exception):
 
     def __init__(self, problems: list[Problem]):
         self.problems = problems
-        super().__init__("; ".join(p.message for p in problems))
+        super().__init__("; ".join(p.text() for p in problems))
 
 
 class UsageError(Exception):
@@ -43,3 +48,16 @@ class UsageError(Exception):
         self.hint = hint
         self.code = code
         super().__init__(message)
+
+
+class DefinitionWarning(UserWarning):
+    """Definitions that load but are probably not what the user meant (a pattern matching nothing)."""
+
+
+class Interrupted(KeyboardInterrupt):
+    """The user stopped the process (Ctrl-C, SIGTERM): raised by the CLI's signal handler, so
+    that code running a user's file can tell it from a KeyboardInterrupt the file raised."""
+
+    def __init__(self, signum: int):
+        self.signum = signum
+        super().__init__(signum)

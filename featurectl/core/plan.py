@@ -15,9 +15,6 @@ from featurectl.core.model import Kind
 
 BaseKind = Literal["registry", "git"]  # what a plan was compared against
 
-FORMAT_VERSION = 1
-
-
 @dataclass(frozen=True)
 class Base:
     """What the plan was compared against: a registry revision, or a git ref."""
@@ -49,6 +46,37 @@ class Change:
     impacted: tuple[str, ...] | None = None  # feature views only: applied services reading it
 
 
+# Follow-ups: what the user has to do (or may do) after applying. Typed facts; the
+# renderers and the JSON format word them (featurectl.formats.plan.follow_up_message).
+
+@dataclass(frozen=True)
+class NewMajorStartsEmpty:
+    """An online view moves to a new major: its online namespace is empty until materialized."""
+
+    view: str
+    major: int
+
+
+@dataclass(frozen=True)
+class OldMajorDataRetained:
+    """The previous major's online values stay for readers pinned to it (`view@N:feature`)
+    until `featurectl prune` drops them."""
+
+    view: str
+    major: int
+
+
+@dataclass(frozen=True)
+class TtlIncreasedNeedsRematerialize:
+    """A longer ttl: online stores that expire keys dropped values at the old ttl."""
+
+    view: str
+    ttl_seconds: int  # the new ttl, the window to rematerialize; 0: no expiry
+
+
+FollowUp = NewMajorStartsEmpty | OldMajorDataRetained | TtlIncreasedNeedsRematerialize
+
+
 @dataclass(frozen=True)
 class Plan:
     project: str
@@ -58,7 +86,8 @@ class Plan:
     warnings: tuple[Violation, ...]
     unchanged: int
     desired: Definitions = field(repr=False)
-    notes: tuple[str, ...] = ()
+    follow_ups: tuple[FollowUp, ...] = ()
+    allow_removals: bool = False  # judged with --allow-removals: applying it needs the flag too
 
     @property
     def valid(self) -> bool:

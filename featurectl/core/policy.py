@@ -7,28 +7,56 @@ from __future__ import annotations
 
 from featurectl.core.bumps import Bump, declared_bump, is_lower, minimum_version
 from featurectl.core.definitions import Definitions
-from featurectl.core.durations import format_duration
 from featurectl.core.diff import ObjectDiff, diff
 from featurectl.core.model import VERSIONED, parse_ref
-from featurectl.core.plan import Base, Change, Plan, Violation
+from featurectl.core.outcomes import (
+    ENTITY_CHANGED_IN_USE,
+    OBJECT_REMOVED,
+    VERSION_BUMP_TOO_SMALL,
+    VERSION_BUMP_WITHOUT_CHANGE,
+    VERSION_DECREASED,
+    VERSION_UNCHANGED,
+    Outcome,
+)
+from featurectl.core.plan import (
+    Base,
+    Change,
+    FollowUp,
+    NewMajorStartsEmpty,
+    OldMajorDataRetained,
+    Plan,
+    TtlIncreasedNeedsRematerialize,
+    Violation,
+)
+from featurectl.core.rules import RULES_BY_ID
+
+
+# The change rules the policy looks at, resolved once (a mistyped id fails at import).
+ENTITY_KEY_CHANGED, TTL_INCREASED = (RULES_BY_ID[rule_id] for rule_id in ("ENTITY_KEY_CHANGED", "TTL_INCREASED"))
 
 
 def build_plan(project: str, base: Base, current: Definitions, desired: Definitions,
                *, allow_removals: bool = False) -> Plan:
     diffs, unchanged = diff(current, desired)
-    violations: list[Violation] = []
-    warnings: list[Violation] = []
-    notes: list[str] = []
+    findings: list[tuple[Outcome, Violation]] = []
+    follow_ups: list[FollowUp] = []
     for d in diffs:
-        violations.extend(_version_violations(d))
-        violations.extend(_removal_violations(d, allow_removals))
-        violations.extend(_entity_violations(d, current))
-        warnings.extend(_version_warnings(d))
-        notes.extend(_notes(d))
+        findings.extend(_version_findings(d))
+        findings.extend(_removal_findings(d, allow_removals))
+        findings.extend(_entity_findings(d, current))
+        follow_ups.extend(_follow_ups(d))
+    violations = tuple(v for outcome, v in findings if outcome.severity == "violation")
+    warnings = tuple(v for outcome, v in findings if outcome.severity == "warning")
     faulty = {(v.kind, v.name) for v in violations}
     changes = tuple(_change(d, current, (d.kind, d.name) not in faulty) for d in diffs)
-    return Plan(project=project, base=base, changes=changes, violations=tuple(violations),
-                warnings=tuple(warnings), unchanged=unchanged, desired=desired, notes=tuple(notes))
+    return Plan(project=project, base=base, changes=changes, violations=violations,
+                warnings=warnings, unchanged=unchanged, desired=desired, follow_ups=tuple(follow_ups),
+                allow_removals=allow_removals)
+
+
+def _finding(outcome: Outcome, d: ObjectDiff, **fields) -> tuple[Outcome, Violation]:
+    message = outcome.message(label=d.kind.replace("_", " "), name=d.name, **fields)
+    return outcome, Violation(outcome.id, d.kind, d.name, message)
 
 
 def _version(obj) -> str | None:
@@ -56,57 +84,41 @@ def _impacted(view: str, current: Definitions) -> tuple[str, ...]:
     ))
 
 
-def _version_violations(d: ObjectDiff):
+def _version_findings(d: ObjectDiff):
     if d.kind not in VERSIONED or d.action != "update":
         return
     applied, declared, required = d.current.version, d.desired.version, d.required_bump
-    floor = minimum_version(applied, required)
-    label = d.kind.replace("_", " ")
+    versions = dict(applied=applied, declared=declared, required=required, floor=minimum_version(applied, required))
     if is_lower(declared, applied):
-        yield Violation("VERSION_DECREASED", d.kind, d.name,
-                        f"{label} '{d.name}' version decreased from {applied} to {declared}; "
-                        f"declare >= {floor}")
+        yield _finding(VERSION_DECREASED, d, **versions)
     elif required != "none" and declared == applied:
-        yield Violation("VERSION_UNCHANGED", d.kind, d.name,
-                        f"{label} '{d.name}' changed but its version is still {applied}; "
-                        f"it needs a {required} bump: declare >= {floor}")
-    elif required != "none" and is_lower(declared, floor):
-        yield Violation("VERSION_BUMP_TOO_SMALL", d.kind, d.name,
-                        f"{label} '{d.name}' {applied} -> {declared} needs a {required} bump: declare >= {floor}")
+        yield _finding(VERSION_UNCHANGED, d, **versions)
+    elif required != "none" and is_lower(declared, versions["floor"]):
+        yield _finding(VERSION_BUMP_TOO_SMALL, d, **versions)
+    elif required == "none" and is_lower(applied, declared):
+        yield _finding(VERSION_BUMP_WITHOUT_CHANGE, d, **versions)
 
 
-def _version_warnings(d: ObjectDiff):
-    if d.kind in VERSIONED and d.action == "update" and d.required_bump == "none" \
-            and is_lower(d.current.version, d.desired.version):
-        yield Violation("VERSION_BUMP_WITHOUT_CHANGE", d.kind, d.name,
-                        f"{d.kind.replace('_', ' ')} '{d.name}' version bumped "
-                        f"{d.current.version} -> {d.desired.version} with no classified change")
-
-
-def _removal_violations(d: ObjectDiff, allow_removals: bool):
+def _removal_findings(d: ObjectDiff, allow_removals: bool):
     if d.action == "remove" and d.kind in VERSIONED and not d.current.deprecated and not allow_removals:
-        label = d.kind.replace("_", " ")
-        yield Violation("OBJECT_REMOVED", d.kind, d.name,
-                        f"{label} '{d.name}' removed without being deprecated: set `deprecated: true`, "
-                        f"apply, then remove it; or pass --allow-removals")
+        yield _finding(OBJECT_REMOVED, d)
 
 
-def _entity_violations(d: ObjectDiff, current: Definitions):
-    if d.kind != "entity" or not any(i.rule == "ENTITY_KEY_CHANGED" for i in d.items):
+def _entity_findings(d: ObjectDiff, current: Definitions):
+    if d.kind != "entity" or not any(i.rule == ENTITY_KEY_CHANGED.id for i in d.items):
         return
     users = current.views_using_entity(d.name)
     if users:
-        yield Violation("ENTITY_CHANGED_IN_USE", d.kind, d.name,
-                        f"entity '{d.name}' join_key/dtype changed while applied views use it "
-                        f"({', '.join(users)}); define a new entity and move the views to it instead")
+        yield _finding(ENTITY_CHANGED_IN_USE, d, views=", ".join(users))
 
 
-def _notes(d: ObjectDiff):
-    if d.kind != "feature_view" or d.action != "update" or not d.desired.online:
+def _follow_ups(d: ObjectDiff):
+    if d.kind != "feature_view" or d.action != "update":
         return
     if d.desired.major > d.current.major:
-        yield (f"feature view '{d.name}' moves to major version {d.desired.major}: its online data starts "
-               f"empty; run `featurectl materialize` after apply")
-    elif any(i.rule == "TTL_INCREASED" for i in d.items):
-        yield (f"feature view '{d.name}' keeps values longer now, but an online store that expires keys "
-               f"(Redis) dropped older ones at the old ttl; rematerialize the last {format_duration(d.desired.ttl) if d.desired.ttl else 'window'} to serve them")
+        if d.desired.online:
+            yield NewMajorStartsEmpty(d.name, d.desired.major)
+        if d.current.online:
+            yield OldMajorDataRetained(d.name, d.current.major)
+    elif d.desired.online and any(i.rule == TTL_INCREASED.id for i in d.items):
+        yield TtlIncreasedNeedsRematerialize(d.name, d.desired.ttl)

@@ -255,15 +255,3 @@ RULES_BY_ID = {rule.id: rule for rule in CATALOG}
 
 def rules_for(scope: Scope) -> tuple[Rule, ...]:
     return tuple(rule for rule in CATALOG if scope in rule.scopes)
-
-
-# Policy outcomes: not change classifications but verdicts on a plan (see core.policy).
-POLICY_RULES: tuple[tuple[str, str], ...] = (
-    ("VERSION_BUMP_TOO_SMALL", "The declared version is below what the required bump allows from the applied version."),
-    ("VERSION_DECREASED", "The declared version is lower than the applied one."),
-    ("VERSION_UNCHANGED", "The object changed but its version did not."),
-    ("OBJECT_REMOVED", "A feature view or service was removed without being deprecated first (or --allow-removals)."),
-    ("ENTITY_CHANGED_IN_USE", "An entity's join_key or dtype changed while an applied view uses it."),
-    ("DANGLING_REFERENCE", "A reference names an entity, source, view or feature that does not exist (exit 2)."),
-    ("STALE_PLAN", "A saved plan was made at a registry revision that has since moved."),
-)

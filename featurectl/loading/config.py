@@ -3,24 +3,49 @@ next to its adapter (registry/config.py, offline/config.py, online/config.py); t
 composes them, finds the file, and expands ${NAME}."""
 from __future__ import annotations
 
-import os
-import re
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import yaml
-from pydantic import Field, ValidationError
+from pydantic import Field, PrivateAttr, ValidationError, model_validator
 
 from featurectl.core.config import ConfigBlock
 from featurectl.core.errors import DefinitionError, Problem
+from featurectl.events.config import LineageConfig
+from featurectl.loading.env import STORE_BLOCKS, expand_env, has_references
 from featurectl.loading.pydantic_errors import problems_from_validation
+from featurectl.loading.strict_yaml import load_yaml, yaml_problem
 from featurectl.offline.config import DuckdbOfflineConfig, OfflineConfig
 from featurectl.online.config import OnlineConfig, SqliteOnlineConfig
 from featurectl.registry.config import RegistryConfig, SqliteRegistryConfig
 
 CONFIG_FILE = "featurectl.yaml"
 DEFAULT_DEFINITIONS = ["features/**/*.yaml", "features/**/*.yml", "features/**/*.py"]
-_ENV = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+
+
+class DriftConfig(ConfigBlock):
+    """monitoring.drift: the defaults of `featurectl drift`; its flags override them."""
+
+    psi_warn: float = Field(default=0.1, ge=0)
+    psi_drift: float = Field(default=0.25, ge=0)
+    fail_on: Literal["warn", "drift"] = "drift"
+
+    @model_validator(mode="after")
+    def _ordered(self) -> "DriftConfig":
+        if self.psi_warn > self.psi_drift:
+            raise ValueError(f"psi_warn ({self.psi_warn}) must not be above psi_drift ({self.psi_drift})")
+        return self
+
+
+class FreshnessConfig(ConfigBlock):
+    """monitoring.freshness: the default of `featurectl freshness --fail-on`."""
+
+    fail_on: Literal["minor", "major", "critical"] = "minor"
+
+
+class MonitoringConfig(ConfigBlock):
+    drift: DriftConfig = DriftConfig()  # frozen: one shared default is safe
+    freshness: FreshnessConfig = FreshnessConfig()
 
 
 class RepoConfig(ConfigBlock):
@@ -29,6 +54,10 @@ class RepoConfig(ConfigBlock):
     registry: RegistryConfig = Field(default_factory=SqliteRegistryConfig)
     offline_store: OfflineConfig = Field(default_factory=DuckdbOfflineConfig)
     online_store: OnlineConfig = Field(default_factory=SqliteOnlineConfig)
+    lineage: LineageConfig | None = None  # OpenLineage run events of materializations
+    monitoring: MonitoringConfig = Field(default_factory=MonitoringConfig)
+    # The store blocks as written, ${NAME} unexpanded: each is expanded once, when its store opens.
+    _written: dict[str, Any] = PrivateAttr(default_factory=dict)
 
 
 def find_repo_root(start: Path) -> Path:
@@ -43,40 +72,14 @@ def find_repo_root(start: Path) -> Path:
     )])
 
 
-STORE_BLOCKS = ("registry", "offline_store", "online_store")
-
-
-def expand_env(value: Any, file: str, *, strict: bool = True, block: str | None = None) -> Any:
-    """Replace ${NAME} in every string by the environment variable's value. Lenient expansion
-    leaves unset variables in place, so a command that never opens a store (validate,
-    plan --against) does not need that store's secrets."""
-    if isinstance(value, dict):
-        return {k: expand_env(v, file, strict=strict, block=block) for k, v in value.items()}
-    if isinstance(value, list):
-        return [expand_env(v, file, strict=strict, block=block) for v in value]
-    if isinstance(value, str):
-        def substitute(match: re.Match[str]) -> str:
-            name = match.group(1)
-            if name in os.environ:
-                return os.environ[name]
-            if not strict:
-                return match.group(0)
-            raise DefinitionError([Problem(
-                f"environment variable {name} is not set", file=file, kind="config", name=block, field=block,
-                hint=f"export {name}=... or remove ${{{name}}} from the config",
-            )])
-        return _ENV.sub(substitute, value)
-    return value
-
-
 def resolve_store(config: RepoConfig, block: str, file: str) -> Any:
     """A store's config block with every ${NAME} resolved: done when the store is opened."""
     value = getattr(config, block)
-    raw = value.model_dump(by_alias=True)
-    if not _ENV.search(str(raw)):
+    written = config._written.get(block)
+    if not has_references(written):
         return value
     try:
-        return type(value).model_validate(expand_env(raw, file, block=block))
+        return type(value).model_validate(expand_env(written, file, block=block))
     except ValidationError as exc:
         raise DefinitionError(problems_from_validation(exc, file=file, kind="config", name=block)) from None
 
@@ -85,15 +88,17 @@ def load_config(root: Path) -> RepoConfig:
     path = root / CONFIG_FILE
     file = str(path)
     try:
-        raw = yaml.safe_load(path.read_text()) or {}
+        raw = load_yaml(path.read_text()) or {}
     except yaml.YAMLError as exc:
-        raise DefinitionError([Problem(f"malformed YAML: {exc}", file=file, hint="fix the YAML syntax")]) from None
+        raise DefinitionError([yaml_problem(exc, file)]) from None
     except OSError as exc:
         raise DefinitionError([Problem(f"cannot read config: {exc.strerror}", file=file)]) from None
     if not isinstance(raw, dict):
         raise DefinitionError([Problem("the config must be a mapping of keys to values", file=file)])
     try:
         expanded = {k: expand_env(v, file, strict=k not in STORE_BLOCKS, block=k) for k, v in raw.items()}
-        return RepoConfig.model_validate(expanded)
+        config = RepoConfig.model_validate(expanded)
     except ValidationError as exc:
         raise DefinitionError(problems_from_validation(exc, file=file, kind="config")) from None
+    config._written = {k: raw[k] for k in STORE_BLOCKS if k in raw}
+    return config

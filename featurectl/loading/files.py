@@ -5,20 +5,21 @@ import importlib.machinery
 import importlib.util
 import sys
 import traceback
+import warnings
 from dataclasses import dataclass, field
-from pathlib import Path
+from pathlib import Path, PurePosixPath, PureWindowsPath
 from typing import Any
 
 import yaml
 from pydantic import ValidationError
 
 from featurectl.core.definitions import Definitions, check_references
-from featurectl.core.errors import DefinitionError, Problem
+from featurectl.core.errors import DefinitionError, DefinitionWarning, Interrupted, Problem
 from featurectl.core.model import KINDS, MODELS, PLURAL, AnyObject, Feature, object_from_dict
+from featurectl.loading.config import CONFIG_FILE, DEFAULT_DEFINITIONS
 from featurectl.loading.pydantic_errors import problems_from_validation
+from featurectl.loading.strict_yaml import load_yaml, yaml_problem
 
-# libyaml when available: the pure-Python parser dominates plan time on large repositories.
-YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 Origins = dict[tuple[str, str], str]
 
@@ -50,10 +51,59 @@ class _Collector:
 
 
 def discover(root: Path, patterns: list[str]) -> list[Path]:
+    """The definition files the patterns match. A pattern reaching outside the repository, or
+    a matched file that leads outside it through a symlink, is refused before any file is read:
+    no Python from outside the repository is ever run. A pattern matching nothing is a warning."""
+    inside = root.resolve()
     found: set[Path] = set()
+    problems: list[Problem] = []
+    unmatched: list[str] = []
     for pattern in patterns:
-        found.update(p for p in root.glob(pattern) if p.is_file() and not p.name.startswith("_"))
+        matched = _matches(root, pattern, problems)
+        for path in matched:
+            if not path.resolve().is_relative_to(inside):
+                problems.append(Problem(
+                    f"{path.relative_to(root)} leads outside the repository (a symlink to {path.resolve()})",
+                    file=str(path.relative_to(root)), hint="copy the file into the repository instead of linking it"))
+        found.update(matched)
+        if not matched:
+            unmatched.append(pattern)
+    if problems:
+        raise DefinitionError(problems)
+    _warn_unmatched(unmatched, found)
     return sorted(found)
+
+
+def _matches(root: Path, pattern: str, problems: list[Problem]) -> list[Path]:
+    def refuse(why: str) -> list[Path]:
+        problems.append(Problem(f"definitions pattern {pattern!r} {why}", file=CONFIG_FILE, field="definitions",
+                                hint='patterns are relative to the repository, e.g. "features/**/*.yaml"'))
+        return []
+
+    if not pattern.strip():
+        return refuse("is empty")
+    if PurePosixPath(pattern).is_absolute() or PureWindowsPath(pattern).is_absolute() or pattern.startswith("~"):
+        return refuse("is absolute")
+    if ".." in PurePosixPath(pattern).parts:
+        return refuse("reaches outside the repository (..)")
+    try:
+        return [p for p in root.glob(pattern) if p.is_file() and not p.name.startswith("_")]
+    except (ValueError, NotImplementedError) as exc:
+        return refuse(f"is not a valid glob: {exc}")
+
+
+def _warn_unmatched(unmatched: list[str], found: set[Path]) -> None:
+    """Warn of a pattern the user wrote that matches nothing, or of a repository with no file at
+    all (the default patterns cover YAML and Python; one of them matching nothing is normal)."""
+    if not found:
+        warnings.warn(DefinitionWarning(
+            f"no definition file matches the definitions patterns of {CONFIG_FILE} ({', '.join(unmatched)}): "
+            "the repository defines nothing"), stacklevel=3)
+        return
+    for pattern in unmatched:
+        if pattern not in DEFAULT_DEFINITIONS:
+            warnings.warn(DefinitionWarning(f"definitions pattern {pattern!r} in {CONFIG_FILE} matches no file"),
+                          stacklevel=3)
 
 
 def load_definitions(root: Path, patterns: list[str], *, check: bool = True) -> tuple[Definitions, Origins]:
@@ -83,13 +133,9 @@ def _yaml_file(path: Path, rel: str, collector: _Collector) -> None:
 
 def parse_yaml_text(text: str, rel: str, collector: _Collector) -> None:
     try:
-        data = yaml.load(text, Loader=YAML_LOADER)
+        data = load_yaml(text)
     except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        collector.problems.append(Problem(
-            f"malformed YAML: {getattr(exc, 'problem', None) or exc}", file=rel,
-            line=mark.line + 1 if mark else None, hint="fix the YAML syntax at that line",
-        ))
+        collector.problems.append(yaml_problem(exc, rel))
         return
     if data is None:
         return
@@ -155,10 +201,10 @@ def exec_python_text(source: str, path: Path, rel: str, collector: _Collector) -
         collector.problems.append(Problem(f"syntax error: {exc.msg}", file=rel, line=exc.lineno,
                                           hint="fix the Python syntax"))
         return
-    except Exception as exc:  # a user's file may raise anything; report it, never crash
-        collector.problems.append(Problem(
-            f"the file raised {type(exc).__name__}: {exc}", file=rel, line=_line_in(exc, str(path)),
-            hint="fix the error in the Python definition file"))
+    except Interrupted:  # the user pressed Ctrl-C while the file ran: stop, do not blame the file
+        raise
+    except BaseException as exc:  # a user's file may raise anything, sys.exit() too; report it, never exit
+        collector.problems.append(_raised(exc, rel, _line_in(exc, str(path))))
         return
     finally:
         sys.modules.pop(module_name, None)
@@ -167,6 +213,15 @@ def exec_python_text(source: str, path: Path, rel: str, collector: _Collector) -
     objects = {id(v): v for v in module.__dict__.values() if type(v) in classes}
     for value in objects.values():
         collector.add(classes[type(value)], value, rel)
+
+
+def _raised(exc: BaseException, rel: str, line: int | None) -> Problem:
+    detail = f": {exc}" if str(exc) else ""
+    if isinstance(exc, SystemExit):
+        return Problem(f"the file raised SystemExit{detail} (sys.exit() or exit() ends the import)", file=rel,
+                       line=line, hint="definition files are imported by featurectl: remove the sys.exit() call")
+    return Problem(f"the file raised {type(exc).__name__}{detail}", file=rel, line=line,
+                   hint="fix the error in the Python definition file")
 
 
 def _line_in(exc: BaseException, filename: str) -> int | None:

@@ -23,7 +23,9 @@ import yaml
 
 from featurectl.core.definitions import Definitions
 from featurectl.core.errors import DefinitionError, Problem, UsageError
-from featurectl.loading.config import CONFIG_FILE, DEFAULT_DEFINITIONS, expand_env
+from featurectl.loading.config import CONFIG_FILE, DEFAULT_DEFINITIONS
+from featurectl.loading.env import expand_env
+from featurectl.loading.strict_yaml import load_yaml, yaml_problem
 from featurectl.loading.files import Origins, load_definitions
 
 # We locate the repository from repo_root ourselves; inherited variables (set e.g. inside git
@@ -205,9 +207,9 @@ def _definition_globs(text: str, file: str) -> list[str]:
     diffing definitions does not have and does not need.
     """
     try:
-        raw = yaml.safe_load(text) or {}
+        raw = load_yaml(text) or {}
     except yaml.YAMLError as exc:
-        raise DefinitionError([Problem(f"malformed YAML: {exc}", file=file, hint="fix the YAML syntax")]) from None
+        raise DefinitionError([yaml_problem(exc, file)]) from None
     if not isinstance(raw, dict):
         raise DefinitionError([Problem("the config must be a mapping of keys to values", file=file)])
     globs = expand_env(raw.get("definitions", DEFAULT_DEFINITIONS), file)

@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Any
 
 from featurectl.core.definitions import Definitions
+from featurectl.core.errors import DefinitionError, Problem
 
 from featurectl.loading.config import CONFIG_FILE, RepoConfig, find_repo_root, load_config, resolve_store
 from featurectl.loading.files import load_definitions
@@ -18,7 +19,10 @@ class Repo:
 
     @classmethod
     def open(cls, path: str | Path | None = None) -> "Repo":
-        root = find_repo_root(Path(path) if path else Path.cwd())
+        """The repository at `path` exactly, or, with no path, the nearest one at or above the
+        current directory. A given path never falls back to an enclosing repository: a typo
+        must not act on another project."""
+        root = find_repo_root(Path.cwd()) if path is None else _root_at(Path(path))
         return cls(root=root, config=load_config(root))
 
     @property
@@ -30,3 +34,15 @@ class Repo:
     def store_config(self, block: str) -> Any:
         """The config block of one store, with its ${ENV} references resolved."""
         return resolve_store(self.config, block, str(self.root / CONFIG_FILE))
+
+
+def _root_at(path: Path) -> Path:
+    if not path.exists():
+        problem = f"the repository path {path} does not exist"
+    elif not (path / CONFIG_FILE).is_file():
+        problem = f"{path} holds no {CONFIG_FILE}"
+    else:
+        return path.resolve()
+    raise DefinitionError([Problem(problem, hint=(
+        f"pass (with --repo) the directory that holds {CONFIG_FILE}, omit --repo to use the nearest one at or "
+        "above the current directory, or create a repository with `featurectl init NAME`"))])

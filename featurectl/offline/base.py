@@ -6,6 +6,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
+from featurectl.core.errors import UsageError
 from featurectl.core.model import Entity, Feature, FeatureView, QuerySource, Source
 
 if TYPE_CHECKING:
@@ -14,6 +15,20 @@ if TYPE_CHECKING:
 
 class OfflineStoreError(Exception):
     """The offline engine or a source failed at run time (exit code 3)."""
+
+
+class SourceDataError(OfflineStoreError):
+    """A source's data cannot be read as its definition says (no file, a missing column, an
+    unreadable file): bad input (exit code 2), found before anything was written."""
+
+
+class EntityRowsError(UsageError):
+    """Entity rows whose keys or timestamps do not parse (exit code 2); the caller names the file."""
+
+
+class InvalidSourceData(OfflineStoreError):
+    """A source value does not fit its feature's declared dtype (exit code 1, like a
+    materialization refused by its view's rules); nothing was written."""
 
 
 @dataclass(frozen=True)
@@ -59,6 +74,9 @@ def rows_source(name: str, timestamp_field: str, created_timestamp_field: str | 
 
 
 class OfflineStore(Protocol):
+    def check_sources(self, defs: Any, origins: dict | None = None) -> None:
+        """Raise DefinitionError (exit 2) for sources this engine refuses to run (`validate`, `apply`)."""
+
     """An offline engine. Built only through `featurectl.offline.create_offline_store`, which
     calls `from_config` on the class `BACKENDS[config.type]` names (docs/architecture.md, "How
     to add a backend"); tests/integration/test_offline_pit.py and test_offline_materialize.py
@@ -82,6 +100,16 @@ class OfflineStore(Protocol):
         """Per entity, the latest row with event time in [start, end) (created time breaks ties):
         join key columns, `event_timestamp` (timestamp[us, UTC]), then the requested features
         cast to their declared dtypes. `rows` as in `validate_window`."""
+
+    def source_rows(self, request: ViewRequest, start: datetime, end: datetime,
+                    batch_size: int = 100_000) -> "pa.RecordBatchReader":
+        """Every row of the view's source with event time in [start, end) (no latest-per-entity
+        selection: what drift compares): `event_timestamp`, then the requested features cast
+        to their declared dtypes."""
+
+    def newest_event_time(self, request: ViewRequest) -> datetime | None:
+        """The newest event timestamp in the view's source (None: the source has no rows);
+        `freshness --check-source` compares it with what the online store serves."""
 
     def close(self) -> None:
         """Release what the engine holds (connections, sessions); readers already returned stay valid."""

@@ -9,11 +9,13 @@ values are cast to their declared dtypes only on the rows that come out.
 from __future__ import annotations
 
 import glob
+import json
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 import duckdb
 import pyarrow as pa
@@ -22,22 +24,54 @@ import pyarrow.compute as pc
 from featurectl.core.dtypes import element_type
 from featurectl.core.errors import UsageError
 from featurectl.core.model import FileSource, Source
+from featurectl.core.naming import check_output_names, output_name
 from featurectl.core.sql import ident, literal
 from featurectl.core.times import as_utc
 from featurectl.offline.config import DuckdbOfflineConfig
-from featurectl.offline.base import PUSHED_ROWS, OfflineStoreError, ValidationReport, ViewRequest
+from featurectl.offline.query_check import check_query_sources, query_problem
+from featurectl.offline.base import (PUSHED_ROWS, EntityRowsError, InvalidSourceData, OfflineStoreError, SourceDataError,
+                                     ValidationReport, ViewRequest)
 
 _SQL_TYPES = {
     "bool": "BOOLEAN", "int32": "INTEGER", "int64": "BIGINT", "float32": "FLOAT",
     "float64": "DOUBLE", "string": "VARCHAR", "bytes": "BLOB", "timestamp": "TIMESTAMPTZ",
 }
 SAMPLE_LIMIT = 5
+_SQL_INTEGERS = {"TINYINT", "SMALLINT", "INTEGER", "BIGINT", "HUGEINT",
+                 "UTINYINT", "USMALLINT", "UINTEGER", "UBIGINT", "UHUGEINT"}
+# Prefixes the error() a point-in-time join raises on a value that does not fit its dtype.
+_INVALID_MARK = "featurectl-invalid-value: "
 
 
 def sql_type(dtype: str) -> str:
     """DuckDB type of a featurectl dtype; list<T> becomes T[]."""
     elem = element_type(dtype)
     return f"{_SQL_TYPES[elem]}[]" if elem else _SQL_TYPES[dtype]
+
+
+def _uncastable(raw: str, dtype: str, source_type: str | None) -> str | None:
+    """SQL condition: the non-null source value `raw` is no value of `dtype` (2^40 for an int32).
+    None when the column already has the declared type, so it cannot hold such a value."""
+    if source_type == sql_type(dtype):
+        return None
+    return f"{raw} IS NOT NULL AND TRY_CAST({raw} AS {sql_type(dtype)}) IS NULL"
+
+
+def _inexact(raw: str, dtype: str, source_type: str | None) -> str | None:
+    """SQL condition: casting `raw` to an integer dtype would round it (784.7 -> 785)."""
+    if (element_type(dtype) or dtype) not in ("int32", "int64"):
+        return None
+    if source_type == sql_type(dtype) or (source_type or "").removesuffix("[]") in _SQL_INTEGERS:
+        return None
+    exact = "DOUBLE[]" if element_type(dtype) else "DOUBLE"
+    return (f"{raw} IS NOT NULL AND TRY_CAST({raw} AS {sql_type(dtype)})::{exact} "
+            f"IS DISTINCT FROM TRY_CAST({raw} AS {exact})")
+
+
+def invalid_value(raw: str, dtype: str, source_type: str | None) -> str | None:
+    """Either condition above: a source value that does not fit `dtype` exactly (SPEC §7)."""
+    conds = [c for c in (_uncastable(raw, dtype, source_type), _inexact(raw, dtype, source_type)) if c]
+    return " OR ".join(f"({c})" for c in conds) or None
 
 
 class _Source:
@@ -62,7 +96,7 @@ class _Source:
         needed += [(f, "a feature of the view") for f in request.features]
         for column, role in needed:
             if column not in present:
-                raise OfflineStoreError(
+                raise SourceDataError(
                     f"{self.describe()} has no column '{column}' ({role}); columns present: "
                     f"{', '.join(present) or 'none'}. Add the column to the data, or change the "
                     f"definition to name an existing column")
@@ -82,10 +116,13 @@ class _Source:
     def _raw_sql(self, root: Path) -> str:
         src: Source = self.source
         if not isinstance(src, FileSource):
+            problem = query_problem(src.query)  # never run a query that could write
+            if problem:
+                raise SourceDataError(f"{self.describe()}: query source refused: {problem}")
             return f"({src.query.strip().rstrip(';')})"
         pattern = str(root / src.path)
         if not glob.glob(pattern, recursive=True):
-            raise OfflineStoreError(
+            raise SourceDataError(
                 f"{self.describe()}: no file matches {pattern}. Create the file, or fix 'path' "
                 f"in the source definition (it is relative to the repository root)")
         if src.path.lower().endswith(".csv"):
@@ -97,13 +134,50 @@ class _Source:
         try:
             return {row[0]: row[1] for row in conn.execute(f"DESCRIBE SELECT * FROM {self.raw}").fetchall()}
         except duckdb.Error as exc:
-            raise OfflineStoreError(f"cannot read {self.describe()}: {_first_line(exc)}. "
+            raise SourceDataError(f"cannot read {self.describe()}: {_first_line(exc)}. "
                                     f"Check that the data is readable and the query is valid DuckDB SQL") from None
 
     def feature(self, name: str, prefix: str = "") -> str:
-        """The feature column (under `prefix`, e.g. a struct's name) cast to its declared dtype."""
+        """The feature column (under `prefix`, e.g. a struct's name) cast to its declared dtype;
+        a value that does not fit it exactly stops the query (SPEC §7: never altered silently)."""
         dtype = self.request.feature(name).dtype
-        return f"CAST({prefix}{ident('__v_' + name)} AS {sql_type(dtype)})"
+        raw = f"{prefix}{ident('__v_' + name)}"
+        cast = f"CAST({raw} AS {sql_type(dtype)})"
+        invalid = invalid_value(raw, dtype, self.types.get(name))
+        if invalid is None:
+            return cast
+        what = (f"{_INVALID_MARK}view '{self.request.view.name}' feature '{name}' ({dtype}): the value "
+                f"{{}} in {self.describe()} does not fit {dtype} exactly")
+        head, tail = (literal(part) for part in what.split("{}"))
+        return f"CASE WHEN {invalid} THEN error({head} || CAST({raw} AS VARCHAR) || {tail}) ELSE {cast} END"
+
+
+def _check_entity_rows(conn: duckdb.DuckDBPyConnection, rows: pa.Table, types: dict[str, str],
+                       timestamp_column: str) -> None:
+    """Refuse entity rows whose join keys or timestamps do not parse as their types (`abc` for
+    an int64 key, `2026-13-45`, `yesterday`), before the join would fail on them in DuckDB."""
+    described = dict(conn.execute("SELECT column_name, column_type FROM (DESCRIBE __entity)").fetchall())
+    for column, target in types.items():
+        if described.get(column) == target:
+            continue
+        raw, typed = ident(column), f"TRY_CAST({ident(column)} AS {target})"
+        bad = f"{raw} IS NOT NULL AND ({typed} IS NULL"
+        if target == "TIMESTAMPTZ":
+            bad += f" OR isinf({typed})"
+        elif target in ("BIGINT", "INTEGER") and described.get(column, "").removesuffix("[]") not in _SQL_INTEGERS:
+            bad += f" OR {typed}::DOUBLE IS DISTINCT FROM TRY_CAST({raw} AS DOUBLE)"
+        found = conn.execute(f"SELECT count(*), min(__row) FROM __entity WHERE {bad})").fetchone()
+        count, first = found if found is not None else (0, None)
+        if count:
+            name = timestamp_column if column == "__et" else column
+            dtype = {v: k for k, v in _SQL_TYPES.items()}.get(target, target)
+            what = "timestamp (ISO 8601)" if column == "__et" else f"{dtype} join key"
+            sample = json.dumps(rows.slice(first, 1).to_pylist()[0], default=str, ensure_ascii=False)
+            raise EntityRowsError(
+                f"column '{name}' holds {count:,} value(s) that are not a valid {what}; "
+                f"first at row {first + 1}: {sample}",
+                hint=f"fix those rows of column '{name}' (timestamps like 2026-11-02T08:00:00, "
+                     "no zone meaning UTC; keys of the entity's dtype)")
 
 
 def _row_numbers(n: int) -> pa.Array:
@@ -146,6 +220,10 @@ class DuckDBOfflineStore:
             conn.register(PUSHED_ROWS, rows)
         return conn
 
+    def check_sources(self, defs: Any, origins: dict | None = None) -> None:
+        """Refuse (exit 2) sources this engine would not run: a query that is not one SELECT."""
+        check_query_sources(defs, origins)
+
     # -- point-in-time join ---------------------------------------------------------------
 
     def get_historical_features(self, entity_rows: pa.Table, requests: list[ViewRequest], *,
@@ -167,6 +245,8 @@ class DuckDBOfflineStore:
                                "__et": entity_rows.column(timestamp_column),
                                "__row": _row_numbers(entity_rows.num_rows)})
             conn.register("__entity", narrow)
+            _check_entity_rows(conn, entity_rows, {**_entity_key_types(requests), "__et": "TIMESTAMPTZ"},
+                               timestamp_column)
             matches, fetch = _pit_sql(keys, _entity_key_types(requests), sources)
             conn.execute(matches)
             reader = conn.sql(fetch).to_arrow_reader(100_000)
@@ -197,6 +277,28 @@ class DuckDBOfflineStore:
             reader = conn.sql(sql, params={"start": as_utc(start).isoformat(), "end": as_utc(end).isoformat()}
                               ).to_arrow_reader(batch_size)
         return pa.RecordBatchReader.from_batches(reader.schema, _guarded(reader, conn, [request]))
+
+    def source_rows(self, request: ViewRequest, start: datetime, end: datetime,
+                    batch_size: int = 100_000) -> pa.RecordBatchReader:
+        conn = self._connect()
+        with _closed_on_error(conn, [request]):
+            src = _Source(conn, self.root, request)
+            features = ", ".join(f"{src.feature(f)} AS {ident(f)}" for f in request.features)
+            sql = (f"SELECT __ts AS event_timestamp, {features} FROM {src.sql} "
+                   f"WHERE __ts >= CAST($start AS TIMESTAMPTZ) AND __ts < CAST($end AS TIMESTAMPTZ)")
+            reader = conn.sql(sql, params={"start": as_utc(start).isoformat(), "end": as_utc(end).isoformat()}
+                              ).to_arrow_reader(batch_size)
+        return pa.RecordBatchReader.from_batches(reader.schema, _guarded(reader, conn, [request]))
+
+    def newest_event_time(self, request: ViewRequest) -> datetime | None:
+        conn = self._connect()
+        try:
+            src = _Source(conn, self.root, request)
+            return conn.execute(f"SELECT max(__ts) FROM {src.sql}").fetchall()[0][0]
+        except duckdb.Error as exc:
+            raise _join_error(exc, [request]) from None
+        finally:
+            conn.close()
 
     def validate_window(self, request: ViewRequest, start: datetime, end: datetime,
                         rows: pa.Table | None = None) -> ValidationReport:
@@ -269,20 +371,10 @@ def _entity_key_types(requests: list[ViewRequest]) -> dict[str, str]:
 
 
 def _output_names(columns: list[str], requests: list[ViewRequest], full: bool) -> list[str]:
-    names: list[str] = []
-    taken = set(columns)
-    for request in requests:
-        for feature in request.features:
-            name = f"{request.view.name}__{feature}" if full else feature
-            if name in taken:
-                clash = "an entity-row column" if name in columns else "a feature of another view"
-                raise UsageError(
-                    f"output column '{name}' (from view '{request.view.name}') has the same name as {clash}",
-                    hint=f"rename the entity-row column '{name}'" if full else
-                    "use --full-feature-names (SDK: full_feature_names=True) to name features view__feature")
-            taken.add(name)
-            names.append(name)
-    return names
+    """Feature output columns in request order, checked against each other and the entity rows."""
+    names = [(r.view.name, f, output_name(r.view.name, f, full)) for r in requests for f in r.features]
+    check_output_names(names, columns, full)
+    return [out for _, _, out in names]
 
 
 def _pit_sql(keys: list[str], key_types: dict[str, str], sources: list[_Source]) -> tuple[str, str]:
@@ -351,8 +443,12 @@ def _checks(request: ViewRequest, source_types: dict[str, str]) -> list[tuple[st
         raw = ident("__v_" + name)
         typed = f"TRY_CAST({raw} AS {sql_type(feature.dtype)})"
         is_list = element_type(feature.dtype) is not None
-        if source_types.get(name) != sql_type(feature.dtype):
-            checks.append((f"{name}: not a valid {feature.dtype}", f"{raw} IS NOT NULL AND {typed} IS NULL", raw))
+        uncastable = _uncastable(raw, feature.dtype, source_types.get(name))
+        if uncastable is not None:
+            checks.append((f"{name}: not a valid {feature.dtype}", uncastable, raw))
+        inexact = _inexact(raw, feature.dtype, source_types.get(name))
+        if inexact is not None:
+            checks.append((f"{name}: not a whole number, would be rounded to fit {feature.dtype}", inexact, raw))
         if not feature.nullable:
             checks.append((f"{name}: null in a non-nullable feature", f"{raw} IS NULL", raw))
         c = feature.constraints
@@ -393,6 +489,10 @@ def _samples(conn: duckdb.DuckDBPyConnection, src: _Source, window: str, params:
 
 
 def _join_error(exc: Exception, requests: list[ViewRequest]) -> OfflineStoreError:
+    text = _first_line(exc)
+    if _INVALID_MARK in text:
+        return InvalidSourceData(text.split(_INVALID_MARK, 1)[1] + ". Nothing was written. Fix the source "
+                                 "data, or declare the feature with a dtype that holds the value")
     views = ", ".join(f"'{r.view.name}' (source '{r.source.name}')" for r in requests)
     return OfflineStoreError(
         f"DuckDB failed on view(s) {views}: {_first_line(exc)}. Check that every source column "

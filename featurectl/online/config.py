@@ -19,6 +19,9 @@ class SqliteOnlineConfig(ConfigBlock):
 class RedisOnlineConfig(ConfigBlock):
     type: Literal["redis"]
     url: str = "redis://localhost:6379/0"
+    # Seconds: a server that does not answer is a store failure (exit 3) after this long.
+    connect_timeout: float = Field(5.0, gt=0)
+    timeout: float = Field(10.0, gt=0)
 
 
 OnlineConfig = Annotated[Union[SqliteOnlineConfig, RedisOnlineConfig], Field(discriminator="type")]

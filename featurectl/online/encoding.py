@@ -14,8 +14,6 @@ before a minor version added a feature readable: the new feature reads as null.
 from __future__ import annotations
 
 import base64
-import math
-import struct
 import json
 import operator
 import re
@@ -27,7 +25,7 @@ import orjson
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from featurectl.core.dtypes import element_type
+from featurectl.core.dtypes import element_type, shortest_float32
 from featurectl.core.sql import ident
 from featurectl.core.times import EPOCH, as_utc
 from featurectl.online.base import OnlineRows, OnlineTable
@@ -177,30 +175,10 @@ def _b64(value: str) -> bytes:
     return base64.b64decode(value)
 
 
-_F32 = struct.Struct("<f")
-
-
-def _float32(value: Any) -> float:
-    """The shortest decimal that is the same float32, so 0.42 reads back as 0.42 and not as
-    its double expansion 0.41999998688697815."""
-    x = float(value)
-    if x != x or x in (math.inf, -math.inf):
-        return x
-    try:
-        target = _F32.pack(x)
-    except OverflowError:  # not a float32 value (e.g. written before a dtype change)
-        return x
-    for digits in range(6, 10):
-        candidate = float(f"{x:.{digits}g}")
-        if _F32.pack(candidate) == target:
-            return candidate
-    return x
-
-
 # None: JSON already gives the Python type. Floats are converted because a value written
 # before an int -> float widening (a minor change) is stored as a JSON integer.
 _DECODERS: dict[str, Callable[[Any], Any] | None] = {
-    "bool": None, "int32": None, "int64": None, "float32": _float32, "float64": float,
+    "bool": None, "int32": None, "int64": None, "float32": shortest_float32, "float64": float,
     "string": None, "bytes": _b64, "timestamp": micros_to_datetime,
 }
 

@@ -19,19 +19,22 @@ script that never sets it backwards.
 """
 from __future__ import annotations
 
+import json
 import threading
 import uuid
 from datetime import datetime
 from pathlib import Path
 from typing import Any, Callable, Sequence, cast
-from urllib.parse import urlsplit, urlunsplit
 
 import pyarrow as pa
 import pyarrow.compute as pc
 import redis
 from redis.exceptions import NoScriptError, RedisError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from featurectl.online.config import RedisOnlineConfig
+from featurectl.core.errors import UsageError
+from featurectl.core.secrets import mask_secrets, unencoded_url_problem
 from featurectl.online import encoding
 from featurectl.online.base import OnlineRows, OnlineStoreError, OnlineTable
 
@@ -128,13 +131,15 @@ def _expiries(micros: pa.Int64Array, ttl_seconds: int) -> pa.Int64Array:
 
 def redact(url: str) -> str:
     """The URL with any password replaced by ***, fit for error messages."""
-    parts = urlsplit(url)
-    if parts.password is None:
-        return url
-    user = parts.username or ""
-    host = parts.hostname or ""
-    netloc = f"{user}:***@{host}" + (f":{parts.port}" if parts.port else "")
-    return urlunsplit(parts._replace(netloc=netloc))
+    return mask_secrets(url)
+
+
+def _is_json(blob: bytes) -> bool:
+    try:
+        json.loads(blob)
+    except ValueError:
+        return False
+    return True
 
 
 def _meta_key(table: OnlineTable) -> bytes:
@@ -147,26 +152,42 @@ def _glob_escape(text: str) -> str:
 
 
 class RedisOnlineStore:
-    def __init__(self, url: str, chunk_size: int = 1_000) -> None:
+    def __init__(self, url: str, chunk_size: int = 1_000, connect_timeout: float = 5.0, timeout: float = 10.0) -> None:
         self.url = url
+        self.timeout = timeout
         self._chunk = max(1, int(chunk_size))
         self._lock = threading.Lock()
+        problem = unencoded_url_problem(url)
+        if problem:
+            raise UsageError(f"online_store.url {redact(url)} in featurectl.yaml cannot be parsed: {problem}")
         self._encoder = encoding.ValueEncoder()
         try:
-            self._client = redis.Redis.from_url(url, socket_connect_timeout=5, socket_timeout=60)
+            self._client = redis.Redis.from_url(url, socket_connect_timeout=connect_timeout, socket_timeout=timeout)
         except (ValueError, RedisError) as exc:
             self._encoder.close()
-            raise self._error("parsing the URL", exc) from None
+            raise UsageError(f"online_store.url {redact(url)} in featurectl.yaml cannot be parsed: "
+                             f"{mask_secrets(str(exc))}",
+                             hint="write it as redis://[:PASSWORD@]HOST:PORT/DB with a numeric port and database") from None
         self._shas: dict[str, str] = {}
 
     @classmethod
     def from_config(cls, config: RedisOnlineConfig, root: Path) -> "RedisOnlineStore":
-        return cls(config.url)
+        return cls(config.url, connect_timeout=config.connect_timeout, timeout=config.timeout)
 
     def _error(self, doing: str, exc: BaseException) -> OnlineStoreError:
+        if isinstance(exc, RedisTimeoutError):
+            return OnlineStoreError(
+                f"Redis online store {redact(self.url)}: {doing} failed: no answer within the timeout "
+                f"({exc}); the server is hung or overloaded. Check it, or raise online_store.timeout / "
+                "online_store.connect_timeout (seconds) in featurectl.yaml")
+        if "WRONGTYPE" in str(exc):
+            return OnlineStoreError(
+                f"Redis online store {redact(self.url)}: {doing} failed: a key of view namespace holds a "
+                "value of another type that featurectl did not write; something else uses featurectl's "
+                "keys (fc:...). Delete those keys, or point online_store.url at a database of its own")
         return OnlineStoreError(
-            f"Redis online store {redact(self.url)}: {doing} failed: {exc}; check that redis-server "
-            "is running and reachable there, or fix online_store.url in featurectl.yaml"
+            f"Redis online store {redact(self.url)}: {doing} failed: {mask_secrets(str(exc))}; check that "
+            "redis-server is running and reachable there, or fix online_store.url in featurectl.yaml"
         )
 
     def _script(self, script: str = _WRITE, reload: bool = False) -> str:
@@ -240,8 +261,21 @@ class RedisOnlineStore:
                 records = cast("list[bytes | None]", self._client.mget(encoded))  # no decode_responses
             except RedisError as exc:
                 raise self._error(f"reading view {table.view!r}", exc) from None
+            for key, record in zip(encoded, records):
+                if record is not None and not record[:_WIDTH].isdigit():
+                    raise self._foreign(table, key)
             stored = [None if r is None else (int(r[:_WIDTH]) - _OFFSET, r[_WIDTH:]) for r in records]
-        return encoding.build_rows(table, stored, features, now)
+        try:
+            return encoding.build_rows(table, stored, features, now)
+        except json.JSONDecodeError:
+            bad = next(k for k, r in zip(encoded, stored) if r is not None and not _is_json(r[1]))
+            raise self._foreign(table, bad) from None
+
+    def _foreign(self, table: OnlineTable, key: bytes) -> OnlineStoreError:
+        return OnlineStoreError(
+            f"Redis online store {redact(self.url)}: key {key.decode(errors='replace')!r} of view {table.view!r} "
+            "holds a value featurectl did not write; something else uses featurectl's keys (fc:...). "
+            "Delete that key (or point online_store.url at a database of its own) and rerun materialize")
 
     def delete_table(self, table: OnlineTable) -> None:
         """Delete every key of one (project, view, major) namespace (SCAN + UNLINK) and its bookkeeping."""

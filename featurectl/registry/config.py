@@ -20,6 +20,9 @@ class PostgresRegistryConfig(ConfigBlock):
     type: Literal["postgres"]
     dsn: str
     schema_name: str = Field("featurectl", alias="schema", pattern=r"^[a-z_][a-z0-9_]*$")
+    # Seconds: connecting (libpq connect_timeout) and each statement (statement_timeout).
+    connect_timeout: float = Field(5.0, gt=0)
+    timeout: float = Field(10.0, gt=0)
 
 
 RegistryConfig = Annotated[Union[SqliteRegistryConfig, PostgresRegistryConfig], Field(discriminator="type")]

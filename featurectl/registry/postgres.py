@@ -1,7 +1,7 @@
 """The shared registry on PostgreSQL (psycopg 3); its tables live in one schema."""
 from __future__ import annotations
 
-import re
+import math
 from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
@@ -13,10 +13,11 @@ from psycopg.conninfo import conninfo_to_dict
 from featurectl.core.sql import ident
 from featurectl.core.times import as_utc
 from featurectl.registry.config import PostgresRegistryConfig
+from featurectl.core.errors import UsageError
+from featurectl.core.secrets import mask_secrets, unencoded_url_problem
 from featurectl.registry.base import RegistryError
 from featurectl.registry.sql import SqlRegistry
 
-CONNECT_TIMEOUT_S = 10
 
 
 def _one_line(exc: Exception) -> str:
@@ -26,8 +27,7 @@ def _one_line(exc: Exception) -> str:
 
 def mask_dsn(dsn: str) -> str:
     """The DSN with any password replaced by ***, in URL and key=value forms."""
-    dsn = re.sub(r"(://[^:/@\s]*:)[^@\s]*@", r"\1***@", dsn)
-    return re.sub(r"(password\s*=\s*)('(?:[^'\\]|\\.)*'|[^\s&]+)", r"\1***", dsn, flags=re.IGNORECASE)
+    return mask_secrets(dsn)
 
 
 class PostgresRegistry(SqlRegistry):
@@ -36,18 +36,24 @@ class PostgresRegistry(SqlRegistry):
     # Commits lock the one head row: a second committer waits, then sees the new head.
     lock_head = " FOR UPDATE"
 
-    def __init__(self, dsn: str, schema: str = "featurectl"):
+    def __init__(self, dsn: str, schema: str = "featurectl", connect_timeout: float = 5.0, timeout: float = 10.0):
         self.schema = schema
         self._masked = mask_dsn(dsn)
         where = f"the PostgreSQL registry {self._masked} (schema {schema})"
+        problem = unencoded_url_problem(dsn)
+        if problem:
+            raise UsageError(f"registry.dsn {self._masked} in featurectl.yaml cannot be parsed: {problem}")
         try:
             params: dict[str, Any] = conninfo_to_dict(dsn)
-            params.setdefault("connect_timeout", CONNECT_TIMEOUT_S)
+            # libpq takes whole seconds (2 at least); the statement timeout bounds every query.
+            params.setdefault("connect_timeout", max(2, math.ceil(connect_timeout)))
+            limit = f"-c statement_timeout={int(timeout * 1000)}"
+            params["options"] = f"{params['options']} {limit}" if params.get("options") else limit
             conn = psycopg.connect(autocommit=True, **params)
-        except psycopg.ProgrammingError as exc:
-            raise RegistryError(
-                f"invalid PostgreSQL DSN {self._masked}: {_one_line(exc)}; write registry.dsn in "
-                "featurectl.yaml as postgresql://USER@HOST:PORT/DB or 'host=... dbname=...'"
+        except psycopg.ProgrammingError as exc:  # the DSN does not parse: bad config, exit 2
+            raise UsageError(
+                f"invalid PostgreSQL DSN {self._masked}: {_one_line(exc)}",
+                hint="write registry.dsn in featurectl.yaml as postgresql://USER@HOST:PORT/DB or 'host=... dbname=...'"
             ) from None
         except psycopg.Error as exc:
             raise RegistryError(
@@ -58,7 +64,7 @@ class PostgresRegistry(SqlRegistry):
 
     @classmethod
     def from_config(cls, config: PostgresRegistryConfig, root: Path) -> "PostgresRegistry":
-        return cls(config.dsn, config.schema_name)
+        return cls(config.dsn, config.schema_name, connect_timeout=config.connect_timeout, timeout=config.timeout)
 
     @contextmanager
     def _transaction(self) -> Iterator[Any]:
@@ -77,7 +83,9 @@ class PostgresRegistry(SqlRegistry):
         if not isinstance(exc, psycopg.Error):
             return None
         text = _one_line(exc)
-        if isinstance(exc, psycopg.errors.InsufficientPrivilege):
+        if isinstance(exc, psycopg.errors.QueryCanceled):
+            hint = "a statement ran past registry.timeout (seconds); check the server's load, or raise it in featurectl.yaml"
+        elif isinstance(exc, psycopg.errors.InsufficientPrivilege):
             hint = f"grant the user CREATE and USAGE on schema {self.schema} (or on the database)"
         elif isinstance(exc, psycopg.OperationalError):
             hint = "check that the server is running and reachable, then retry"

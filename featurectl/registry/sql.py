@@ -162,6 +162,15 @@ class SqlRegistry:
             cur.execute(self._sql("UPDATE {t}meta SET value = ? WHERE key = 'schema_version'"),
                         (str(SCHEMA_VERSION),))
 
+    def _load(self, text: str, what: str) -> Any:
+        """One stored JSON document; a corrupt one names the registry and the object."""
+        try:
+            return json.loads(text)
+        except (TypeError, ValueError) as exc:
+            raise RegistryError(
+                f"{self.where}: the stored {what} is not valid JSON ({exc}); the registry was altered "
+                "outside featurectl: restore it from a backup, or re-apply after removing that row") from None
+
     # -- the port --------------------------------------------------------------------
     def schema_version(self) -> int:
         return int(self._query("SELECT value FROM {t}meta WHERE key = 'schema_version'")[0][0])
@@ -176,7 +185,8 @@ class SqlRegistry:
             if kind is not None:
                 by_kind[kind].append((name, definition))
         definitions = {
-            PLURAL[kind]: [json.loads(text) for _, text in sorted(objects)] for kind, objects in by_kind.items()
+            PLURAL[kind]: [self._load(text, f"{kind} '{name}'") for name, text in sorted(objects)]
+            for kind, objects in by_kind.items()
         }
         return Snapshot(revision=rows[0][0], definitions=definitions)
 
@@ -263,7 +273,7 @@ class SqlRegistry:
             )
         return [
             Revision(revision=rev, applied_at=self._time_out(at), actor=actor, git_commit=git,
-                     changes=json.loads(changes))
+                     changes=self._load(changes, f"the changes of revision {rev}"))
             for rev, at, actor, git, changes in rows
         ]
 
@@ -277,7 +287,7 @@ class SqlRegistry:
         )
         return [
             ObjectVersion(kind=kind, name=name, version=version, revision=rev,
-                          definition=None if text is None else json.loads(text))
+                          definition=None if text is None else self._load(text, f"{kind} '{name}' at revision {rev}"))
             for rev, version, text in rows
         ]
 

@@ -29,9 +29,26 @@ class SqliteRegistry(SqlRegistry):
             # isolation_level=None: we issue BEGIN ourselves, so commits can take the lock up front.
             conn = sqlite3.connect(self.path, timeout=busy_timeout, isolation_level=None)
             conn.execute("PRAGMA journal_mode=WAL")
-        except sqlite3.Error as exc:
-            raise self._failure_at(where, exc) from None
-        super().__init__(conn, where)
+            super().__init__(conn, where)
+        except (sqlite3.Error, RegistryError) as exc:
+            if not self.path.is_file():
+                raise exc if isinstance(exc, RegistryError) else self._failure_at(where, exc) from None
+            self._open_read_only(where, busy_timeout, exc)
+
+    def _open_read_only(self, where: str, busy_timeout: float, cause: Exception) -> None:
+        """Reads (plan, list, show, history) need no write access: a registry file or directory
+        that cannot be written is opened read-only, and only a write reports the problem. When
+        SQLite cannot even create its WAL index beside the file, the file is read as immutable
+        (nothing can write it from here either)."""
+        for query in ("mode=ro", "mode=ro&immutable=1"):
+            try:
+                conn = sqlite3.connect(f"{self.path.resolve().as_uri()}?{query}", uri=True,
+                                       timeout=busy_timeout, isolation_level=None)
+                super().__init__(conn, where)
+                return
+            except (sqlite3.Error, RegistryError):
+                continue
+        raise cause if isinstance(cause, RegistryError) else self._failure_at(where, cause) from None
 
     @classmethod
     def from_config(cls, config: SqliteRegistryConfig, root: Path) -> "SqliteRegistry":

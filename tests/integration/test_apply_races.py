@@ -207,7 +207,7 @@ def test_two_saved_plans_from_one_revision_exactly_one_applies(registry_block, r
                 desired = Definitions.from_dict(bumped(current, f"{who}_{rnd}"))
                 plan = plan_against_registry(PROJECT, registry, desired)
                 assert plan.valid and plan.base.revision == revision
-                (repo / f"{who}.json").write_text(saved_plan.dump(plan, allow_removals=False))
+                (repo / f"{who}.json").write_text(saved_plan.dump(plan))
         finally:
             registry.close()
 

@@ -72,8 +72,9 @@ DEFINITION_ERRORS = {
         ["featurectl.yaml", "online_store", "memcached"]),
     "bad_project_name": (replace("featurectl.yaml", "project: rides", "project: Rides-2"),
                          ["featurectl.yaml", "project"]),
-    "unset_env_variable": (replace("featurectl.yaml", "path: .featurectl/registry.db",
-                                   "path: ${FEATURECTL_SURELY_UNSET_VAR}/registry.db"),
+    # Not in a store block: validate needs no store's variables (see test_cli_hardening).
+    "unset_env_variable": (replace("featurectl.yaml", 'definitions: ["features/**/*.yaml"',
+                                   'definitions: ["${FEATURECTL_SURELY_UNSET_VAR}/*.yaml"'),
                            ["featurectl.yaml", "FEATURECTL_SURELY_UNSET_VAR"]),
 }
 

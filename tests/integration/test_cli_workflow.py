@@ -21,7 +21,7 @@ SPEC_RULE_IDS = {
     "VERSION_DECREASED", "VERSION_UNCHANGED", "OBJECT_REMOVED", "DANGLING_REFERENCE",
 }
 PLAN_KEYS = {"format_version", "project", "base", "valid", "summary", "changes", "violations", "warnings"}
-EXTENSION_KEYS = {"notes"}  # beyond SPEC §4.1: the "needs materialization after a major bump" notes
+EXTENSION_KEYS = {"notes", "follow_ups"}  # beyond SPEC §4.1: "needs materialization after a major bump" and the like
 SUMMARY_KEYS = {"add", "update", "remove", "unchanged", "violations", "warnings"}
 CHANGE_KEYS = {"kind", "name", "action", "from_version", "to_version", "required_bump", "declared_bump",
                "valid", "items"}
@@ -320,3 +320,12 @@ def test_a_version_bump_without_change_is_a_warning(applied: Path, run_cli) -> N
     assert plan["warnings"][0]["name"] == "driver_stats"
     ok(run_cli("apply"))
     assert shown(run_cli, "driver_stats")["version"] == "1.0.1"
+
+
+def test_a_plan_judged_with_allow_removals_names_the_flag_apply_needs(applied: Path, run_cli) -> None:
+    add_nullable_feature(applied)
+    assert "Run `featurectl apply` to apply it." in ok(run_cli("plan", "--allow-removals")).stdout
+    drop_service(applied)
+    assert "Run `featurectl apply --allow-removals` to apply it." in ok(run_cli("plan", "--allow-removals")).stdout
+    assert "OBJECT_REMOVED" in ok(run_cli("apply"), 1).output
+    ok(run_cli("apply", "--allow-removals"))

@@ -472,7 +472,7 @@ def test_an_unreachable_redis_through_the_cli_is_exit_3_naming_the_url(tmp_path:
 def test_a_missing_source_file_fails_only_its_view(repo: Repo, fs: FeatureStore):
     (repo.root / "data" / "pairs.parquet").unlink()
     runs = runs_by_view(fs.materialize(BASE, END))
-    assert runs["user_shop"].status == "failed" and "data/pairs.parquet" in runs["user_shop"].error
+    assert runs["user_shop"].status == "bad_source" and "data/pairs.parquet" in runs["user_shop"].error
     assert watermark(fs, "user_shop") is None
     assert runs["user_stats"].status == "ok"
     assert_online(fs, repo.users, [(BASE, END)])

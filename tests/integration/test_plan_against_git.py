@@ -136,3 +136,9 @@ def test_first_commit_without_featurectl_files_makes_everything_an_add(tmp_path:
     assert {c["action"] for c in plan["changes"]} == {"add"}
     assert plan["summary"] == {"add": 9, "update": 0, "remove": 0, "unchanged": 0, "violations": 0, "warnings": 0}
     assert not (checkout / "rides" / REGISTRY).exists()
+
+
+def test_no_changes_against_a_git_ref_speaks_of_the_ref(committed: Path, run_cli) -> None:
+    text = ok(run_cli("plan", "--against", "HEAD")).stdout
+    assert "No changes. The definitions match git ref HEAD." in text
+    assert "registry" not in text

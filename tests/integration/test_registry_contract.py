@@ -12,6 +12,7 @@ import psycopg
 import pytest
 
 from featurectl.registry.config import PostgresRegistryConfig, SqliteRegistryConfig
+from featurectl.core.errors import UsageError
 from featurectl.registry import create_registry, sql
 from featurectl.registry.base import SCHEMA_VERSION, Commit, Registry, RegistryError, StaleRevision
 
@@ -296,6 +297,6 @@ def test_postgres_unreachable_names_the_masked_dsn() -> None:
 
 
 def test_postgres_bad_dsn_is_explained() -> None:
-    with pytest.raises(RegistryError, match="invalid PostgreSQL DSN") as info:
+    with pytest.raises(UsageError, match="invalid PostgreSQL DSN") as info:  # bad config: exit 2
         create_registry(PostgresRegistryConfig(type="postgres", dsn="host=x password=hunter2 nonsense"), Path("."))
     assert "hunter2" not in str(info.value)

@@ -159,3 +159,11 @@ def test_golden_format_v1_plan_loads_and_applies(example_repo: Path, run_cli) ->
     assert view["description"] == "Golden plan of format_version 1"
     assert [f["name"] for f in view["features"]] == ["conv_rate", "avg_daily_trips"]
     assert [c["name"] for c in history(run_cli)[0]["changes"]] == ["driver", "driver_hourly", "driver_stats"]
+
+
+def test_a_revision_stores_the_changes_of_the_plan_it_applied(applied: Path, run_cli) -> None:
+    bump_with_feature(applied, "1.1.0", "surge")
+    ok(run_cli("plan", "--out", "p.json"))
+    ok(run_cli("apply", "p.json"))
+    saved = json.loads((applied / "p.json").read_text())
+    assert history(run_cli)[-1]["changes"] == saved["changes"]

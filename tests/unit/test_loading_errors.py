@@ -113,7 +113,7 @@ def test_entry_not_a_mapping(tmp_path):
 def test_dangling_reference_in_a_view(tmp_path, view_fields, field, text):
     p = one(tmp_path, {"base.yaml": ENTITY + SOURCE, "v.yaml": yaml_view(**view_fields)})
     assert (p.file, p.kind, p.name, p.field) == ("features/v.yaml", "feature_view", "driver_stats", field)
-    assert p.message == f"DANGLING_REFERENCE: {text}"
+    assert (p.rule, p.message) == ("DANGLING_REFERENCE", text)
     assert p.hint
 
 
@@ -245,7 +245,7 @@ def test_python_dangling_reference(tmp_path):
         """)
     p = one(tmp_path, {"defs.py": py})
     assert (p.file, p.kind, p.name, p.field) == ("features/defs.py", "feature_view", "driver_stats", "entities")
-    assert p.message.startswith("DANGLING_REFERENCE")
+    assert p.rule == "DANGLING_REFERENCE"
 
 
 def test_python_object_bound_to_two_names_is_collected_once(tmp_path):

@@ -7,7 +7,7 @@ import pytest
 from pydantic import ValidationError
 
 from featurectl.core.bumps import declared_bump, minimum_version
-from featurectl.core.definitions import Definitions, canonical, check_references, fingerprints
+from featurectl.core.definitions import Definitions, canonical, check_references, expand_service_refs, fingerprints
 from featurectl.core.dtypes import is_widening, parse_dtype
 from featurectl.core.durations import format_duration, parse_duration
 from featurectl.core.model import Constraints, Entity, Feature, FeatureService, FeatureView, FileSource, FeatureRef, parse_feature_ref, parse_ref
@@ -271,7 +271,9 @@ def test_check_references_finds_every_dangling_name():
         ("feature_service", "s2", "features", None),
         ("feature_service", "s2", "features", None),
     ]
-    assert all(p.message.startswith("DANGLING_REFERENCE") for p in problems)
+    assert all(p.rule == "DANGLING_REFERENCE" and "does not exist" in p.message for p in problems)
+    assert not any(p.message.startswith("DANGLING_REFERENCE") for p in problems), "the id is a field, not a prefix"
+    assert problems[0].text() == "DANGLING_REFERENCE: " + problems[0].message
     assert "known: driver" in problems[0].hint
     assert "'driver_stats' has: conv_rate, acc_rate, trips" in problems[3].hint
     assert check_references(world()) == []
@@ -308,7 +310,7 @@ def test_a_service_may_pin_an_older_major_but_not_a_future_one():
         "DANGLING_REFERENCE: 'driver_stats@5:conv_rate' pins major 5, but view 'driver_stats' is at 1.0.0"]
 
 
-# --- canonical form and fingerprints ------------------------------------------------
+# --- canonical form ------------------------------------------------
 
 def test_canonical_form_omits_defaults_and_sorts():
     d = world(view("a_view", tags={"z": "1", "a": "2"}), entity("alpha"))
@@ -318,17 +320,6 @@ def test_canonical_form_omits_defaults_and_sorts():
     assert list(data["feature_views"][0]["tags"]) == ["a", "z"]
     assert data["entities"][0] == {"name": "alpha", "join_key": "alpha_id"}
     assert Definitions.from_dict(data) == d
-
-
-def test_fingerprints_separate_data_from_metadata():
-    v = view()
-    data, meta = fingerprints(v)
-    d2, m2 = fingerprints(changed(v, description="x", owner="y", version="1.0.1"))
-    assert d2 == data and m2 != meta
-    d3, m3 = fingerprints(changed(v, ttl="2d"))
-    assert d3 != data and m3 == meta
-    d4, _ = fingerprints(changed(v, features=[feature("conv_rate", description="doc"), *v.features[1:]]))
-    assert d4 == data
 
 
 def test_file_source_model():

@@ -1,13 +1,13 @@
-"""Version policy: classified changes -> a Plan with violations, warnings and notes."""
+"""Version policy: classified changes -> a Plan with violations, warnings and follow-ups."""
 from __future__ import annotations
 
 import json
 
 import pytest
 
-from featurectl.core.plan import Base, Plan
+from featurectl.core.plan import Base, NewMajorStartsEmpty, OldMajorDataRetained, Plan, TtlIncreasedNeedsRematerialize
 from featurectl.core.policy import build_plan
-from featurectl.render.plan_data import plan_to_dict
+from featurectl.formats.plan import plan_to_dict
 from tests.unit.factories import changed, entity, feature, service, view, with_feature, without_feature, world
 
 REGISTRY = Base("registry", revision=7)
@@ -183,10 +183,18 @@ def test_new_view_has_no_impacted_services():
     assert c.impacted == ()
 
 
-def test_major_bump_of_online_view_notes_materialization():
+def test_major_bump_of_online_view_asks_for_materialization_and_keeps_the_old_major():
     p = view_change("1.4.2", "major", "2.0.0")
-    (note,) = p.notes
-    assert "driver_stats" in note and "major version 2" in note and "materialize" in note
+    assert p.follow_ups == (NewMajorStartsEmpty("driver_stats", 2), OldMajorDataRetained("driver_stats", 1))
+    starts, kept = plan_to_dict(p)["notes"]
+    assert "driver_stats" in starts and "major version 2" in starts and "materialize" in starts
+    assert "major 1" in kept and "featurectl prune" in kept
+
+
+def test_a_view_going_offline_at_a_new_major_only_keeps_the_old_data():
+    cur = view(version="1.4.2")
+    p = plan(world(cur), world(changed(cur, version="2.0.0", online=False)))
+    assert p.follow_ups == (OldMajorDataRetained("driver_stats", 1),)
 
 
 @pytest.mark.parametrize("applied, change, declared, online", [
@@ -197,13 +205,17 @@ def test_major_bump_of_online_view_notes_materialization():
 def test_no_note_without_a_new_online_major(applied, change, declared, online):
     cur = view(version=applied, online=online)
     des = change(cur) if change else cur
-    assert plan(world(cur), world(changed(des, version=declared))).notes == ()
+    assert plan(world(cur), world(changed(des, version=declared))).follow_ups == ()
 
 
 def test_ttl_increase_notes_rematerialization_for_expiring_stores():
     p = view_change("1.4.2", "minor", "1.5.0")   # ttl lengthened to 2d
-    (note,) = p.notes
+    assert p.follow_ups == (TtlIncreasedNeedsRematerialize("driver_stats", 2 * 86400),)
+    (note,) = plan_to_dict(p)["notes"]
     assert "driver_stats" in note and "Redis" in note and "rematerialize the last 2d" in note
+    (follow_up,) = plan_to_dict(p)["follow_ups"]
+    assert follow_up == {"type": "ttl_increased_needs_rematerialize", "view": "driver_stats", "ttl": "2d",
+                         "message": note}
 
 
 # --- new objects and summary --------------------------------------------------------
@@ -246,9 +258,10 @@ def test_build_plan_does_not_mutate_its_inputs():
 # --- the JSON plan (SPEC 4.1) -------------------------------------------------------
 
 TOP_KEYS = {"format_version", "project", "base", "valid", "summary", "changes", "violations", "warnings"}
-# `notes` (the "materialize after a major bump" lines SPEC 3 asks plan to say) is the one
-# key the project adds to the SPEC 4.1 example (docs/decisions.md); anything else is a contract change.
-EXTRA_TOP_KEYS = {"notes"}
+# `notes` (the "materialize after a major bump" lines SPEC 3 asks plan to say) and `follow_ups`
+# (the same, structured) are the keys the project adds to the SPEC 4.1 example
+# (docs/decisions.md); anything else is a contract change.
+EXTRA_TOP_KEYS = {"notes", "follow_ups"}
 CHANGE_KEYS = {"kind", "name", "action", "from_version", "to_version", "required_bump",
                "declared_bump", "valid", "items"}
 ITEM_KEYS = {"rule", "path", "bump", "old", "new", "message"}

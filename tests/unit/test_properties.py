@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from featurectl.core.bumps import largest
@@ -357,6 +357,9 @@ def independent_changes(draw):
             changes.append(("feature", f"f_new_{target[-1]}", draw(feature_spec(f"f_new_{target[-1]}"))))
         else:
             changes.append(("view", target, VIEW_MUTATIONS[target](base)))
+    # A view must keep a feature: removing every one of them is not a view the model accepts.
+    removed = sum(1 for where, _, change in changes if where == "feature" and change is None)
+    assume(removed < len(base["features"]))
     return base, changes
 
 

@@ -1,0 +1,1 @@
+"""Events featurectl sends to other systems (OpenLineage)."""

@@ -1,0 +1,1 @@
+"""Versioned on-disk and wire formats: explicit mappings from core results, never `asdict()`."""

@@ -1,0 +1,104 @@
+"""Freshness reports: JSON (SPEC §9 keys), markdown, Prometheus textfile lines, a rich table."""
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from featurectl.core.durations import format_duration
+
+STATUS_COLOURS = {"ok": "green", "minor": "yellow", "major": "dark_orange", "critical": "red"}
+_KEYS = ("view", "major", "freshness_sla_seconds", "age_seconds", "ratio", "status", "newest_event_timestamp",
+         "watermark")
+
+
+def _iso(moment: datetime | None) -> str | None:
+    return None if moment is None else moment.isoformat().replace("+00:00", "Z")
+
+
+def freshness_rows(result) -> list[dict[str, Any]]:
+    rows = []
+    for v in result.views:
+        row = {k: getattr(v, k) for k in _KEYS}
+        row["newest_event_timestamp"], row["watermark"] = _iso(v.newest_event_timestamp), _iso(v.watermark)
+        if result.checked_source:
+            row["source_newest_event_timestamp"] = _iso(v.source_newest_event_timestamp)
+        rows.append(row)
+    return rows
+
+
+def _age(seconds: float | None) -> str:
+    if seconds is None:
+        return "–"
+    whole = int(abs(seconds))
+    text = format_duration(whole - whole % 60) if whole >= 60 else f"{whole}s"
+    return f"-{text}" if seconds < 0 else text
+
+
+def _cells(v, checked_source: bool) -> list[str]:
+    cells = [v.view, str(v.major), format_duration(v.freshness_sla_seconds), _age(v.age_seconds),
+             "–" if v.ratio is None else f"{v.ratio:.2f}", _iso(v.newest_event_timestamp) or "never",
+             _iso(v.watermark) or "never", _age(v.pipeline_lag_seconds)]
+    if checked_source:
+        cells.append(_iso(v.source_newest_event_timestamp) or "no rows")
+    return [*cells, v.behind]
+
+
+def _headers(checked_source: bool) -> list[str]:
+    headers = ["view", "major", "SLA", "age", "age/SLA", "newest event", "watermark", "pipeline lag"]
+    return [*headers, *(["source newest"] if checked_source else []), "behind"]
+
+
+def _verdict(result) -> str:
+    failing = result.failing
+    counts = ", ".join(f"{sum(1 for v in result.views if v.status == s)} {s}" for s in STATUS_COLOURS)
+    gate = (f"{len(failing)} view(s) at or above --fail-on {result.fail_on}" if failing
+            else f"nothing at or above --fail-on {result.fail_on}")
+    return f"{len(result.views)} view(s) with a freshness_sla at {_iso(result.now)}: {counts}; {gate}."
+
+
+def freshness_table(result, escape):
+    from rich.table import Table
+
+    table = Table("status", *_headers(result.checked_source), title="Freshness")
+    for v in result.views:
+        colour = STATUS_COLOURS[v.status]
+        table.add_row(f"[{colour}]{v.status}[/{colour}]", *(escape(c) for c in _cells(v, result.checked_source)))
+    return table, [_verdict(result)]
+
+
+def freshness_markdown(result) -> str:
+    headers = ["status", *_headers(result.checked_source)]
+    lines = ["### Freshness", "", "| " + " | ".join(headers) + " |", "|" + "---|" * len(headers)]
+    for v in result.views:
+        lines.append(f"| **{v.status}** | " + " | ".join(_cells(v, result.checked_source)) + " |")
+    return "\n".join([*lines, "", _verdict(result)]) + "\n"
+
+
+def _label(value: str) -> str:
+    return value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+
+
+def freshness_prometheus(result) -> str:
+    """Textfile-collector lines: timestamps in seconds, not ages, so Prometheus computes the age
+    (time() - featurectl_newest_event_timestamp_seconds) at scrape time."""
+    metrics = [
+        ("featurectl_newest_event_timestamp_seconds", "Newest event timestamp written to the online store.",
+         lambda v: v.newest_event_timestamp),
+        ("featurectl_watermark_timestamp_seconds", "Materialization watermark of the online store.",
+         lambda v: v.watermark),
+    ]
+    if result.checked_source:
+        metrics.append(("featurectl_source_newest_event_timestamp_seconds",
+                        "Newest event timestamp in the offline source.", lambda v: v.source_newest_event_timestamp))
+    lines = []
+    for name, help_text, value in metrics:
+        lines += [f"# HELP {name} {help_text}", f"# TYPE {name} gauge"]
+        for v in result.views:
+            moment = value(v)
+            if moment is not None:
+                lines.append(f'{name}{{view="{_label(v.view)}",major="{v.major}"}} {moment.timestamp():.6f}')
+    lines += ["# HELP featurectl_freshness_sla_seconds The view's declared freshness_sla.",
+              "# TYPE featurectl_freshness_sla_seconds gauge"]
+    lines += [f'featurectl_freshness_sla_seconds{{view="{_label(v.view)}",major="{v.major}"}} '
+              f'{v.freshness_sla_seconds}' for v in result.views]
+    return "\n".join(lines) + "\n"

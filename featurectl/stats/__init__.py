@@ -1,0 +1,1 @@
+"""Dataset statistics for monitoring: inputs as DuckDB relations, the scans, p-values, profiles."""

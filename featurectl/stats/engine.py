@@ -1,0 +1,163 @@
+"""Distribution statistics in DuckDB: one scan per table and pass, every feature of the table
+in the same statement; Python only sees a few numbers per feature.
+
+Numeric reference pass 1: rows, values, mean, std, the deciles (exact, linear interpolation)
+and a KS grid (approximate quantiles at 0.001 … 0.999). Pass 2, and the only pass over the
+current side: counts per fine bin (`histogram` with the grid as boundaries: bins
+(g[i-1], g[i]], the last open), from which the PSI bins and the KS statistic follow.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import duckdb
+
+from featurectl.core.monitoring import DECILES, OTHER, TOP_CATEGORIES, ReferenceProfile, SideCounts, merge_edges
+from featurectl.stats.datasets import Column, Table
+
+KS_GRID_POINTS = 1000  # the KS statistic is low by at most ~1/KS_GRID_POINTS (docs/monitoring.md)
+# The KS grid is every tenth value of a sorted sample: any grid is valid (the error bound is
+# the largest share of one bin), and sampling costs a fraction of approximate quantiles.
+GRID_SAMPLE_ROWS = 10 * KS_GRID_POINTS
+GRID_SEED = 20260101
+
+
+@dataclass(frozen=True)
+class Wanted:
+    """A feature to compare: where it is, its kind, and what the definitions say of it."""
+
+    view: str | None
+    feature: str
+    kind: str
+    dtype: str | None = None
+    version: str | None = None
+
+
+def _by_table(columns: list[tuple[Wanted, Column]]) -> dict[Table, list[tuple[Wanted, Column]]]:
+    groups: dict[Table, list[tuple[Wanted, Column]]] = {}
+    for wanted, column in columns:
+        groups.setdefault(column.table, []).append((wanted, column))
+    return groups
+
+
+def _fetch(conn: duckdb.DuckDBPyConnection, sql: str, params: dict | None = None) -> tuple:
+    return conn.execute(sql, params or {}).fetchall()[0]
+
+
+def profile_reference(conn: duckdb.DuckDBPyConnection, columns: list[tuple[Wanted, Column]]) -> list[ReferenceProfile]:
+    profiles: dict[int, ReferenceProfile] = {}
+    index = {id(w): i for i, (w, _) in enumerate(columns)}
+    for table, group in _by_table(columns).items():
+        numeric = [(w, c) for w, c in group if w.kind == "numeric"]
+        if numeric:
+            for (wanted, _), profile in zip(numeric, _profile_numeric(conn, table, numeric)):
+                profiles[index[id(wanted)]] = profile
+        for wanted, column in group:
+            if wanted.kind == "categorical":
+                profiles[index[id(wanted)]] = _profile_categorical(conn, table, wanted, column)
+    return [profiles[i] for i in range(len(columns))]
+
+
+def _profile_numeric(conn, table: Table, group: list[tuple[Wanted, Column]]) -> list[ReferenceProfile]:
+    inner = ", ".join(f"{c.numeric()} AS __c{i}" for i, (_, c) in enumerate(group))
+    aggregates = ", ".join(
+        f"count(__c{i}), avg(__c{i}), stddev_samp(__c{i}), quantile_cont(__c{i}, {list(DECILES)})"
+        for i in range(len(group)))
+    row = _fetch(conn, f"SELECT {aggregates} FROM (SELECT {inner} FROM {table.sql})")
+    samples = _fetch(conn, f"SELECT {', '.join(f'list_sort(list(__c{i}) FILTER (WHERE __c{i} IS NOT NULL))' for i in range(len(group)))} "
+                           f"FROM (SELECT {inner} FROM {table.sql} "
+                           f"USING SAMPLE reservoir({GRID_SAMPLE_ROWS} ROWS) REPEATABLE ({GRID_SEED}))")
+    stats = [(*row[i * 4:(i + 1) * 4], samples[i]) for i in range(len(group))]
+    grids = [_grid(deciles, sample) for _, _, _, deciles, sample in stats]
+    counts = _histograms(conn, table, [c for _, c in group], grids)
+    return [ReferenceProfile(
+        view=w.view, feature=w.feature, kind="numeric", dtype=w.dtype, version=w.version,
+        side=SideCounts(table.rows, values, tuple(bins), _float(mean), _float(std)),
+        deciles=tuple(float(q) for q in deciles or ()), grid=tuple(grid))
+        for (w, _), (values, mean, std, deciles, _), grid, bins in zip(group, stats, grids, counts)]
+
+
+def _grid(deciles, sample) -> list[float]:
+    """Decile edges and KS points, sorted and distinct: the fine bins' upper edges."""
+    if deciles is None:  # no values: one open bin
+        return []
+    sample = sample or []
+    # A column smaller than the sample is all in it: then every value is an edge, and the
+    # reference's CDF is exact at each of its values.
+    step = 1 if len(sample) < GRID_SAMPLE_ROWS else len(sample) // KS_GRID_POINTS
+    return merge_edges([*map(float, deciles), *map(float, sample[step - 1::step])])
+
+
+def _float(value) -> float | None:
+    return None if value is None else float(value)
+
+
+def _histogram_sql(column: Column, grid: list[float], param: str) -> str:
+    """Counts per fine bin (g[i-1], g[i]] and (g[-1], inf); a grid-less column has one bin."""
+    return f"histogram({column.numeric()}, ${param}::DOUBLE[])" if grid else f"count({column.numeric()})"
+
+
+def _bin_counts(value, grid: list[float]) -> list[int]:
+    if not grid:
+        return [int(value)]
+    by_edge = {float(k): int(v) for k, v in (value or {}).items()}
+    return [by_edge.get(edge, 0) for edge in grid] + [by_edge.get(float("inf"), 0)]
+
+
+def _histograms(conn, table: Table, columns: list[Column], grids: list[list[float]]) -> list[list[int]]:
+    parts = [_histogram_sql(c, g, f"g{i}") for i, (c, g) in enumerate(zip(columns, grids))]
+    row = _fetch(conn, f"SELECT {', '.join(parts)} FROM {table.sql}", {f"g{i}": g for i, g in enumerate(grids)})
+    return [_bin_counts(value, grid) for value, grid in zip(row, grids)]
+
+
+def _profile_categorical(conn, table: Table, wanted: Wanted, column: Column) -> ReferenceProfile:
+    value = column.categorical()
+    top = conn.execute(f"SELECT __v, count(*) AS n FROM (SELECT {value} AS __v FROM {table.sql}) "
+                       f"WHERE __v IS NOT NULL GROUP BY __v ORDER BY n DESC, __v LIMIT {TOP_CATEGORIES}").fetchall()
+    values = _fetch(conn, f"SELECT count({value}) FROM {table.sql}")[0]
+    counts = [n for _, n in top]
+    return ReferenceProfile(
+        view=wanted.view, feature=wanted.feature, kind="categorical", dtype=wanted.dtype, version=wanted.version,
+        side=SideCounts(table.rows, values, (*counts, values - sum(counts))),
+        categories=tuple(v for v, _ in top))
+
+
+def observe_current(conn: duckdb.DuckDBPyConnection, pairs: list[tuple[ReferenceProfile, Column]]) -> list[SideCounts]:
+    """The current side of each feature over its reference's bins: one scan per table for the
+    numeric features, one grouped count per categorical feature."""
+    observed: dict[int, SideCounts] = {}
+    by_table: dict[Table, list[int]] = {}
+    for i, (_, column) in enumerate(pairs):
+        by_table.setdefault(column.table, []).append(i)
+    for table, indexes in by_table.items():
+        numeric = [i for i in indexes if pairs[i][0].kind == "numeric"]
+        if numeric:
+            for i, side in zip(numeric, _observe_numeric(conn, table, [pairs[i] for i in numeric])):
+                observed[i] = side
+        for i in indexes:
+            if pairs[i][0].kind == "categorical":
+                observed[i] = _observe_categorical(conn, table, *pairs[i])
+    return [observed[i] for i in range(len(pairs))]
+
+
+def _observe_numeric(conn, table: Table, pairs: list[tuple[ReferenceProfile, Column]]) -> list[SideCounts]:
+    grids = [list(p.grid) for p, _ in pairs]
+    parts = ", ".join(f"count({c.numeric()}), avg({c.numeric()}), {_histogram_sql(c, grids[i], f'g{i}')}"
+                      for i, (_, c) in enumerate(pairs))
+    row = _fetch(conn, f"SELECT {parts} FROM {table.sql}", {f"g{i}": g for i, g in enumerate(grids)})
+    return [SideCounts(table.rows, row[3 * i], tuple(_bin_counts(row[3 * i + 2], grid)), _float(row[3 * i + 1]))
+            for i, grid in enumerate(grids)]
+
+
+def _observe_categorical(conn, table: Table, reference: ReferenceProfile, column: Column) -> SideCounts:
+    value = column.categorical()
+    rows = conn.execute(f"SELECT __v, count(*) FROM (SELECT {value} AS __v FROM {table.sql}) "
+                        f"WHERE __v IN (SELECT unnest($cats::VARCHAR[])) GROUP BY __v",
+                        {"cats": list(reference.categories)}).fetchall()
+    by_value = dict(rows)
+    values = _fetch(conn, f"SELECT count({value}) FROM {table.sql}")[0]
+    counts = [by_value.get(c, 0) for c in reference.categories]
+    return SideCounts(table.rows, values, (*counts, values - sum(counts)))
+
+
+__all__ = ["KS_GRID_POINTS", "OTHER", "Wanted", "observe_current", "profile_reference"]
