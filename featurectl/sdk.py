@@ -206,7 +206,7 @@ class FeatureStore:
         observers = self._lineage_observers()
         try:
             yield Materializer(self.project, defs, self.offline, self.online,
-                               progress or NoProgress(), observers), selected
+                               progress or NoProgress(), observers=observers), selected
         finally:
             for observer in observers:
                 observer.close()

@@ -11,7 +11,6 @@ from featurectl.app.features import Majors, Selection, resolve, view_label
 from featurectl.app.materialize import online_table, request_for
 from featurectl.core.definitions import Definitions
 from featurectl.core.errors import UsageError
-from featurectl.core.model import FeatureView
 from featurectl.online.base import OnlineStore, OnlineTable
 
 _INT_RANGES = {"int32": 2**31, "int64": 2**63}
@@ -128,8 +127,6 @@ class OnlineReader:
                                      hint="use get-historical, or set online: true, apply and materialize",
                                      code="UNKNOWN_VIEW")
             entities = self.defs.entities
-            key_types = {entities[e].join_key: entities[e].dtype for v, _ in selection.views for e in v.entities}
-            views = {v.name: v for v, _ in selection.views}
             request = _OnlineRequest(
                 selection=selection,
                 key_types={entities[e].join_key: entities[e].dtype for v, _ in selection.views for e in v.entities},
@@ -146,8 +143,7 @@ class OnlineReader:
         """Columns: every join key given in the entity rows, then one column per requested feature."""
         key_columns = dict.fromkeys(k for row in entity_rows for k in row)
         entities = {k: [row.get(k, _MISSING) for row in entity_rows] for k in key_columns}
-        return self.read_columns(refs, entities, now, service=service,
-                                 full_feature_names=full_feature_names).columns
+        return self.read_columns(refs, entities, now, service=service, full_feature_names=full_feature_names)
 
     def read_columns(self, refs: Sequence[str] | None, entities: Mapping[str, Sequence[Any]], now: datetime, *,
                      service: str | None = None, full_feature_names: bool = False) -> OnlineResult:

@@ -7,9 +7,11 @@ import time
 import uuid
 from contextlib import asynccontextmanager
 from datetime import datetime, timezone
+from functools import lru_cache
 from pathlib import Path
 from typing import Any, cast
 
+import orjson
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
@@ -22,7 +24,7 @@ from featurectl.app.push import push
 from featurectl.core.errors import UsageError
 from featurectl.online.base import OnlineStoreError
 from featurectl.registry.base import RegistryError
-from featurectl.server import json_values
+from featurectl.render.values import column_encoder, encode_columns, timestamp_text
 from featurectl.server.feature_log import FeatureLogger
 from featurectl.server.metrics import CONTENT_TYPE_LATEST, Metrics
 from featurectl.server.state import ServingState
@@ -31,6 +33,7 @@ REPO_ENV = "FEATURECTL_SERVE_REPO"
 LOG_ENV = "FEATURECTL_SERVE_LOG_FEATURES"
 MAX_ENTITIES = 10_000  # per request; larger batches belong to get-historical
 JSON = "application/json"
+_EPOCH_TEXT = "1970-01-01T00:00:00Z"  # the event time of a value that has none, as Feast sends it
 
 
 class ApiError(Exception):
@@ -42,18 +45,18 @@ class ApiError(Exception):
 
 
 def _error_response(status: int, code: str, message: str) -> Response:
-    return Response(json_values.dumps({"error": code, "message": message}), status, media_type=JSON)
+    return Response(_dumps({"error": code, "message": message}), status, media_type=JSON)
 
 
 def _json(body: Any, status: int = 200) -> Response:
-    return Response(json_values.dumps(body), status, media_type=JSON)
+    return Response(_dumps(body), status, media_type=JSON)
 
 
 async def _body(request: Request) -> dict[str, Any]:
     """The JSON object of the request, whatever its Content-Type (Feast's client sends none)."""
     raw = await request.body()
     try:
-        body = json_values.loads(raw)
+        body = orjson.loads(raw)
     except ValueError as exc:
         raise ApiError(400, "BAD_REQUEST", f"the request body is not JSON: {exc}") from None
     if not isinstance(body, dict):
@@ -166,29 +169,36 @@ class Server:
         return Response(self.metrics.render(), media_type=CONTENT_TYPE_LATEST)
 
 
+def _dumps(body: Any) -> bytes:
+    return orjson.dumps(body, option=orjson.OPT_NON_STR_KEYS)  # values are JSON-ready (render.values)
+
+
+@lru_cache(maxsize=65_536)  # entities share event times (hourly batches): each is formatted once
+def event_time_text(moment: datetime | None) -> str:
+    """As Feast's server sends them (protobuf's Timestamp mapping): UTC with Z; none is the epoch."""
+    return timestamp_text(moment) or _EPOCH_TEXT
+
+
 def _feast_response(result) -> dict[str, Any]:
     """Feast's column shape: one result per name (join keys first), one value per entity."""
-    from featurectl.server.json_values import column_values, event_time_text
-
     count = len(next(iter(result.keys.values()))) if result.keys else 0
     epoch = [event_time_text(None)] * count
     present = ["PRESENT"] * count
-    results = [{"values": values, "statuses": present, "event_timestamps": epoch} for values in result.keys.values()]
+    results = [{"values": column_encoder(result.key_dtypes.get(name))(values), "statuses": present,
+                "event_timestamps": epoch} for name, values in result.keys.items()]
     texts: dict[int, list[str]] = {}  # the features of one view share one list of event times
     for column in result.features:
         times = texts.get(id(column.event_timestamps))
         if times is None:
             times = texts[id(column.event_timestamps)] = [event_time_text(t) for t in column.event_timestamps]
-        results.append({"values": column_values(column.values, column.dtype), "statuses": column.statuses,
+        results.append({"values": column_encoder(column.dtype)(column.values), "statuses": column.statuses,
                         "event_timestamps": times})
     return {"metadata": {"feature_names": [*result.keys, *(c.name for c in result.features)]}, "results": results}
 
 
 def _rows(result) -> list[dict[str, Any]]:
     """One object per entity, as `get-online --format json` prints them."""
-    from featurectl.server.json_values import column_values
-
-    columns = {**result.keys, **{c.name: column_values(c.values, c.dtype) for c in result.features}}
+    columns = encode_columns(result.columns, result.dtypes)
     count = len(next(iter(columns.values()))) if columns else 0
     return [{name: values[i] for name, values in columns.items()} for i in range(count)]
 

@@ -7,11 +7,11 @@ import pytest
 from pydantic import ValidationError
 
 from featurectl.core.bumps import declared_bump, minimum_version
-from featurectl.core.definitions import Definitions, canonical, check_references, expand_service_refs, fingerprints
+from featurectl.core.definitions import Definitions, canonical, check_references
 from featurectl.core.dtypes import is_widening, parse_dtype
 from featurectl.core.durations import format_duration, parse_duration
 from featurectl.core.model import Constraints, Entity, Feature, FeatureService, FeatureView, FileSource, FeatureRef, parse_feature_ref, parse_ref
-from tests.unit.factories import changed, entity, feature, query_source, service, source, view, world
+from tests.unit.factories import entity, feature, query_source, service, source, view, world
 
 
 def error_fields(exc: ValidationError) -> list[str]:
@@ -306,8 +306,8 @@ def test_malformed_pinned_refs(ref):
 def test_a_service_may_pin_an_older_major_but_not_a_future_one():
     defs = world(service(features=["driver_stats@0:anything", "driver_stats@5:conv_rate"]))
     problems = check_references(defs)
-    assert [p.message for p in problems] == [
-        "DANGLING_REFERENCE: 'driver_stats@5:conv_rate' pins major 5, but view 'driver_stats' is at 1.0.0"]
+    assert [(p.rule, p.message) for p in problems] == [
+        ("DANGLING_REFERENCE", "'driver_stats@5:conv_rate' pins major 5, but view 'driver_stats' is at 1.0.0")]
 
 
 # --- canonical form ------------------------------------------------
