@@ -18,7 +18,11 @@ from pathlib import Path
 
 BENCH_DIR = Path(__file__).resolve().parent
 ROOT = BENCH_DIR.parent
-GEN_DATA = ROOT.parent / "shared" / "bench" / "gen_data.py"
+# ../shared/bench/gen_data.py beside the checkout; from a git worktree (/work/wt/<name>) or
+# another clone, the nearest ancestor holding shared/bench/gen_data.py, or $FEATURECTL_GEN_DATA.
+GEN_DATA = Path(os.environ.get("FEATURECTL_GEN_DATA") or next(
+    (p / "shared" / "bench" / "gen_data.py" for p in ROOT.parents if (p / "shared" / "bench" / "gen_data.py").exists()),
+    ROOT.parent / "shared" / "bench" / "gen_data.py"))
 ID_BASE = 1_000_000  # gen_data.py assigns driver ids ID_BASE .. ID_BASE+entities-1
 FEATURES = [f"f{i}" for i in range(10)]
 VIEW = "driver_stats"

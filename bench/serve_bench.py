@@ -26,10 +26,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import harness  # noqa: E402
 from harness import BENCH_DIR, FEATURES, ID_BASE, VIEW, ensure_data, free_port, load_meta, window  # noqa: E402
 
-if not harness.GEN_DATA.exists():  # in a git worktree (/work/wt/<name>) shared/ sits one level higher
-    harness.GEN_DATA = next((p / "shared" / "bench" / "gen_data.py" for p in harness.ROOT.parents
-                             if (p / "shared" / "bench" / "gen_data.py").exists()), harness.GEN_DATA)
-
 FEAST_PY = BENCH_DIR / ".venv-feast" / "bin" / "python"
 SIZES = {"quick": (50_000, 5_000, 5_000), "default": (1_000_000, 100_000, 100_000)}
 LUA = """
