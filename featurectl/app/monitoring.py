@@ -53,7 +53,7 @@ def drift(reference: str, current: str, refs: list[str] | None, thresholds: Drif
           sources: Sources) -> DriftResult:
     from featurectl.stats.engine import observe_current
     from featurectl.stats.profile_file import is_profile_path, read_profile
-    from featurectl.stats.pvalues import PVALUES
+    from featurectl.stats.pvalues import PVALUES, preload
 
     problems = thresholds.problems()
     if problems:
@@ -61,6 +61,7 @@ def drift(reference: str, current: str, refs: list[str] | None, thresholds: Drif
     if is_profile_path(current):
         raise UsageError(f"current '{current}': a profile can only be the reference",
                          hint="give the current data as a .parquet/.csv file, a directory or window:START/END")
+    preload()
     conn = _connect()
     try:
         wanted = _wanted_from_refs(refs, sources.defs) if refs else None
