@@ -17,6 +17,7 @@ import base64
 import json
 import operator
 import re
+import struct
 from datetime import datetime, timedelta
 from typing import Any, Callable, Sequence
 
@@ -69,9 +70,20 @@ def _key_column(column: pa.Array, dtype: str, name: str) -> pa.Array:
     return pc.cast(column, pa.binary())
 
 
+def binary_scalar(value: bytes) -> pa.BinaryScalar:
+    """`pa.scalar(value, pa.binary())` built from buffers: pyarrow's scalar() and array() on a
+    Python value import pandas, when it is installed, on their first call (0.2-0.3 s of a
+    fresh process's first materialization)."""
+    offsets = pa.py_buffer(struct.pack("<ii", 0, len(value)))
+    return pa.Array.from_buffers(pa.binary(), 1, [None, offsets, pa.py_buffer(value)])[0]
+
+
+_EMPTY = b""
+
+
 def encode_keys(table: OnlineTable, batch: pa.RecordBatch, prefix: bytes = b"") -> pa.BinaryArray:
     """Vectorized key encoding of every row of `batch` (its join key columns)."""
-    parts: list[Any] = [pa.scalar(prefix, pa.binary())]
+    parts: list[Any] = [binary_scalar(prefix)]
     composite = len(table.join_keys) > 1
     for i, (name, dtype) in enumerate(table.join_keys):
         column = _column(batch, name)
@@ -81,9 +93,9 @@ def encode_keys(table: OnlineTable, batch: pa.RecordBatch, prefix: bytes = b"") 
         if composite:
             encoded = pc.replace_substring(encoded, pattern=_ESCAPE, replacement=_ESCAPED)
             if i:
-                parts.append(pa.scalar(_SEP, pa.binary()))
+                parts.append(binary_scalar(_SEP))
         parts.append(encoded)
-    return pc.binary_join_element_wise(*parts, pa.scalar(b"", pa.binary()))
+    return pc.binary_join_element_wise(*parts, binary_scalar(_EMPTY))
 
 
 def _key_part(value: Any, dtype: str, name: str) -> bytes:
