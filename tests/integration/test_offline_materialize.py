@@ -10,6 +10,7 @@ import pytest
 
 from featurectl.core.errors import UsageError
 from featurectl.core.model import Constraints, Feature
+from featurectl.offline.base import OfflineStoreError
 from featurectl.offline.config import DuckdbOfflineConfig
 from featurectl.offline import create_offline_store
 from featurectl.app.result_files import write_table
@@ -204,3 +205,12 @@ def test_write_table_streams_a_large_reader(tmp_path):
     reader = pa.RecordBatchReader.from_batches(pa.schema([("n", pa.int64())]), batches())
     assert write_table(reader, tmp_path / "big.parquet") == 50_000
     assert pq.read_table(tmp_path / "big.parquet")["n"].to_pylist() == list(range(50_000))
+
+
+def test_bad_engine_settings_fail_naming_offline_store(tmp_path):
+    rows = random_rows(random.Random(3), 10)
+    request = make_view("stats", write_source(tmp_path, "stats", rows, "parquet"))
+    store = create_offline_store(DuckdbOfflineConfig(memory_limit="lots"), tmp_path)
+    with pytest.raises(OfflineStoreError, match="cannot start DuckDB with offline_store settings.*offline_store in featurectl.yaml"):
+        store.latest_rows(request, minutes(-60), minutes(60))
+    store.close()
