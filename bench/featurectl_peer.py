@@ -12,6 +12,7 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from floors import run_floor  # noqa: E402
 from harness import (FEATURES, VIEW, materialize_figures, online_figures, run_peer,  # noqa: E402
                      pit_figures, time_command, window)
 
@@ -117,6 +118,7 @@ def main() -> None:
         "pit": lambda store, meta, repo, args: task_pit(store, meta, args.data, args.save_output),
         "online": lambda store, meta, repo, args: task_online(store, meta, args),
         "plan": lambda store, meta, repo, args: task_plan(repo, args),
+        "floor": lambda store, meta, repo, args: run_floor(args.task, store, meta, args),
     })
 
 

@@ -47,7 +47,7 @@ def run_peer(doc: str, peer: str, version, write_repo, open_store, tasks: dict) 
     task (chosen by prefix: materialize, pit, online, plan) and print one JSON object."""
     args = peer_args(doc)
     meta = load_meta(args.data)
-    repo = write_repo(args.work, args.data, "pit" if args.task in ("pit", "plan") else args.store,
+    repo = write_repo(args.work, args.data, "pit" if args.task in ("pit", "plan", "floor-latest", "floor-pit") else args.store,
                       args.redis_url, args.ttl_days)
     store = open_store(repo, meta)
     family = next(name for name in tasks if args.task.startswith(name))
@@ -121,7 +121,8 @@ def emit(result: dict) -> None:
 
 # --- what both peers share ------------------------------------------------------------
 
-TASK_NAMES = ["materialize-sqlite", "materialize-redis", "pit", "online-redis", "online-sqlite", "plan"]
+TASK_NAMES = ["materialize-sqlite", "materialize-redis", "pit", "online-redis", "online-sqlite", "plan",
+              "floor-latest", "floor-pit", "floor-sqlite", "floor-redis"]
 
 
 def peer_args(doc: str):
@@ -390,3 +391,40 @@ def check_pit(data: Path, output: Path, ttl_days: int) -> dict:
 
 if __name__ == "__main__" and sys.argv[1:2] == ["measure"]:
     sys.exit(_measure(sys.argv[2], int(sys.argv[3]), sys.argv[5:]))
+
+
+# --- featurectl beside its floors ------------------------------------------------------
+
+# (label, featurectl task, key, floor tasks summed (their seconds_warm), target ratio or None)
+FLOOR_RATIOS = [
+    ("materialize -> SQLite, repeat call", "materialize-sqlite", "seconds_warm", ["floor-latest"], 1.5),
+    ("materialize -> SQLite, first call", "materialize-sqlite", "seconds", ["floor-latest"], 2.0),
+    ("materialize -> SQLite, repeat call vs latest + raw write", "materialize-sqlite", "seconds_warm",
+     ["floor-latest", "floor-sqlite"], None),
+    ("materialize -> Redis, repeat call", "materialize-redis", "seconds_warm", ["floor-latest"], 1.5),
+    ("materialize -> Redis, first call", "materialize-redis", "seconds", ["floor-latest"], 2.0),
+    ("materialize -> Redis, repeat call vs latest + raw write", "materialize-redis", "seconds_warm",
+     ["floor-latest", "floor-redis"], None),
+    ("PIT, repeat call", "pit", "seconds_warm", ["floor-pit"], 1.15),
+    ("PIT, first call", "pit", "seconds", ["floor-pit"], None),
+]
+
+
+def floor_table(fctl: dict, feast: dict) -> str:
+    """featurectl's seconds beside the floor measured in the same run (the floors' repeat
+    calls), the ratio, and Feast's seconds for the same call."""
+    lines = ["| path | featurectl s | floor | floor s | featurectl / floor | Feast 0.67 s | target | met |",
+             "|---|---:|---|---:|---:|---:|---|---|"]
+    for label, task, key, floors, target in FLOOR_RATIOS:
+        mine = _get(fctl, task, key)
+        parts = [_get(fctl, f, "seconds_warm") for f in floors]
+        if mine is None or any(p is None for p in parts):
+            continue
+        floor = sum(parts)
+        ratio = mine / floor if floor else None
+        theirs = _get(feast, task, key)
+        met = "" if target is None or ratio is None else ("yes" if ratio <= target else "**no**")
+        lines.append(f"| {label} | {_fmt(mine)} | {' + '.join(floors)} | {_fmt(floor)} | "
+                     f"{'—' if ratio is None else f'{ratio:.2f}×'} | {_fmt(theirs)} | "
+                     f"{'' if target is None else f'≤ {target}×'} | {met} |")
+    return "\n".join(lines) if len(lines) > 2 else ""

@@ -24,9 +24,14 @@ from contextlib import ExitStack
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from harness import BENCH_DIR, DEFAULT_TTL_DAYS, ROOT, check_pit, ensure_data, format_table, load_meta, redis_server, run_task  # noqa: E402
+from harness import (BENCH_DIR, DEFAULT_TTL_DAYS, ROOT, check_pit, ensure_data, floor_table, format_table,  # noqa: E402
+                     load_meta, redis_server, run_task)
 
-TASKS = ["materialize-sqlite", "online-sqlite", "materialize-redis", "online-redis", "pit", "plan"]
+# Each floor runs next to the figures it bounds, so both see the same load; floors are
+# featurectl-venv tasks (bench/floors.py), the Feast peer has none.
+TASKS = ["floor-latest", "materialize-sqlite", "floor-sqlite", "online-sqlite", "materialize-redis",
+         "floor-redis", "online-redis", "floor-pit", "pit", "plan"]
+FLOORS = [t for t in TASKS if t.startswith("floor-")]
 SIZES = {  # rows, entities, entity-df rows
     "quick": (50_000, 5_000, 5_000),
     "default": (1_000_000, 100_000, 100_000),
@@ -61,7 +66,7 @@ def run_peers(peers: list[str], tasks: list[str], data: Path, pit_data: Path, it
               nice: int, ttl_days: int, repeat: int) -> dict:
     """`repeat` rounds; in each, every task for every peer in turn (so a busy machine weighs
     on both alike), each peer with a fresh work dir and its own fresh redis-server."""
-    rounds: dict = {p: {t: [] for t in tasks} for p in peers}
+    rounds: dict = {p: {t: [] for t in tasks if p != "feast" or t not in FLOORS} for p in peers}
     for r in range(repeat):
         with ExitStack() as stack:
             urls = {p: stack.enter_context(redis_server()) for p in peers}
@@ -71,6 +76,8 @@ def run_peers(peers: list[str], tasks: list[str], data: Path, pit_data: Path, it
                 w.mkdir(parents=True)
             for task in tasks:
                 for p in peers:
+                    if p == "feast" and task in FLOORS:
+                        continue
                     d = pit_data if task == "pit" else data
                     print(f"round {r + 1}/{repeat}", end=" ", file=sys.stderr)
                     rounds[p][task].append(
@@ -159,6 +166,9 @@ def main() -> None:
                      results[peer], partial=set(tasks) != set(TASKS))
 
     table = format_table(results.get("featurectl", {}), results.get("feast", {}))
+    floors = floor_table(results.get("featurectl", {}), results.get("feast", {}))
+    if floors:
+        table += "\n\n" + floors
     print(table)
     if a.out:
         a.out.write_text(report(header, table, results))

@@ -1,7 +1,8 @@
 """The DuckDB offline store: point-in-time joins, latest rows per entity and window validation.
 
-Every operation opens its own in-memory DuckDB connection, so a streamed result never shares
-a connection with another query, and the connection lives exactly as long as its stream.
+The store starts one in-memory DuckDB on first use; every operation opens its own connection
+to it (a cursor), so a streamed result never shares a connection with another query, and the
+connection lives exactly as long as its stream.
 Sources are normalised once (`_Source.sql`): keys cast to the entity dtypes, event and created
 times as TIMESTAMPTZ in a UTC session, so naive and zoned timestamps compare as UTC. Feature
 values are cast to their declared dtypes only on the rows that come out.
@@ -11,6 +12,7 @@ from __future__ import annotations
 import glob
 import json
 import tempfile
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime
@@ -107,6 +109,12 @@ class _Source:
         cols += [f"CAST({ident(src.timestamp_field)} AS TIMESTAMPTZ) AS __ts", f"{created} AS __cr"]
         cols += [f"{ident(f)} AS {ident('__v_' + f)}" for f in request.features]
         self.sql = f"(SELECT {', '.join(cols)} FROM {self.raw})"
+        # A parquet source names each row by its file and position (DuckDB's virtual columns),
+        # unless the data has columns of those names: `sql_with_row_id` adds it as `__rid`.
+        self.sql_with_row_id: str | None = None
+        if self.raw.startswith("read_parquet(") and not {"file_index", "file_row_number"} & set(present):
+            rid = "(CAST(file_index AS BIGINT) << 40) + file_row_number AS __rid"
+            self.sql_with_row_id = f"(SELECT {', '.join(cols)}, {rid} FROM {self.raw})"
 
     def describe(self) -> str:
         where = (f"path '{self.source.path}'" if isinstance(self.source, FileSource)
@@ -189,31 +197,51 @@ def _first_line(exc: Exception) -> str:
     return str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
 
 
+# memory_limit when offline_store sets none: DuckDB's own default is 80% of RAM, which a 1M x 10M
+# point-in-time join fills to 1.3 GB of RSS; with 1GB it peaks near 0.9 GB and runs as fast
+# (docs/benchmarks.md). Larger joins spill to the temp directory instead of growing.
+DEFAULT_MEMORY_LIMIT = "1GB"
+
+
 class DuckDBOfflineStore:
     def __init__(self, root: Path, config: DuckdbOfflineConfig):
         self.root = Path(root).resolve()
         self.config = config
+        self._db: duckdb.DuckDBPyConnection | None = None
+        self._db_lock = threading.Lock()
 
     @classmethod
     def from_config(cls, config: DuckdbOfflineConfig, root: Path) -> "DuckDBOfflineStore":
         return cls(root, config)
 
     def close(self) -> None:
-        """Nothing to release: every operation opens its own connection, closed with its stream."""
+        """Close the store's database; streams already returned keep their own connection."""
+        with self._db_lock:
+            if self._db is not None:
+                self._db.close()
+                self._db = None
 
-    def _connect(self, rows: pa.Table | None = None) -> duckdb.DuckDBPyConnection:
+    def _database(self) -> duckdb.DuckDBPyConnection:
+        """The store's one in-memory DuckDB, started on first use (~20-40 ms)."""
         # Spill to the system temp dir, not a `.tmp` folder in whatever directory the user is in.
-        settings: dict[str, str | bool | int | float | list[str]] = {"file_search_path": str(self.root),
-                                       "temp_directory": str(Path(tempfile.gettempdir()) / "featurectl-duckdb")}
+        settings: dict[str, str | bool | int | float | list[str]] = {
+            "file_search_path": str(self.root), "temp_directory": str(Path(tempfile.gettempdir()) / "featurectl-duckdb"),
+            "memory_limit": self.config.memory_limit or DEFAULT_MEMORY_LIMIT}
         if self.config.threads:
             settings["threads"] = self.config.threads
-        if self.config.memory_limit:
-            settings["memory_limit"] = self.config.memory_limit
-        try:
-            conn = duckdb.connect(":memory:", config=settings)
-        except duckdb.Error as exc:
-            raise OfflineStoreError(f"cannot start DuckDB with offline_store settings {settings}: "
-                                    f"{_first_line(exc)}. Fix offline_store in featurectl.yaml") from None
+        with self._db_lock:
+            if self._db is None:
+                try:
+                    self._db = duckdb.connect(":memory:", config=settings)
+                except duckdb.Error as exc:
+                    raise OfflineStoreError(f"cannot start DuckDB with offline_store settings {settings}: "
+                                            f"{_first_line(exc)}. Fix offline_store in featurectl.yaml") from None
+            return self._db.cursor()
+
+    def _connect(self, rows: pa.Table | None = None) -> duckdb.DuckDBPyConnection:
+        """A connection of the operation's own (a cursor: its temp tables, registrations and
+        stream are its alone), on the store's database."""
+        conn = self._database()
         # TimeZone needs the ICU extension, loaded only once the connection exists.
         conn.execute("SET TimeZone = 'UTC'")
         if rows is not None:  # a push: these rows are the source (see `rows_source`)
@@ -268,12 +296,22 @@ class DuckDBOfflineStore:
                       f"AND __ts < CAST($end AS TIMESTAMPTZ) AND "
                       + " AND ".join(f"{ident(k)} IS NOT NULL" for k in src.keys))
             features = ", ".join(f"{src.feature(f)} AS {ident(f)}" for f in request.features)
-            # Rank per key first on narrow columns, then fetch the winners: one window
-            # function over all the wide rows cost about twice the CPU on 10M rows.
-            sql = (f"WITH __top AS (SELECT {keys}, max({_RANK}) AS __rank {window} GROUP BY {keys}) "
-                   f"SELECT {keys}, __ts AS event_timestamp, {features} FROM (SELECT *, {_RANK} AS __rank "
-                   f"{window}) s SEMI JOIN __top t ON {_on(src, 's', 't')} AND s.__rank = t.__rank "
-                   f"QUALIFY row_number() OVER (PARTITION BY {keys}) = 1")
+            if src.sql_with_row_id is not None:
+                # Per key, the position of its latest row, ranked on narrow columns; then one
+                # scan fetches exactly those rows (a semi-join on one BIGINT, which streams).
+                # On 1M rows / 100k keys this takes about half the CPU of DuckDB's own
+                # arg_max of the whole row (docs/benchmarks.md, the latest-row floor).
+                window = window.replace(f"FROM {src.sql}", f"FROM {src.sql_with_row_id}", 1)
+                sql = (f"WITH __top AS (SELECT arg_max(__rid, {_RANK}) AS __rid {window} GROUP BY {keys}) "
+                       f"SELECT {keys}, __ts AS event_timestamp, {features} FROM {src.sql_with_row_id} s "
+                       f"SEMI JOIN __top t ON s.__rid = t.__rid")
+            else:
+                # Rank per key first on narrow columns, then fetch the winners: one window
+                # function over all the wide rows cost about twice the CPU on 10M rows.
+                sql = (f"WITH __top AS (SELECT {keys}, max({_RANK}) AS __rank {window} GROUP BY {keys}) "
+                       f"SELECT {keys}, __ts AS event_timestamp, {features} FROM (SELECT *, {_RANK} AS __rank "
+                       f"{window}) s SEMI JOIN __top t ON {_on(src, 's', 't')} AND s.__rank = t.__rank "
+                       f"QUALIFY row_number() OVER (PARTITION BY {keys}) = 1")
             reader = conn.sql(sql, params={"start": as_utc(start).isoformat(), "end": as_utc(end).isoformat()}
                               ).to_arrow_reader(batch_size)
         return pa.RecordBatchReader.from_batches(reader.schema, _guarded(reader, conn, [request]))

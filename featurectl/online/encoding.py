@@ -17,18 +17,27 @@ import base64
 import json
 import operator
 import re
+import struct
+import threading
 from datetime import datetime, timedelta
 from typing import Any, Callable, Sequence
 
-import duckdb
+from typing import TYPE_CHECKING
+
 import orjson
-import pyarrow as pa
-import pyarrow.compute as pc
 
 from featurectl.core.dtypes import element_type, shortest_float32
 from featurectl.core.sql import ident
 from featurectl.core.times import EPOCH, as_utc
 from featurectl.online.base import OnlineRows, OnlineTable
+
+if TYPE_CHECKING:
+    import duckdb
+    import pyarrow as pa
+
+# pyarrow, pyarrow.compute and duckdb are imported by the functions that write: a read
+# (`get-online`, the server) needs none of them, and they are most of a fresh process's
+# start-up (~0.2-0.3 s).
 
 EVENT_TIMESTAMP = "event_timestamp"
 _ESCAPE, _ESCAPED, _SEP = b"\x00", b"\x00\x01", b"\x00\x00"
@@ -51,27 +60,48 @@ def key_prefix(table: OnlineTable) -> bytes:
     return (namespace(table) + ":").encode()
 
 
-_KEY_ARROW_TYPES = {
-    "int32": pa.types.is_integer, "int64": pa.types.is_integer,
-    "string": lambda t: pa.types.is_string(t) or pa.types.is_large_string(t),
-    "bytes": lambda t: pa.types.is_binary(t) or pa.types.is_large_binary(t),
-}
+def _key_type_ok(dtype: str, arrow_type: "pa.DataType") -> bool:
+    import pyarrow as pa
+
+    if dtype in _INTS:
+        return pa.types.is_integer(arrow_type)
+    if dtype == "string":
+        return pa.types.is_string(arrow_type) or pa.types.is_large_string(arrow_type)
+    return pa.types.is_binary(arrow_type) or pa.types.is_large_binary(arrow_type)
 
 
 def _key_column(column: pa.Array, dtype: str, name: str) -> pa.Array:
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
     if pa.types.is_dictionary(column.type):
         column = column.dictionary_decode()
     # A float or mistyped key column would encode differently from the same key at read time.
-    if not _KEY_ARROW_TYPES[dtype](column.type):
+    if not _key_type_ok(dtype, column.type):
         raise ValueError(f"join key column {name!r} is declared {dtype} but the batch holds {column.type}")
     if dtype in _INTS:
         column = pc.cast(column, pa.string())
     return pc.cast(column, pa.binary())
 
 
+def binary_scalar(value: bytes) -> pa.BinaryScalar:
+    """`pa.scalar(value, pa.binary())` built from buffers: pyarrow's scalar() and array() on a
+    Python value import pandas, when it is installed, on their first call (0.2-0.3 s of a
+    fresh process's first materialization)."""
+    import pyarrow as pa
+
+    offsets = pa.py_buffer(struct.pack("<ii", 0, len(value)))
+    return pa.Array.from_buffers(pa.binary(), 1, [None, offsets, pa.py_buffer(value)])[0]
+
+
+_EMPTY = b""
+
+
 def encode_keys(table: OnlineTable, batch: pa.RecordBatch, prefix: bytes = b"") -> pa.BinaryArray:
     """Vectorized key encoding of every row of `batch` (its join key columns)."""
-    parts: list[Any] = [pa.scalar(prefix, pa.binary())]
+    import pyarrow.compute as pc
+
+    parts: list[Any] = [binary_scalar(prefix)]
     composite = len(table.join_keys) > 1
     for i, (name, dtype) in enumerate(table.join_keys):
         column = _column(batch, name)
@@ -81,9 +111,9 @@ def encode_keys(table: OnlineTable, batch: pa.RecordBatch, prefix: bytes = b"") 
         if composite:
             encoded = pc.replace_substring(encoded, pattern=_ESCAPE, replacement=_ESCAPED)
             if i:
-                parts.append(pa.scalar(_SEP, pa.binary()))
+                parts.append(binary_scalar(_SEP))
         parts.append(encoded)
-    return pc.binary_join_element_wise(*parts, pa.scalar(b"", pa.binary()))
+    return pc.binary_join_element_wise(*parts, binary_scalar(_EMPTY))
 
 
 def _key_part(value: Any, dtype: str, name: str) -> bytes:
@@ -119,6 +149,9 @@ def encode_key(table: OnlineTable, key: Sequence[Any], prefix: bytes = b"") -> b
 
 def event_micros(batch: pa.RecordBatch) -> pa.Int64Array:
     """The batch's event times as epoch microseconds (int64); nulls are refused."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
     column = _column(batch, EVENT_TIMESTAMP)
     if not pa.types.is_timestamp(column.type):
         raise ValueError(f"column {EVENT_TIMESTAMP!r} must be a timestamp, not {column.type}")
@@ -147,17 +180,39 @@ def _sql_value(column: str, dtype: str) -> str:
     return scalar.get(dtype, "{}").format(column)
 
 
+_ENCODING_DB: "duckdb.DuckDBPyConnection | None" = None
+_ENCODING_DB_LOCK = threading.Lock()
+
+
+def _encoding_cursor() -> "duckdb.DuckDBPyConnection":
+    """A connection of its own to the process's one in-memory encoding database, started on
+    first use (a DuckDB start costs ~20 ms; a cursor on a running one next to nothing)."""
+    global _ENCODING_DB
+    import duckdb
+
+    with _ENCODING_DB_LOCK:
+        if _ENCODING_DB is None:
+            _ENCODING_DB = duckdb.connect(":memory:")
+        return _ENCODING_DB.cursor()
+
+
 class ValueEncoder:
     """Encodes a batch's feature columns to one JSON value per row with DuckDB.
 
-    Owns a private in-memory DuckDB connection; not shared across threads."""
+    Holds its own connection (opened on the first encode) to the process's encoding
+    database; not shared across threads."""
 
     def __init__(self) -> None:
-        self._con = duckdb.connect(":memory:")
+        self._con: "duckdb.DuckDBPyConnection | None" = None
 
     def encode(self, table: OnlineTable, batch: pa.RecordBatch) -> pa.BinaryArray:
+        import pyarrow as pa
+        import pyarrow.compute as pc
+
         for name, _ in table.features:
             _column(batch, name)
+        if self._con is None:
+            self._con = _encoding_cursor()
         fields = ", ".join(f"{ident(n)} := {_sql_value(ident(n), d)}" for n, d in table.features)
         # Expose the batch under a fixed name; DuckDB scans it zero-copy.
         self._con.register("_fc_batch", batch)
@@ -168,7 +223,9 @@ class ValueEncoder:
         return pc.cast(result.column(0).combine_chunks(), pa.binary())
 
     def close(self) -> None:
-        self._con.close()
+        if self._con is not None:
+            self._con.close()
+            self._con = None
 
 
 def _b64(value: str) -> bytes:

@@ -16,16 +16,16 @@ import threading
 import uuid
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Sequence
-
-import pyarrow as pa
-import pyarrow.compute as pc
+from typing import TYPE_CHECKING, Any, Sequence
 
 from featurectl.backends import config_path
 from featurectl.core.sql import ident
 from featurectl.online.config import SqliteOnlineConfig
 from featurectl.online import encoding
 from featurectl.online.base import OnlineRows, OnlineStoreError, OnlineTable
+
+if TYPE_CHECKING:
+    import pyarrow as pa
 
 _READ_CHUNK = 500  # keys per SELECT ... IN (...), far below SQLite's variable limit
 _STORE, _VIEWS = "_featurectl_store", "_featurectl_views"
@@ -127,6 +127,8 @@ class SqliteOnlineStore:
         return True
 
     def write(self, table: OnlineTable, batch: pa.RecordBatch) -> int:
+        import pyarrow.compute as pc  # here, not at import: reads never need pyarrow
+
         name = encoding.namespace(table)
         if batch.num_rows == 0:
             return 0

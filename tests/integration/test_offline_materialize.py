@@ -10,6 +10,7 @@ import pytest
 
 from featurectl.core.errors import UsageError
 from featurectl.core.model import Constraints, Feature
+from featurectl.offline.base import OfflineStoreError
 from featurectl.offline.config import DuckdbOfflineConfig
 from featurectl.offline import create_offline_store
 from featurectl.app.result_files import write_table
@@ -71,6 +72,33 @@ def test_latest_rows_window_boundaries_and_ties(tmp_path, store):
     _, out = latest(store, request, minutes(10), minutes(20))
     by_id = {r["driver_id"]: r["label"] for r in out.to_pylist()}
     assert by_id == {1: "start", 3: "late"}  # start inclusive, end exclusive, created breaks ties
+
+
+@pytest.mark.parametrize("extra", [None, "file_row_number", "file_index"])
+def test_latest_rows_one_row_per_key_on_full_ties_and_with_row_number_columns(tmp_path, store, extra):
+    """Parquet sources find winners by row position (DuckDB's file_index/file_row_number);
+    a source with a column of either name takes the ranking path. Either way a full tie
+    (same key, event and created time) yields exactly one row for the key."""
+    rng = random.Random(f"ties-{extra}")
+    rows = random_rows(rng, 60)
+    rows += [dict(rows[i], conv=float(i), label=f"tie{i}") for i in range(0, 60, 3)]  # full ties
+    if extra:
+        for i, row in enumerate(rows):
+            row[extra] = 1000 + i
+    request = make_view("stats", write_source(tmp_path, "stats", rows, "parquet"))
+    start, end = minutes(-60), minutes(60)
+    _, out = latest(store, request, start, end)
+    keys = out.column("driver_id").to_pylist()
+    assert len(keys) == len(set(keys)) == len({r["driver_id"] for r in rows})
+    candidates: dict = {}
+    for row in rows:
+        candidates.setdefault(row["driver_id"], []).append(row)
+    for got in out.to_pylist():
+        best = max(candidates[got["driver_id"]], key=lambda r: (as_utc(r["event_timestamp"]), as_utc(r["created"])))
+        tied = [r for r in candidates[got["driver_id"]]
+                if (r["event_timestamp"], r["created"]) == (best["event_timestamp"], best["created"])]
+        assert got["event_timestamp"] == as_utc(best["event_timestamp"])
+        assert (got["conv"], got["label"]) in [(r["conv"], r["label"]) for r in tied]  # exact in float32
 
 
 def test_latest_rows_composite_key_streams_in_batches(tmp_path, store):
@@ -177,3 +205,12 @@ def test_write_table_streams_a_large_reader(tmp_path):
     reader = pa.RecordBatchReader.from_batches(pa.schema([("n", pa.int64())]), batches())
     assert write_table(reader, tmp_path / "big.parquet") == 50_000
     assert pq.read_table(tmp_path / "big.parquet")["n"].to_pylist() == list(range(50_000))
+
+
+def test_bad_engine_settings_fail_naming_offline_store(tmp_path):
+    rows = random_rows(random.Random(3), 10)
+    request = make_view("stats", write_source(tmp_path, "stats", rows, "parquet"))
+    store = create_offline_store(DuckdbOfflineConfig(memory_limit="lots"), tmp_path)
+    with pytest.raises(OfflineStoreError, match="cannot start DuckDB with offline_store settings.*offline_store in featurectl.yaml"):
+        store.latest_rows(request, minutes(-60), minutes(60))
+    store.close()

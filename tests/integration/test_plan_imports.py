@@ -1,5 +1,7 @@
 """`plan` and `validate` never load the data stack: a whole CLI run imports none of duckdb,
-pyarrow, psycopg or redis (docs/architecture.md: backends are imported on use)."""
+pyarrow, psycopg or redis (docs/architecture.md: backends are imported on use). Nor do a
+SQLite `get-online` and a `materialize-incremental` with nothing new: their whole process
+is mostly start-up (docs/benchmarks.md, first-call cost)."""
 from __future__ import annotations
 
 import re
@@ -30,10 +32,24 @@ def test_a_run_imports_no_data_stack_module(tmp_path, args, allowed):
     assert loaded == allowed
 
 
-def test_the_trace_does_see_the_data_stack_when_a_command_loads_it(tmp_path):
-    """Guards the check above against a trace that records nothing: get-online opens the
-    online store, which imports pyarrow (whether or not anything was applied yet)."""
+def test_reads_and_an_up_to_date_incremental_run_import_no_data_stack_module(tmp_path):
     repo = copy_example_repo(tmp_path / "repo")
-    result = run_featurectl("get-online", "--features", "driver_stats:conv_rate", "-e", "driver_id=1001",
+    assert run_featurectl("apply", cwd=repo).code == 0
+    assert run_featurectl("materialize-incremental", "2026-01-01T00:00:00", cwd=repo).code == 0
+    for args in (("get-online", "--features", "driver_stats:conv_rate", "-e", "driver_id=1001"),
+                 ("materialize-incremental", "2026-01-01T00:00:00")):
+        result = run_featurectl(*args, cwd=repo, env={"PYTHONPROFILEIMPORTTIME": "1"})
+        assert result.code == 0, result.output
+        modules = imported(result.stderr)
+        assert "featurectl.online.encoding" in modules  # the online store was opened, and traced
+        assert sorted({m.split(".")[0] for m in modules if m.split(".")[0] in DATA_STACK}) == [], args
+
+
+def test_the_trace_does_see_the_data_stack_when_a_command_loads_it(tmp_path):
+    """Guards the checks above against a trace that records nothing: materialize reads the
+    offline store, which imports duckdb and pyarrow."""
+    repo = copy_example_repo(tmp_path / "repo")
+    assert run_featurectl("apply", cwd=repo).code == 0
+    result = run_featurectl("materialize", "2025-01-01T00:00:00", "2026-01-01T00:00:00",
                             cwd=repo, env={"PYTHONPROFILEIMPORTTIME": "1"})
-    assert "pyarrow" in imported(result.stderr)
+    assert {"pyarrow", "duckdb"} <= {m.split(".")[0] for m in imported(result.stderr)}
