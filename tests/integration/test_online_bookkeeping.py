@@ -28,16 +28,19 @@ OTHER = OnlineTable("p", "v", 2, (("id", "int64"),), (("x", "int64"),), 0)
 T0 = datetime(2030, 1, 1, tzinfo=UTC)
 
 
-@pytest.fixture(params=["sqlite", "redis"])
+@pytest.fixture(params=["sqlite", "redis", "redis-cluster"])
 def open_store(request, tmp_path):
-    """open_store() -> a new client on the same online store (SQLite file or private Redis)."""
+    """open_store() -> a new client on the same online store (SQLite file, private Redis or
+    private Redis Cluster)."""
     opened = []
 
     def open_one():
         if request.param == "sqlite":
             store = create_online_store(SqliteOnlineConfig(path="online.db"), tmp_path)
-        else:
+        elif request.param == "redis":
             store = RedisOnlineStore(request.getfixturevalue("clean_redis"))
+        else:
+            store = RedisOnlineStore(request.getfixturevalue("clean_redis_cluster").url, cluster=True)
         opened.append(store)
         return store
 
