@@ -245,7 +245,7 @@ class _NodeDown(RedisConnectionError):
     """A cluster node that could not be reached (after the slot map was refreshed once)."""
 
     def __init__(self, node: str, cause: BaseException) -> None:
-        super().__init__(f"node {node} cannot be reached ({cause})")
+        super().__init__(f"node {node}: {cause}")
         self.node = node
 
 
@@ -366,7 +366,11 @@ class _Cluster:
                 entry = open_.get(node.name)
                 if entry is None:
                     pool = client.get_redis_connection(node).connection_pool
-                    entry = open_[node.name] = [pool.get_connection(), pool, [], None, True]
+                    try:
+                        entry = [pool.get_connection(), pool, [], None, True]
+                    except (RedisConnectionError, OSError) as exc:  # it connects at once
+                        entry = [None, pool, [], exc, True]
+                    open_[node.name] = entry
                 entry[2].append((i, asked))
                 done.append(i)
                 if entry[3] is None:
@@ -396,6 +400,8 @@ class _Cluster:
                 entry[4] = True
         finally:
             for entry in open_.values():
+                if entry[0] is None:
+                    continue
                 if entry[3] is not None or not entry[4]:
                     entry[0].disconnect()  # replies may be left unread: never reuse it as is
                 entry[1].release(entry[0])
@@ -499,15 +505,16 @@ class RedisOnlineStore:
                 f"{self.where}: {doing} failed: a key of view namespace holds a value of another type that "
                 "featurectl did not write; something else uses featurectl's keys (fc:...). Delete those keys, "
                 f"or point {fix} at a database of its own")
-        if isinstance(exc, _NodeDown):
+        if isinstance(exc, _NodeDown) or (self.cluster and isinstance(exc, RedisConnectionError)):
             return OnlineStoreError(
-                f"{self.where}: {doing} failed: cluster {text}; its slots cannot be served. Restart that "
-                "redis-server (or fail over to a replica) and rerun; values already written stay")
+                f"{self.where}: {doing} failed: a cluster node cannot be reached ({text}); its slots cannot "
+                "be served. Restart that redis-server (or fail over to a replica) and rerun; values already "
+                f"written stay. If no node is running, check {fix}")
         if isinstance(exc, ClusterDownError):
             return OnlineStoreError(
                 f"{self.where}: {doing} failed: the cluster is down ({text}); a node is failing or not every "
                 "slot is served. Check `redis-cli --cluster check` on a node and rerun")
-        if self.cluster and "cluster support disabled" in text:
+        if self.cluster and ("cluster support disabled" in text or "Cluster mode is not enabled" in text):
             return OnlineStoreError(
                 f"{self.where}: {doing} failed: the server is not a Redis Cluster node ({text}); drop "
                 "`cluster: true` / `nodes` for one redis-server, or point at a cluster")

@@ -175,6 +175,18 @@ def test_a_flushed_redis_is_refilled(tmp_path: Path, redis_server, clean_redis: 
     assert_full(repo)
 
 
+def test_a_flushed_redis_cluster_is_refilled(tmp_path: Path, clean_redis_cluster):
+    repo = Repo(tmp_path / "repo", {"type": "redis", "url": clean_redis_cluster.url, "cluster": True})
+    ok(run_featurectl("apply", cwd=repo.root))
+    incremental(repo)
+    assert_full(repo)
+    clean_redis_cluster.flush()
+    with repo.store() as fs:
+        assert watermark(fs, "user_stats") is None and fs.online.newest_event_times([]) == []
+    incremental(repo)
+    assert_full(repo)
+
+
 def test_an_incremental_run_continues_from_the_watermark_of_this_store(tmp_path: Path):
     repo = sqlite_repo(tmp_path)
     with repo.store() as fs:
