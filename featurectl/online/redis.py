@@ -45,7 +45,6 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator, Optional, Sequence, cast
 
-import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import redis
@@ -185,7 +184,7 @@ class _Standalone:
         self.client = client
 
     def layout(self, table: OnlineTable, batch: pa.RecordBatch,
-               encoder: encoding.ValueEncoder) -> tuple[pa.BinaryArray, Optional[np.ndarray], list[Group]]:
+               encoder: encoding.ValueEncoder) -> tuple[pa.BinaryArray, Optional[pa.Array], list[Group]]:
         """The batch's entity keys, the row order they are in (None: the batch's), its groups."""
         keys = encoding.encode_keys(table, batch, encoding.key_prefix(table))
         return keys, None, [(_meta_key(table), None, 0, len(keys))]
@@ -269,17 +268,17 @@ class _Cluster:
         return self._client
 
     def layout(self, table: OnlineTable, batch: pa.RecordBatch,
-               encoder: encoding.ValueEncoder) -> tuple[pa.BinaryArray, Optional[np.ndarray], list[Group]]:
+               encoder: encoding.ValueEncoder) -> tuple[pa.BinaryArray, Optional[pa.Array], list[Group]]:
         prefixes, metas, slots = _buckets(encoding.namespace(table))
         entities = encoding.encode_keys(table, batch)
-        buckets = encoder.first_md5_byte(entities).to_numpy()
-        order = np.argsort(buckets, kind="stable")
-        ordered = buckets[order]
-        cuts = np.flatnonzero(np.diff(ordered)) + 1
-        starts, stops = np.concatenate(([0], cuts)), np.concatenate((cuts, [len(ordered)]))
-        keys = pc.binary_join_element_wise(prefixes.take(pa.array(ordered)), entities.take(pa.array(order)),
-                                           pa.scalar(b"", pa.binary()))
-        groups = [(metas[ordered[a]], slots[ordered[a]], int(a), int(b)) for a, b in zip(starts, stops)]
+        buckets = encoder.first_md5_byte(entities)
+        order = pc.array_sort_indices(buckets)  # a stable sort: rows keep their order in a bucket
+        ordered = buckets.take(order)
+        runs = pc.run_end_encode(ordered)  # one run per bucket
+        ends = runs.run_ends.to_pylist()
+        keys = pc.binary_join_element_wise(prefixes.take(ordered), entities.take(order), pa.scalar(b"", pa.binary()))
+        groups = [(metas[b], slots[b], start, stop)
+                  for b, start, stop in zip(runs.values.to_pylist(), [0, *ends[:-1]], ends)]
         return keys, order, groups
 
     def key(self, table: OnlineTable, key: Sequence[Any]) -> tuple[bytes, Optional[int]]:
@@ -574,7 +573,7 @@ class RedisOnlineStore:
             keys, order, groups = self._space.layout(table, batch, self._encoder)
             records = _records(micros, self._encoder.encode(table, batch))
             if order is not None:
-                records = records.take(pa.array(order))
+                records = records.take(order)
             try:
                 self._ensure_id()
                 replies = self._run(lambda: self._write_commands(groups, keys, records))
