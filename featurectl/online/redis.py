@@ -123,6 +123,14 @@ def _send(connection: Any, args: tuple) -> None:
         connection.send_packed_command([_pack_command(args)], check_health=False)
 
 
+def _send_all(connection: Any, commands: Sequence[tuple]) -> None:
+    """Send several commands in one write (packed by hiredis when it is there)."""
+    if _pack_command is None:
+        connection.send_packed_command(connection.pack_commands(commands), check_health=False)
+    else:
+        connection.send_packed_command([b"".join(map(_pack_command, commands))], check_health=False)
+
+
 _RANGE = "between the years 385 and 3554 for the Redis online store"
 
 
@@ -248,6 +256,67 @@ class _NodeDown(RedisConnectionError):
         self.node = node
 
 
+class _NodePipe:
+    """One node's share of a round: its connection, the commands sent on it (packed into writes
+    of up to `_BURST` commands) and, when its connection failed, why."""
+
+    _BURST = 64
+
+    def __init__(self, name: str, pool: Any) -> None:
+        self.name, self.pool = name, pool
+        self.sent: list[tuple[int, bool]] = []  # (index, preceded by ASKING)
+        self.buffer: list[tuple] = []
+        self.error: BaseException | None = None
+        self.unread = False  # replies may be waiting: the connection must not be reused as is
+        self.connection: Any = None
+        try:
+            self.connection = pool.get_connection()  # it connects at once
+        except (RedisConnectionError, OSError) as exc:
+            self.error = exc
+
+    def add(self, index: int, args: tuple, asked: bool) -> None:
+        self.sent.append((index, asked))
+        if asked:
+            self.buffer.append(("ASKING",))
+        self.buffer.append(args)
+        if len(self.buffer) >= self._BURST:
+            self.flush()
+
+    def flush(self) -> None:
+        if self.buffer and self.error is None:
+            self.unread = True
+            try:
+                _send_all(self.connection, self.buffer)
+            except RedisTimeoutError:
+                raise  # a hung node: no retry, the timeout has been waited for once
+            except (RedisConnectionError, OSError) as exc:
+                self.error = exc
+        self.buffer = []
+
+    def read(self, replies: list[Any]) -> None:
+        for index, asked in self.sent:
+            if self.error is None:
+                try:
+                    if asked:
+                        self.connection.read_response()  # ASKING's OK
+                    replies[index] = self.connection.read_response()
+                except ResponseError as exc:
+                    replies[index] = exc
+                except RedisTimeoutError:
+                    raise
+                except (RedisConnectionError, OSError) as exc:
+                    self.error = exc
+            if self.error is not None:
+                replies[index] = _NodeDown(self.name, self.error)
+        self.unread = self.error is not None
+
+    def release(self) -> None:
+        if self.connection is not None:
+            if self.unread:
+                self.connection.disconnect()
+            self.pool.release(self.connection)
+
+
 class _Cluster:
     """A Redis Cluster: tagged keys, one group per bucket (so per slot), commands pipelined per
     node. The client (redis-py's RedisCluster: slot map, node connections) is made on first
@@ -317,7 +386,8 @@ class _Cluster:
         redirects = reconnects = 0
         waited, pause = 0.0, 0.02
         while pending:
-            retry = [i for i in pending if isinstance(replies[i], (AskError, TryAgainError, ClusterDownError, _NodeDown))]
+            retry = [i for i in pending if isinstance(replies[i], Exception)
+                     and isinstance(replies[i], (AskError, TryAgainError, ClusterDownError, _NodeDown))]
             if not retry:
                 break
             down = [i for i in retry if isinstance(replies[i], _NodeDown)]
@@ -352,8 +422,8 @@ class _Cluster:
         """Send `items` to their nodes, then read every reply into `replies`; returns the indices
         sent (each now holding its reply, error reply or _NodeDown)."""
         client = self.client
-        # node name -> [connection, pool, [(index, asked)], connection error or None, replies read]
-        open_: dict[str, list[Any]] = {}
+        pipes: dict[str, _NodePipe] = {}
+        by_slot: dict[int, ClusterNode] = {}
         done: list[int] = []
         try:
             for i, (slot, args) in items:
@@ -361,49 +431,21 @@ class _Cluster:
                 asked = node is not None
                 if node is None:
                     assert slot is not None
-                    node = client.nodes_manager.get_node_from_slot(slot)
-                entry = open_.get(node.name)
-                if entry is None:
-                    pool = client.get_redis_connection(node).connection_pool
-                    try:
-                        entry = [pool.get_connection(), pool, [], None, True]
-                    except (RedisConnectionError, OSError) as exc:  # it connects at once
-                        entry = [None, pool, [], exc, True]
-                    open_[node.name] = entry
-                entry[2].append((i, asked))
+                    node = by_slot.get(slot)
+                    if node is None:
+                        node = by_slot[slot] = client.nodes_manager.get_node_from_slot(slot)
+                pipe = pipes.get(node.name)
+                if pipe is None:
+                    pipe = pipes[node.name] = _NodePipe(node.name, client.get_redis_connection(node).connection_pool)
+                pipe.add(i, args, asked)
                 done.append(i)
-                if entry[3] is None:
-                    try:
-                        if asked:
-                            _send(entry[0], ("ASKING",))
-                        _send(entry[0], args)
-                    except (RedisConnectionError, RedisTimeoutError, OSError) as exc:
-                        entry[3] = exc
-            for name, entry in open_.items():
-                connection = entry[0]
-                entry[4] = False
-                for i, asked in entry[2]:
-                    if entry[3] is None:
-                        try:
-                            if asked:
-                                connection.read_response()  # ASKING's OK
-                            replies[i] = connection.read_response()
-                        except ResponseError as exc:
-                            replies[i] = exc
-                        except RedisTimeoutError:
-                            raise  # a hung node: no retry, the timeout has been waited for once
-                        except (RedisConnectionError, OSError) as exc:
-                            entry[3] = exc
-                    if entry[3] is not None:
-                        replies[i] = _NodeDown(name, entry[3])
-                entry[4] = True
+            for pipe in pipes.values():
+                pipe.flush()
+            for pipe in pipes.values():
+                pipe.read(replies)
         finally:
-            for entry in open_.values():
-                if entry[0] is None:
-                    continue
-                if entry[3] is not None or not entry[4]:
-                    entry[0].disconnect()  # replies may be left unread: never reuse it as is
-                entry[1].release(entry[0])
+            for pipe in pipes.values():
+                pipe.release()
         return done
 
     def load_script(self, script: str) -> str:
