@@ -53,7 +53,7 @@ from redis.cluster import ClusterNode, RedisCluster
 from redis.connection import parse_url
 from redis.crc import key_slot
 from redis.retry import Retry
-from redis.exceptions import (AskError, ClusterDownError, MovedError, NoScriptError, RedisClusterException,
+from redis.exceptions import (AskError, BusyLoadingError, ClusterDownError, MovedError, NoScriptError, RedisClusterException,
                               RedisError, ResponseError, TryAgainError)
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
@@ -256,6 +256,11 @@ class _NodeDown(RedisConnectionError):
         self.node = node
 
 
+# Replies that pass with time: a slot split mid-migration, a cluster electing or healing, a
+# restarted node loading its snapshot.
+_WAIT = (TryAgainError, ClusterDownError, BusyLoadingError)
+
+
 class _NodePipe:
     """One node's share of a round: its connection, the commands sent on it (packed into writes
     of up to `_BURST` commands) and, when its connection failed, why."""
@@ -367,8 +372,8 @@ class _Cluster:
     def run(self, commands: Iterable[Command]) -> list[Any]:
         """Send each command to the node serving its slot (every node's commands first, then
         the replies), and re-send those the cluster redirects: MOVED (the slot map is
-        refreshed), ASK (once to the named node, after ASKING), TRYAGAIN and CLUSTERDOWN (after a
-        pause, for up to `settle_seconds`), and those of a node whose connection failed (once,
+        refreshed), ASK (once to the named node, after ASKING), TRYAGAIN, CLUSTERDOWN and LOADING
+        (after a pause, for up to `settle_seconds`), and those of a node whose connection failed (once,
         after refreshing the slot map: a failover may have moved its slots). A command that is
         re-sent either did not run or runs again; the store's commands are safe to repeat.
         Returns the replies in order, an error reply as its exception."""
@@ -387,7 +392,7 @@ class _Cluster:
         waited, pause = 0.0, 0.02
         while pending:
             retry = [i for i in pending if isinstance(replies[i], Exception)
-                     and isinstance(replies[i], (AskError, TryAgainError, ClusterDownError, _NodeDown))]
+                     and isinstance(replies[i], (AskError, *_WAIT, _NodeDown))]
             if not retry:
                 break
             down = [i for i in retry if isinstance(replies[i], _NodeDown)]
@@ -399,7 +404,7 @@ class _Cluster:
                 redirects += 1
                 if redirects > self._REDIRECTS:
                     break  # the replies say why
-            if any(isinstance(replies[i], (TryAgainError, ClusterDownError)) for i in retry):
+            if any(isinstance(replies[i], _WAIT) for i in retry):
                 if waited >= self._settle:
                     break
                 time.sleep(pause)

@@ -5,6 +5,7 @@ configuration. The contract suites (test_online_stores.py, test_materialize.py,
 test_online_bookkeeping.py) run on the cluster too."""
 from __future__ import annotations
 
+import signal
 import threading
 import time
 from datetime import datetime, timedelta, timezone
@@ -175,6 +176,23 @@ def test_a_node_down_through_the_cli_is_exit_3_naming_the_node(tmp_path: Path, c
     assert victim.address in result.output and "user_stats" in result.output, result.output
     assert "Restart that redis-server" in result.output or "cluster is down" in result.output, result.output
     assert "watermarks did not move" in result.stderr
+
+
+def test_a_hung_node_fails_after_the_timeout_naming_the_timeout(cluster):
+    """SPEC §7: a paused (SIGSTOP) node is a store failure after `timeout`, without a retry."""
+    store = RedisOnlineStore(cluster.url, cluster=True, timeout=1, connect_timeout=1)
+    victim = cluster.nodes[2]
+    try:
+        assert store.write(TABLE, batch(range(100), T0)) == 100
+        victim.process.send_signal(signal.SIGSTOP)
+        began = time.monotonic()
+        with pytest.raises(OnlineStoreError, match="no answer within the timeout.*online_store.timeout"):
+            store.write(TABLE, batch(range(100), T0 + timedelta(hours=1)))
+        assert time.monotonic() - began < 10
+    finally:
+        victim.process.send_signal(signal.SIGCONT)
+        store.close()
+        cluster.heal()
 
 
 def test_a_cluster_nobody_answers_is_exit_3_naming_the_nodes(tmp_path: Path):
