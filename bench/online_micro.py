@@ -1,13 +1,18 @@
-"""Online store micro-benchmark: write throughput and read latency, SQLite and Redis.
+"""Online store micro-benchmark: write throughput and read latency, SQLite, Redis and a
+3-node Redis Cluster.
 
-    .venv/bin/python bench/online_micro.py [--entities 100000] [--batch 10000] [--redis-url URL]
+    .venv/bin/python bench/online_micro.py [--entities 100000] [--batch 10000] [--repeat 1] [--redis-url URL]
+        [--no-cluster]
 
 Data is generated deterministically (seeded). Writes: `--entities` entities x 10 features
 in batches of `--batch` rows, as materialization sends them; `ent/cpu-s` is entities per
 CPU-second of client plus server, steadier than wall time when the machine is shared.
 Reads: 1 entity x 10 features per call, and 100 entities x 10 features per call, in
 process. Without --redis-url a private redis-server is started on a free loopback port
-(never 6379) and killed afterwards.
+(never 6379) and killed afterwards. The cluster row runs on a private 3-node Redis Cluster
+(tests/fixtures/redis_cluster.py: free ports with free bus ports, no persistence), its
+`ent/cpu-s` counting the CPU of all three nodes; the last line gives its write throughput as
+a share of the single server's (the target is >= 70%).
 """
 from __future__ import annotations
 
@@ -15,6 +20,7 @@ import argparse
 import os
 import resource
 import shutil
+import statistics
 import sys
 import tempfile
 import time
@@ -55,18 +61,24 @@ def batches(entities: int, size: int, seed: int = 7):
         yield pa.record_batch(columns)
 
 
-def measure(store, entities: int, batch: int, server_cpu=lambda: 0.0) -> dict[str, float]:
-    """`server_cpu()`: CPU seconds used so far by the store's server process, if any."""
-    data = list(batches(entities, batch))
+def measure_writes(store, data: list, entities: int, server_cpu=lambda: 0.0) -> dict[str, float]:
+    """One write of every batch into an empty view. `server_cpu()`: CPU seconds used so far by
+    the store's server processes, if any."""
+    store.delete_table(TABLE)
     started, cpu = time.perf_counter(), time.process_time() + server_cpu()
     written = sum(store.write(TABLE, b) for b in data)
     elapsed, cpu = time.perf_counter() - started, time.process_time() + server_cpu() - cpu
     assert written == entities, (written, entities)
-    rng = np.random.default_rng(11)
-    names = [name for name, _ in FEATURES]
     # Entities per CPU-second spent by client and server together: the rate on a single
     # dedicated core, a steadier figure than wall time on a shared machine.
-    result = {"write_entities_per_s": entities / elapsed, "write_entities_per_cpu_s": entities / cpu}
+    return {"write_entities_per_s": entities / elapsed, "write_entities_per_cpu_s": entities / cpu}
+
+
+def measure_reads(store, entities: int) -> dict[str, float]:
+    """Read latencies, on the values the last write round left."""
+    result = {}
+    rng = np.random.default_rng(11)
+    names = [name for name, _ in FEATURES]
     for label, per_call, calls in (("1x10", 1, 3000), ("100x10", 100, 500)):
         samples = []
         for _ in range(calls):
@@ -80,11 +92,11 @@ def measure(store, entities: int, batch: int, server_cpu=lambda: 0.0) -> dict[st
     return result
 
 
-def _server_cpu(url: str):
+def _server_cpu(*urls: str):
     import redis
 
-    client = redis.Redis.from_url(url)
-    return lambda: (lambda info: info["used_cpu_user"] + info["used_cpu_sys"])(client.info("cpu"))
+    clients = [redis.Redis.from_url(url) for url in urls]
+    return lambda: sum((lambda info: info["used_cpu_user"] + info["used_cpu_sys"])(c.info("cpu")) for c in clients)
 
 
 def main() -> None:
@@ -92,9 +104,11 @@ def main() -> None:
     parser.add_argument("--entities", type=int, default=100_000)
     parser.add_argument("--batch", type=int, default=10_000)
     parser.add_argument("--redis-url")
+    parser.add_argument("--repeat", type=int, default=1, help="write rounds per store (median reported)")
+    parser.add_argument("--no-cluster", action="store_true", help="skip the 3-node Redis Cluster row")
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="featurectl-bench-"))
-    server = None
+    server = cluster = None
     try:
         url = args.redis_url
         if url is None:
@@ -102,26 +116,51 @@ def main() -> None:
             server = RedisServer(shutil.which("redis-server") or "redis-server", work)
             server.start()
             url = server.url
-        results = {}
-        for name, config in (("sqlite", SqliteOnlineConfig(path="online.db")),
-                             ("redis", RedisOnlineConfig(type="redis", url=url))):
-            store = create_online_store(config, work)
-            try:
-                results[name] = measure(store, args.entities, args.batch, _server_cpu(url) if name == "redis" else lambda: 0.0)
-                if name == "redis":
+        stores = [("sqlite", SqliteOnlineConfig(path="online.db"), lambda: 0.0),
+                  ("redis", RedisOnlineConfig(type="redis", url=url), _server_cpu(url))]
+        if not args.no_cluster:
+            from tests.fixtures.redis_cluster import RedisClusterServers
+            (work / "cluster").mkdir()
+            cluster = RedisClusterServers(shutil.which("redis-server") or "redis-server",
+                                          shutil.which("redis-cli") or "redis-cli", work / "cluster")
+            cluster.create()
+            stores.append(("cluster3", RedisOnlineConfig(type="redis", nodes=tuple(cluster.addresses)),
+                           _server_cpu(*(f"redis://{a}/0" for a in cluster.addresses))))
+        opened = [(name, create_online_store(config, work), server_cpu) for name, config, server_cpu in stores]
+        try:
+            data = list(batches(args.entities, args.batch))
+            # Rounds in turn (store A, B, C, A, B, C, ...) so that a busy machine weighs on all
+            # alike; the median round of each store is reported.
+            rounds: dict[str, list[dict[str, float]]] = {name: [] for name, _, _ in opened}
+            for _ in range(args.repeat):
+                for name, store, server_cpu in opened:
+                    rounds[name].append(measure_writes(store, data, args.entities, server_cpu))
+            results = {}
+            for name, store, _ in opened:
+                writes = {key: statistics.median(r[key] for r in rounds[name]) for key in rounds[name][0]}
+                results[name] = {**writes, **measure_reads(store, args.entities)}
+                if name != "sqlite":
                     store.delete_table(TABLE)
-            finally:
+        finally:
+            for _, store, _ in opened:
                 store.close()
-        print(f"{args.entities} entities x {len(FEATURES)} features, write batches of {args.batch}")
+        print(f"{args.entities} entities x {len(FEATURES)} features, write batches of {args.batch}, "
+              f"median of {args.repeat} write round(s)")
         print(f"{'store':8} {'write ent/s':>12} {'ent/cpu-s':>10} {'1x10 p50':>9} {'1x10 p99':>9} {'100x10 p50':>11} {'100x10 p99':>11}  (ms)")
         for name, r in results.items():
             print(f"{name:8} {r['write_entities_per_s']:12,.0f} {r['write_entities_per_cpu_s']:10,.0f} {r['read_1x10_p50_ms']:9.3f} {r['read_1x10_p99_ms']:9.3f}"
                   f" {r['read_100x10_p50_ms']:11.3f} {r['read_100x10_p99_ms']:11.3f}")
+        if "cluster3" in results:
+            share = results["cluster3"]["write_entities_per_s"] / results["redis"]["write_entities_per_s"]
+            cpu_share = results["cluster3"]["write_entities_per_cpu_s"] / results["redis"]["write_entities_per_cpu_s"]
+            print(f"3-node cluster write throughput: {share:.0%} of one Redis server ({cpu_share:.0%} per CPU-second)")
         print(f"peak RSS of this process: {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MiB; "
               f"load average: {os.getloadavg()[0]:.2f} on {os.cpu_count()} CPUs")
     finally:
         if server is not None:
             server.kill()
+        if cluster is not None:
+            cluster.stop()
         shutil.rmtree(work, ignore_errors=True)
 
 

@@ -84,7 +84,8 @@ class FeatureStore:
         from featurectl.registry.postgres import mask_dsn
 
         data = self.repo.store_config(block).model_dump()
-        where = data.get("url") or data.get("dsn") or data.get("path") or ""
+        nodes = data.get("nodes")  # a Redis Cluster named by its nodes
+        where = ",".join(nodes) if nodes else data.get("url") or data.get("dsn") or data.get("path") or ""
         return f"{data.get('type')}:{mask_dsn(str(where))}"
 
     def close(self) -> None:

@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
-# Make sure the server binaries the tests need are present: redis-server (tests start their
-# own on a free port), a local PostgreSQL (tests make a throwaway database on it), Graphviz's
-# `dot` and Debian's chromium (the catalog site and its browser test).
+# Make sure the server binaries the tests need are present: redis-server and redis-cli (tests
+# start their own server on a free port, and a 3-node Redis Cluster made with
+# `redis-cli --cluster create`), a local PostgreSQL (tests make a throwaway database on it),
+# Graphviz's `dot` and Debian's chromium (the catalog site and its browser test).
 set -euo pipefail
 need=()
 command -v redis-server >/dev/null || need+=(redis-server)
+command -v redis-cli >/dev/null || need+=(redis-tools)  # `redis-cli --cluster create` for the cluster tests
 command -v pg_ctlcluster >/dev/null || command -v pg_ctl >/dev/null || need+=(postgresql)
 command -v dot >/dev/null || need+=(graphviz)          # lineage graphs in `featurectl docs`
 command -v chromium >/dev/null || need+=(chromium)     # the catalog's headless-browser test

@@ -2,6 +2,7 @@
 pytest_plugins = [
     "tests.fixtures.repos",
     "tests.fixtures.redis_server",
+    "tests.fixtures.redis_cluster",
     "tests.fixtures.postgres",
     "tests.fixtures.catalog_repos",
 ]

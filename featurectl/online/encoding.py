@@ -222,6 +222,16 @@ class ValueEncoder:
             self._con.unregister("_fc_batch")
         return pc.cast(result.column(0).combine_chunks(), pa.binary())
 
+    def first_md5_byte(self, values: pa.BinaryArray) -> pa.UInt8Array:
+        """The first byte of each value's MD5: a stable spread of keys over 256 buckets (the same
+        as ``hashlib.md5(value).digest()[0]``, whatever the DuckDB version)."""
+        self._con.register("_fc_values", pa.table({"v": values}))
+        try:
+            result = self._con.sql("SELECT ('0x' || substr(md5(v), 1, 2))::UTINYINT FROM _fc_values").to_arrow_table()
+        finally:
+            self._con.unregister("_fc_values")
+        return result.column(0).combine_chunks()
+
     def close(self) -> None:
         if self._con is not None:
             self._con.close()

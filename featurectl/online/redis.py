@@ -1,35 +1,61 @@
-"""Redis online store: per entity one string, ``<17-digit event time><encoded value>``.
+"""Redis online store, on one redis-server or on a Redis Cluster.
 
-Keys are ``fc:<project>:<view>:v<major>:`` + the shared entity key encoding. The event time
-is epoch microseconds plus `_OFFSET`, zero-padded to 17 digits, so string order is time
-order: the write script compares a 17-byte GETRANGE of the stored record with the new one
-(no number parsing in Lua) and replaces value and expiry with one SET. A plain string
-rather than a hash also takes about a third less memory and makes a read one MGET.
-Writes go through a Lua script so the newer-wins check and the update are atomic per entity;
-a batch is cut into chunks of `chunk_size` entities, one script call each, streamed on one
-connection and answered together (one round trip per batch). Small chunks keep each script
-short, so concurrent readers wait at most a few ms behind a write.
+Per entity one string, ``<17-digit event time><encoded value>``. The event time is epoch
+microseconds plus `_OFFSET`, zero-padded to 17 digits, so string order is time order: the
+write script compares a 17-byte GETRANGE of the stored record with the new one (no number
+parsing in Lua) and replaces the value with one SET. A plain string rather than a hash also
+takes about a third less memory and makes a read one MGET. Writes go through a Lua script so
+the newer-wins check and the update are atomic per entity; a batch is cut into groups (below)
+and each group into chunks of `chunk_size` entities, one script call each, streamed and
+answered together (one round trip per batch and server). Small chunks keep each script short,
+so concurrent readers wait at most a few ms behind a write.
 
-Bookkeeping lives in the same server (a FLUSH empties it with the data): ``fc:_store_id``
-holds the store's random id (a project name starts with a letter, so no namespace clashes),
-and the hash ``fc:<project>:<view>:v<major>`` (the namespace without the trailing ':')
-holds ``watermark`` and ``newest`` as 17-digit stamps like the records' own, so Lua compares
-them as strings. Every write script keeps ``newest``; the watermark moves by one conditional
-script that never sets it backwards.
+Key layout, one server (`_Standalone`): entity keys are ``fc:<project>:<view>:v<major>:`` +
+the shared entity key encoding; the hash ``fc:<project>:<view>:v<major>`` (the namespace
+without the trailing ':') holds ``watermark`` and ``newest`` as 17-digit stamps like the
+records' own, so Lua compares them as strings. One group: the whole batch.
+
+Key layout, Redis Cluster (`_Cluster`): a script's keys must share one hash slot, so keys
+carry a hash tag. An entity's bucket is the first byte of the MD5 of its entity key (256
+buckets per namespace); its key is ``fc:{<project>:<view>:v<major>:<bb>}:`` + entity key
+(``bb``: the bucket in two hex digits), and the bucket's hash ``fc:{<project>:<view>:v<major>:<bb>}``
+holds its ``newest``, in the same slot. A group is one bucket: its newer-wins script keeps its
+values and its ``newest`` atomically, as on one server; `newest_event_times` takes the
+greatest over the buckets. The watermark stays in ``fc:<project>:<view>:v<major>`` (a slot of
+its own; one conditional script moves it). Groups are pipelined per node (all nodes are sent
+their commands before any reply is read); MOVED, ASK and TRYAGAIN replies are re-sent where the
+cluster says, NOSCRIPT after loading the script; a node that cannot be reached is a store
+failure naming it. 256 buckets keep script calls long (a batch of n entities makes at most
+256 + n / chunk_size calls) and spread each namespace over 256 slots (other slots for
+each namespace, so many views spread over the whole cluster).
+
+``fc:_store_id`` holds the store's random id (a project name starts with a letter, so no
+namespace clashes). Keys do not expire unless `key_ttl_seconds` is set: the view's ttl is
+applied when reading (docs/decisions.md, "Redis keys and expiry").
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import threading
+import time
 import uuid
 from datetime import datetime
+from functools import lru_cache
 from pathlib import Path
-from typing import Any, Callable, Sequence, cast
+from typing import Any, Callable, Iterable, Iterator, Optional, Sequence, cast
 
 import pyarrow as pa
 import pyarrow.compute as pc
 import redis
-from redis.exceptions import NoScriptError, RedisError
+from redis.backoff import NoBackoff
+from redis.cluster import ClusterNode, RedisCluster
+from redis.connection import parse_url
+from redis.crc import key_slot
+from redis.retry import Retry
+from redis.exceptions import (AskError, BusyLoadingError, ClusterDownError, MovedError, NoScriptError, RedisClusterException,
+                              RedisError, ResponseError, TryAgainError)
+from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from featurectl.online.config import RedisOnlineConfig
@@ -49,23 +75,21 @@ _WIDTH = 17
 _OFFSET = 5 * 10**16  # 17 digits then hold event times from year 385 to 3554
 
 STORE_ID_KEY = b"fc:_store_id"
+_ERRORS = (RedisError, RedisClusterException)
 
-# KEYS[1]: the namespace's bookkeeping hash, KEYS[2]: the store id key, KEYS[2 + i]: n entity
-# keys. ARGV[1]: '1' when the view has a ttl; ARGV[2]: a fresh store id, set if none exists;
-# ARGV[2 + i]: the record for KEYS[2 + i]; with a ttl, ARGV[2 + n + i]: its expiry in epoch
-# ms. A missing key reads as '' which sorts first. A SET without PXAT also clears an expiry
-# left from an older ttl.
+# KEYS[1]: the hash keeping the group's `newest`, KEYS[1 + i]: n entity keys. ARGV[1]: the key
+# expiry in seconds ('0': none); ARGV[1 + i]: the record for KEYS[1 + i]. A missing key reads
+# as '' which sorts first. A SET without EX also clears any expiry the key had.
 _WRITE = """
-local n = #KEYS - 2
-local expiring = ARGV[1] == '1'
+local n = #KEYS - 1
+local expiry = tonumber(ARGV[1])
 local written, newest = 0, ''
-redis.call('SET', KEYS[2], ARGV[2], 'NX')
 for i = 1, n do
-  local key, record = KEYS[i + 2], ARGV[i + 2]
+  local key, record = KEYS[i + 1], ARGV[i + 1]
   local stamp = string.sub(record, 1, 17)
   if redis.call('GETRANGE', key, 0, 16) <= stamp then
-    if expiring then
-      redis.call('SET', key, record, 'PXAT', ARGV[n + i + 2])
+    if expiry > 0 then
+      redis.call('SET', key, record, 'EX', expiry)
     else
       redis.call('SET', key, record)
     end
@@ -80,10 +104,9 @@ end
 return written
 """
 
-# KEYS[1]: the bookkeeping hash, KEYS[2]: the store id key; ARGV[1]: the new watermark stamp,
-# ARGV[2]: a fresh store id. Returns the watermark in force afterwards.
+# KEYS[1]: the namespace's hash; ARGV[1]: the new watermark stamp. Returns the watermark in
+# force afterwards.
 _ADVANCE = """
-redis.call('SET', KEYS[2], ARGV[2], 'NX')
 local current = redis.call('HGET', KEYS[1], 'watermark')
 if current and current >= ARGV[1] then return current end
 redis.call('HSET', KEYS[1], 'watermark', ARGV[1])
@@ -98,6 +121,14 @@ def _send(connection: Any, args: tuple) -> None:
         connection.send_command(*args)
     else:
         connection.send_packed_command([_pack_command(args)], check_health=False)
+
+
+def _send_all(connection: Any, commands: Sequence[tuple]) -> None:
+    """Send several commands in one write (packed by hiredis when it is there)."""
+    if _pack_command is None:
+        connection.send_packed_command(connection.pack_commands(commands), check_health=False)
+    else:
+        connection.send_packed_command([b"".join(map(_pack_command, commands))], check_health=False)
 
 
 _RANGE = "between the years 385 and 3554 for the Redis online store"
@@ -122,13 +153,6 @@ def _records(micros: pa.Int64Array, values: pa.BinaryArray) -> pa.BinaryArray:
     return pc.binary_join_element_wise(pc.cast(stamps, pa.binary()), values, pa.scalar(b"", pa.binary()))
 
 
-def _expiries(micros: pa.Int64Array, ttl_seconds: int) -> pa.Int64Array:
-    """Event time rounded up to the ms, plus ttl. Redis expires a key only when now > that,
-    so a value exactly at now - ttl is still served; SET refuses values below 1."""
-    ceil_ms = pc.divide(pc.add(micros, 999), 1000)  # truncates; exact ceil for times after 1970
-    return pc.max_element_wise(pc.add(ceil_ms, ttl_seconds * 1000), 1)
-
-
 def redact(url: str) -> str:
     """The URL with any password replaced by ***, fit for error messages."""
     return mask_secrets(url)
@@ -151,116 +175,488 @@ def _glob_escape(text: str) -> str:
     return "".join("\\" + c if c in "*?[]\\" else c for c in text)
 
 
-class RedisOnlineStore:
-    def __init__(self, url: str, chunk_size: int = 1_000, connect_timeout: float = 5.0, timeout: float = 10.0) -> None:
-        self.url = url
-        self.timeout = timeout
-        self._chunk = max(1, int(chunk_size))
-        self._lock = threading.Lock()
-        problem = unencoded_url_problem(url)
-        if problem:
-            raise UsageError(f"online_store.url {redact(url)} in featurectl.yaml cannot be parsed: {problem}")
-        self._encoder = encoding.ValueEncoder()
-        try:
-            self._client = redis.Redis.from_url(url, socket_connect_timeout=connect_timeout, socket_timeout=timeout)
-        except (ValueError, RedisError) as exc:
-            self._encoder.close()
-            raise UsageError(f"online_store.url {redact(url)} in featurectl.yaml cannot be parsed: "
-                             f"{mask_secrets(str(exc))}",
-                             hint="write it as redis://[:PASSWORD@]HOST:PORT/DB with a numeric port and database") from None
-        self._shas: dict[str, str] = {}
+# ---- routing: group keys, run the commands of each group where they belong ----------------
 
-    @classmethod
-    def from_config(cls, config: RedisOnlineConfig, root: Path) -> "RedisOnlineStore":
-        return cls(config.url, connect_timeout=config.connect_timeout, timeout=config.timeout)
+# (hash slot, command): the slot routes it on a cluster; None on one server.
+Command = tuple[Optional[int], tuple]
+# (the hash keeping the group's `newest`, its slot, start, stop): rows [start, stop) of a
+# batch's keys in the order `layout` returned them.
+Group = tuple[bytes, Optional[int], int, int]
 
-    def _error(self, doing: str, exc: BaseException) -> OnlineStoreError:
-        if isinstance(exc, RedisTimeoutError):
-            return OnlineStoreError(
-                f"Redis online store {redact(self.url)}: {doing} failed: no answer within the timeout "
-                f"({exc}); the server is hung or overloaded. Check it, or raise online_store.timeout / "
-                "online_store.connect_timeout (seconds) in featurectl.yaml")
-        if "WRONGTYPE" in str(exc):
-            return OnlineStoreError(
-                f"Redis online store {redact(self.url)}: {doing} failed: a key of view namespace holds a "
-                "value of another type that featurectl did not write; something else uses featurectl's "
-                "keys (fc:...). Delete those keys, or point online_store.url at a database of its own")
-        return OnlineStoreError(
-            f"Redis online store {redact(self.url)}: {doing} failed: {mask_secrets(str(exc))}; check that "
-            "redis-server is running and reachable there, or fix online_store.url in featurectl.yaml"
-        )
 
-    def _script(self, script: str = _WRITE, reload: bool = False) -> str:
-        """A script's SHA: loaded once, again when the server has lost it."""
-        if reload or script not in self._shas:
-            self._shas[script] = self._client.script_load(script)
-        return self._shas[script]
+class _Standalone:
+    """One redis-server: keys as featurectl has always written them, one group per batch, and
+    every command sent down one connection before the replies are read."""
 
-    def _run(self, script: str, keys: Sequence[bytes], args: Sequence[Any]) -> Any:
-        try:
-            return self._client.evalsha(self._script(script), len(keys), *keys, *args)
-        except NoScriptError:
-            return self._client.evalsha(self._script(script, reload=True), len(keys), *keys, *args)
+    def __init__(self, client: redis.Redis) -> None:
+        self.client = client
 
-    def write(self, table: OnlineTable, batch: pa.RecordBatch) -> int:
-        prefix = encoding.key_prefix(table)
-        if batch.num_rows == 0:
-            return 0
-        keys = encoding.encode_keys(table, batch, prefix)
-        micros = encoding.event_micros(batch)
-        expiries = _expiries(micros, table.ttl_seconds) if table.ttl_seconds > 0 else None
-        with self._lock:  # also guards the encoder's DuckDB connection
-            records = _records(micros, self._encoder.encode(table, batch))
-            try:
-                return self._stream(_meta_key(table), keys, records, expiries)
-            except RedisError as exc:
-                raise self._error(f"writing view {table.view!r}", exc) from None
+    def layout(self, table: OnlineTable, batch: pa.RecordBatch,
+               encoder: encoding.ValueEncoder) -> tuple[pa.BinaryArray, Optional[pa.Array], list[Group]]:
+        """The batch's entity keys, the row order they are in (None: the batch's), its groups."""
+        keys = encoding.encode_keys(table, batch, encoding.key_prefix(table))
+        return keys, None, [(_meta_key(table), None, 0, len(keys))]
 
-    def _chunk_args(self, meta: bytes, start: int, keys: pa.Array, records: pa.Array,
-                    expiries: pa.Array | None) -> list:
-        k = keys.slice(start, self._chunk).to_pylist()
-        args = [len(k) + 2, meta, STORE_ID_KEY, *k, 0 if expiries is None else 1, uuid.uuid4().hex,
-                *records.slice(start, self._chunk).to_pylist()]
-        return args if expiries is None else args + expiries.slice(start, self._chunk).to_pylist()
+    def key(self, table: OnlineTable, key: Sequence[Any]) -> tuple[bytes, Optional[int]]:
+        return encoding.encode_key(table, key, encoding.key_prefix(table)), None
 
-    def _stream(self, meta: bytes, keys: pa.Array, records: pa.Array, expiries: pa.Array | None) -> int:
-        """One EVALSHA per chunk, sent back to back on one connection and answered at the end:
-        the server runs chunk k while this process prepares chunk k+1."""
-        pool = self._client.connection_pool
+    def newest_keys(self, table: OnlineTable) -> list[tuple[bytes, Optional[int]]]:
+        return [(_meta_key(table), None)]
+
+    def scan_pattern(self, table: OnlineTable) -> str:
+        return _glob_escape(encoding.key_prefix(table).decode()) + "*"
+
+    def run(self, commands: Iterable[Command]) -> list[Any]:
+        """Send every command, then read every reply: the replies in order, an error reply as
+        its exception (the connection stays in step)."""
+        pool = self.client.connection_pool
         connection = pool.get_connection()
         try:
-            sha = self._script()
-            starts = range(0, len(keys), self._chunk)
-            for start in starts:
-                _send(connection, ("EVALSHA", sha, *self._chunk_args(meta, start, keys, records, expiries)))
-            written, refused = 0, []
-            for start in starts:
+            count = 0
+            for _, args in commands:
+                _send(connection, args)
+                count += 1
+            replies: list[Any] = []
+            for _ in range(count):
                 try:
-                    written += connection.read_response()
-                except NoScriptError:  # script cache flushed or server restarted: that chunk did nothing
-                    refused.append(start)
-            if refused:
-                sha = self._script(reload=True)
-                for start in refused:
-                    _send(connection, ("EVALSHA", sha, *self._chunk_args(meta, start, keys, records, expiries)))
-                written += sum(connection.read_response() for _ in refused)
-            return written
+                    replies.append(connection.read_response())
+                except ResponseError as exc:
+                    replies.append(exc)
+            return replies
         except BaseException:
             connection.disconnect()  # replies may be left unread: never reuse this connection as is
             raise
         finally:
             pool.release(connection)
 
+    def load_script(self, script: str) -> str:
+        return self.client.script_load(script)
+
+    def close(self) -> None:
+        self.client.close()
+
+
+_BUCKETS = 256
+
+
+@lru_cache(maxsize=4096)
+def _buckets(namespace: str) -> tuple[pa.BinaryArray, tuple[bytes, ...], tuple[int, ...]]:
+    """Per bucket of one namespace: the entity key prefix, the `newest` hash and their slot."""
+    tags = [f"{{{namespace[3:]}:{b:02x}}}".encode() for b in range(_BUCKETS)]  # {project:view:vN:bb}
+    metas = tuple(b"fc:" + tag for tag in tags)
+    return (pa.array([meta + b":" for meta in metas], pa.binary()), metas,
+            tuple(key_slot(tag) for tag in tags))
+
+
+class _NodeDown(RedisConnectionError):
+    """A cluster node that could not be reached (after the slot map was refreshed once)."""
+
+    def __init__(self, node: str, cause: BaseException) -> None:
+        super().__init__(f"node {node}: {cause}")
+        self.node = node
+
+
+# Replies that pass with time: a slot split mid-migration, a cluster electing or healing, a
+# restarted node loading its snapshot.
+_WAIT = (TryAgainError, ClusterDownError, BusyLoadingError)
+
+
+class _NodePipe:
+    """One node's share of a round: its connection, the commands sent on it (packed into writes
+    of up to `_BURST` commands) and, when its connection failed, why."""
+
+    _BURST = 64
+
+    def __init__(self, name: str, pool: Any) -> None:
+        self.name, self.pool = name, pool
+        self.sent: list[tuple[int, bool]] = []  # (index, preceded by ASKING)
+        self.buffer: list[tuple] = []
+        self.error: BaseException | None = None
+        self.unread = False  # replies may be waiting: the connection must not be reused as is
+        self.connection: Any = None
+        try:
+            self.connection = pool.get_connection()  # it connects at once
+        except (RedisConnectionError, OSError) as exc:
+            self.error = exc
+
+    def add(self, index: int, args: tuple, asked: bool) -> None:
+        self.sent.append((index, asked))
+        if asked:
+            self.buffer.append(("ASKING",))
+        self.buffer.append(args)
+        if len(self.buffer) >= self._BURST:
+            self.flush()
+
+    def flush(self) -> None:
+        if self.buffer and self.error is None:
+            self.unread = True
+            try:
+                _send_all(self.connection, self.buffer)
+            except RedisTimeoutError:
+                raise  # a hung node: no retry, the timeout has been waited for once
+            except (RedisConnectionError, OSError) as exc:
+                self.error = exc
+        self.buffer = []
+
+    def read(self, replies: list[Any]) -> None:
+        for index, asked in self.sent:
+            if self.error is None:
+                try:
+                    if asked:
+                        self.connection.read_response()  # ASKING's OK
+                    replies[index] = self.connection.read_response()
+                except ResponseError as exc:
+                    replies[index] = exc
+                except RedisTimeoutError:
+                    raise
+                except (RedisConnectionError, OSError) as exc:
+                    self.error = exc
+            if self.error is not None:
+                replies[index] = _NodeDown(self.name, self.error)
+        self.unread = self.error is not None
+
+    def release(self) -> None:
+        if self.connection is not None:
+            if self.unread:
+                self.connection.disconnect()
+            self.pool.release(self.connection)
+
+
+class _Cluster:
+    """A Redis Cluster: tagged keys, one group per bucket (so per slot), commands pipelined per
+    node. The client (redis-py's RedisCluster: slot map, node connections) is made on first
+    use, so an unreachable cluster fails the command that needs it, naming what it was doing."""
+
+    _REDIRECTS = 16  # MOVED/ASK rounds before giving up
+    _RECONNECTS = 1  # connection failures retried once, after refreshing the slot map
+
+    def __init__(self, connect: Callable[[], RedisCluster], settle_seconds: float) -> None:
+        self._connect = connect
+        self._client: RedisCluster | None = None
+        self._settle = settle_seconds  # how long TRYAGAIN / CLUSTERDOWN replies are retried
+
+    @property
+    def client(self) -> RedisCluster:
+        if self._client is None:
+            self._client = self._connect()
+        return self._client
+
+    def layout(self, table: OnlineTable, batch: pa.RecordBatch,
+               encoder: encoding.ValueEncoder) -> tuple[pa.BinaryArray, Optional[pa.Array], list[Group]]:
+        prefixes, metas, slots = _buckets(encoding.namespace(table))
+        entities = encoding.encode_keys(table, batch)
+        buckets = encoder.first_md5_byte(entities)
+        order = pc.array_sort_indices(buckets)  # a stable sort: rows keep their order in a bucket
+        ordered = buckets.take(order)
+        runs = pc.run_end_encode(ordered)  # one run per bucket
+        ends = runs.run_ends.to_pylist()
+        keys = pc.binary_join_element_wise(prefixes.take(ordered), entities.take(order), pa.scalar(b"", pa.binary()))
+        groups = [(metas[b], slots[b], start, stop)
+                  for b, start, stop in zip(runs.values.to_pylist(), [0, *ends[:-1]], ends)]
+        return keys, order, groups
+
+    def key(self, table: OnlineTable, key: Sequence[Any]) -> tuple[bytes, Optional[int]]:
+        prefixes, _, slots = _buckets(encoding.namespace(table))
+        entity = encoding.encode_key(table, key)
+        bucket = hashlib.md5(entity).digest()[0]
+        return prefixes[bucket].as_py() + entity, slots[bucket]
+
+    def newest_keys(self, table: OnlineTable) -> list[tuple[bytes, Optional[int]]]:
+        _, metas, slots = _buckets(encoding.namespace(table))
+        return list(zip(metas, slots))
+
+    def scan_pattern(self, table: OnlineTable) -> str:
+        """Every key of the namespace's buckets: values and their `newest` hashes."""
+        return "fc:{" + _glob_escape(encoding.namespace(table)[3:]) + ":*"
+
+    def run(self, commands: Iterable[Command]) -> list[Any]:
+        """Send each command to the node serving its slot (every node's commands first, then
+        the replies), and re-send those the cluster redirects: MOVED (the slot map is
+        refreshed), ASK (once to the named node, after ASKING), TRYAGAIN, CLUSTERDOWN and LOADING
+        (after a pause, for up to `settle_seconds`), and those of a node whose connection failed (once,
+        after refreshing the slot map: a failover may have moved its slots). A command that is
+        re-sent either did not run or runs again; the store's commands are safe to repeat.
+        Returns the replies in order, an error reply as its exception."""
+        sent: list[Command] = []
+        replies: list[Any] = []
+        asking: dict[int, ClusterNode] = {}
+
+        def first() -> Iterator[tuple[int, Command]]:
+            for command in commands:
+                sent.append(command)
+                replies.append(None)
+                yield len(sent) - 1, command
+
+        pending = self._round(first(), replies, asking)
+        redirects = reconnects = 0
+        waited, pause = 0.0, 0.02
+        while pending:
+            retry = [i for i in pending if isinstance(replies[i], Exception)
+                     and isinstance(replies[i], (AskError, *_WAIT, _NodeDown))]
+            if not retry:
+                break
+            down = [i for i in retry if isinstance(replies[i], _NodeDown)]
+            if down:
+                if reconnects >= self._RECONNECTS:
+                    raise replies[down[0]]
+                reconnects += 1
+            if any(isinstance(replies[i], AskError) for i in retry):  # MOVED is an AskError too
+                redirects += 1
+                if redirects > self._REDIRECTS:
+                    break  # the replies say why
+            if any(isinstance(replies[i], _WAIT) for i in retry):
+                if waited >= self._settle:
+                    break
+                time.sleep(pause)
+                waited, pause = waited + pause, min(pause * 2, 0.5)
+            for i in retry:
+                reply = replies[i]
+                if isinstance(reply, AskError) and not isinstance(reply, MovedError):
+                    asking[i] = self._node(reply.host, reply.port)
+            if down or any(isinstance(replies[i], MovedError) for i in retry):
+                self.client.nodes_manager.initialize()
+            pending = self._round(((i, sent[i]) for i in retry), replies, asking)
+        return replies
+
+    def _node(self, host: str, port: int) -> ClusterNode:
+        node = self.client.get_node(host=host, port=port)
+        return node if node is not None else ClusterNode(host, port)
+
+    def _round(self, items: Iterable[tuple[int, Command]], replies: list[Any],
+               asking: dict[int, ClusterNode]) -> list[int]:
+        """Send `items` to their nodes, then read every reply into `replies`; returns the indices
+        sent (each now holding its reply, error reply or _NodeDown)."""
+        client = self.client
+        pipes: dict[str, _NodePipe] = {}
+        by_slot: dict[int, ClusterNode] = {}
+        done: list[int] = []
+        try:
+            for i, (slot, args) in items:
+                node = asking.pop(i, None)
+                asked = node is not None
+                if node is None:
+                    assert slot is not None
+                    node = by_slot.get(slot)
+                    if node is None:
+                        node = by_slot[slot] = client.nodes_manager.get_node_from_slot(slot)
+                pipe = pipes.get(node.name)
+                if pipe is None:
+                    pipe = pipes[node.name] = _NodePipe(node.name, client.get_redis_connection(node).connection_pool)
+                pipe.add(i, args, asked)
+                done.append(i)
+            for pipe in pipes.values():
+                pipe.flush()
+            for pipe in pipes.values():
+                pipe.read(replies)
+        finally:
+            for pipe in pipes.values():
+                pipe.release()
+        return done
+
+    def load_script(self, script: str) -> str:
+        """SCRIPT LOAD on every primary (the SHA is the same everywhere)."""
+        sha = ""
+        for node in self.client.get_primaries():
+            sha = self.client.get_redis_connection(node).script_load(script)
+        return sha
+
+    def close(self) -> None:
+        if self._client is not None:
+            self._client.close()
+
+
+def _cluster_client(url: str, nodes: Sequence[str] | None, connect_timeout: float,
+                    timeout: float) -> Callable[[], RedisCluster]:
+    """How to make the RedisCluster client: from the startup `nodes`, or from one node's URL."""
+    options: dict[str, Any] = {
+        "socket_connect_timeout": connect_timeout, "socket_timeout": timeout,
+        # A node that is down fails the command at once; `_Cluster.run` retries once itself.
+        "retry": Retry(NoBackoff(), 1),
+    }
+    if nodes is not None:
+        startup = [ClusterNode(*_host_port(node)) for node in nodes]
+        return lambda: RedisCluster(startup_nodes=startup, **options)
+    return lambda: RedisCluster.from_url(url, **options)
+
+
+def _host_port(node: str) -> tuple[str, int]:
+    host, _, port = node.rpartition(":")
+    return host.strip("[]"), int(port)
+
+
+class RedisOnlineStore:
+    def __init__(self, url: str, chunk_size: int = 1_000, connect_timeout: float = 5.0, timeout: float = 10.0,
+                 *, cluster: bool = False, nodes: Sequence[str] | None = None,
+                 key_ttl_seconds: int | None = None) -> None:
+        self.url = url
+        self.nodes = tuple(nodes) if nodes is not None else None
+        self.cluster = cluster or self.nodes is not None
+        self.timeout = timeout
+        self.key_ttl_seconds = key_ttl_seconds
+        self._chunk = max(1, int(chunk_size))
+        self._lock = threading.Lock()
+        self._shas: dict[str, str] = {}
+        self._has_id = False
+        if self.nodes is None:
+            problem = unencoded_url_problem(url)
+            if problem:
+                raise UsageError(f"online_store.url {redact(url)} in featurectl.yaml cannot be parsed: {problem}")
+        self._encoder = encoding.ValueEncoder()
+        self._space: _Standalone | _Cluster
+        try:
+            if self.cluster:
+                if self.nodes is None:
+                    _check_cluster_url(url)
+                connect = _cluster_client(url, self.nodes, connect_timeout, timeout)
+                self._space = _Cluster(connect, settle_seconds=timeout)
+            else:
+                self._space = _Standalone(redis.Redis.from_url(url, socket_connect_timeout=connect_timeout,
+                                                               socket_timeout=timeout))
+        except (ValueError, RedisError) as exc:
+            self._encoder.close()
+            raise UsageError(f"online_store.url {redact(url)} in featurectl.yaml cannot be parsed: "
+                             f"{mask_secrets(str(exc))}",
+                             hint="write it as redis://[:PASSWORD@]HOST:PORT/DB with a numeric port and database"
+                             ) from None
+
+    @classmethod
+    def from_config(cls, config: RedisOnlineConfig, root: Path) -> "RedisOnlineStore":
+        return cls(config.url, connect_timeout=config.connect_timeout, timeout=config.timeout,
+                   cluster=config.is_cluster, nodes=config.nodes, key_ttl_seconds=config.key_ttl_seconds)
+
+    @property
+    def client(self) -> Any:
+        """redis-py's client: `redis.Redis`, or `RedisCluster` on a cluster (single-key commands
+        go through it; it follows MOVED and ASK itself)."""
+        return self._space.client
+
+    @property
+    def where(self) -> str:
+        if self.nodes is not None:
+            return f"Redis Cluster online store (nodes {', '.join(self.nodes)})"
+        if self.cluster:
+            return f"Redis Cluster online store {redact(self.url)}"
+        return f"Redis online store {redact(self.url)}"
+
+    def _error(self, doing: str, exc: BaseException) -> OnlineStoreError:
+        text = mask_secrets(str(exc))
+        fix = ("online_store.nodes" if self.nodes is not None else "online_store.url") + " in featurectl.yaml"
+        if isinstance(exc, RedisTimeoutError):
+            return OnlineStoreError(
+                f"{self.where}: {doing} failed: no answer within the timeout ({exc}); the server is hung "
+                "or overloaded. Check it, or raise online_store.timeout / online_store.connect_timeout "
+                "(seconds) in featurectl.yaml")
+        if "WRONGTYPE" in text:
+            return OnlineStoreError(
+                f"{self.where}: {doing} failed: a key of view namespace holds a value of another type that "
+                "featurectl did not write; something else uses featurectl's keys (fc:...). Delete those keys, "
+                f"or point {fix} at a database of its own")
+        if isinstance(exc, _NodeDown) or (self.cluster and isinstance(exc, RedisConnectionError)):
+            return OnlineStoreError(
+                f"{self.where}: {doing} failed: a cluster node cannot be reached ({text}); its slots cannot "
+                "be served. Restart that redis-server (or fail over to a replica) and rerun; values already "
+                f"written stay. If no node is running, check {fix}")
+        if isinstance(exc, ClusterDownError):
+            return OnlineStoreError(
+                f"{self.where}: {doing} failed: the cluster is down ({text}); a node is failing or not every "
+                "slot is served. Check `redis-cli --cluster check` on a node and rerun")
+        if self.cluster and ("cluster support disabled" in text or "Cluster mode is not enabled" in text):
+            return OnlineStoreError(
+                f"{self.where}: {doing} failed: the server is not a Redis Cluster node ({text}); drop "
+                "`cluster: true` / `nodes` for one redis-server, or point at a cluster")
+        if not self.cluster and isinstance(exc, MovedError):
+            return OnlineStoreError(
+                f"{self.where}: {doing} failed: the server is a Redis Cluster node (it answered MOVED); "
+                "add `cluster: true` to online_store in featurectl.yaml")
+        return OnlineStoreError(
+            f"{self.where}: {doing} failed: {text}; check that redis-server is running and reachable there, "
+            f"or fix {fix}")
+
+    # ---- scripts ------------------------------------------------------------------------
+
+    def _sha(self, script: str, reload: bool = False) -> str:
+        """A script's SHA: loaded once, again (on every node) when a server has lost it."""
+        if reload or script not in self._shas:
+            self._shas[script] = self._space.load_script(script)
+        return self._shas[script]
+
+    def _run(self, commands: Callable[[], Iterator[Command]]) -> list[Any]:
+        """Run `commands()` (EVALSHA commands of the SHA `_sha(_WRITE)` or plain ones), loading
+        the script again and re-sending those a server refused with NOSCRIPT (a script flush,
+        or a restarted node); any other error reply is raised."""
+        sent: list[Command] = []
+
+        def recorded() -> Iterator[Command]:
+            for command in commands():
+                sent.append(command)
+                yield command
+
+        replies = self._space.run(recorded())
+        refused = [i for i, reply in enumerate(replies) if isinstance(reply, NoScriptError)]
+        if refused:
+            sha = self._sha(_WRITE, reload=True)
+            again = self._space.run([(sent[i][0], ("EVALSHA", sha, *sent[i][1][2:])) for i in refused])
+            for i, reply in zip(refused, again):
+                replies[i] = reply
+        for reply in replies:
+            if isinstance(reply, Exception):
+                raise reply
+        return replies
+
+    def _ensure_id(self) -> None:
+        """The store's id exists once it holds data (written on first use, never replaced)."""
+        if not self._has_id:
+            self.client.set(STORE_ID_KEY, uuid.uuid4().hex, nx=True)
+            self._has_id = True
+
+    # ---- values -------------------------------------------------------------------------
+
+    def write(self, table: OnlineTable, batch: pa.RecordBatch) -> int:
+        encoding.namespace(table)  # a bad name is refused before anything else
+        if batch.num_rows == 0:
+            return 0
+        with self._lock:  # also guards the encoder's DuckDB connection
+            micros = encoding.event_micros(batch)
+            keys, order, groups = self._space.layout(table, batch, self._encoder)
+            records = _records(micros, self._encoder.encode(table, batch))
+            if order is not None:
+                records = records.take(order)
+            try:
+                self._ensure_id()
+                replies = self._run(lambda: self._write_commands(groups, keys, records))
+            except _ERRORS as exc:
+                raise self._error(f"writing view {table.view!r}", exc) from None
+            return sum(replies)
+
+    def _write_commands(self, groups: list[Group], keys: pa.BinaryArray, records: pa.BinaryArray) -> Iterator[Command]:
+        """One EVALSHA per chunk of each group, made as they are sent (the server runs chunk k
+        while this process prepares chunk k+1)."""
+        sha = self._sha(_WRITE)
+        expiry = self.key_ttl_seconds or 0
+        for meta, slot, start, stop in groups:
+            for at in range(start, stop, self._chunk):
+                n = min(self._chunk, stop - at)
+                yield slot, ("EVALSHA", sha, n + 1, meta, *keys.slice(at, n).to_pylist(), expiry,
+                             *records.slice(at, n).to_pylist())
+
     def read(self, table: OnlineTable, keys: Sequence[tuple[Any, ...]], features: Sequence[str],
              now: datetime) -> OnlineRows:
-        prefix = encoding.key_prefix(table)
-        encoded = [encoding.encode_key(table, key, prefix) for key in keys]
+        located = [self._space.key(table, key) for key in keys]
+        encoded = [key for key, _ in located]
         stored: list[tuple[int, bytes] | None] = []
         if encoded:
+            by_slot: dict[Optional[int], list[int]] = {}
+            for i, (_, slot) in enumerate(located):
+                by_slot.setdefault(slot, []).append(i)
+            groups = list(by_slot.values())
             try:
-                records = cast("list[bytes | None]", self._client.mget(encoded))  # no decode_responses
-            except RedisError as exc:
+                replies = self._run(lambda: ((located[g[0]][1], ("MGET", *(encoded[i] for i in g))) for g in groups))
+            except _ERRORS as exc:
                 raise self._error(f"reading view {table.view!r}", exc) from None
+            records: list[bytes | None] = [None] * len(encoded)
+            for group, values in zip(groups, replies):
+                for i, record in zip(group, values):
+                    records[i] = record
             for key, record in zip(encoded, records):
                 if record is not None and not record[:_WIDTH].isdigit():
                     raise self._foreign(table, key)
@@ -273,23 +669,23 @@ class RedisOnlineStore:
 
     def _foreign(self, table: OnlineTable, key: bytes) -> OnlineStoreError:
         return OnlineStoreError(
-            f"Redis online store {redact(self.url)}: key {key.decode(errors='replace')!r} of view {table.view!r} "
-            "holds a value featurectl did not write; something else uses featurectl's keys (fc:...). "
-            "Delete that key (or point online_store.url at a database of its own) and rerun materialize")
+            f"{self.where}: key {key.decode(errors='replace')!r} of view {table.view!r} holds a value "
+            "featurectl did not write; something else uses featurectl's keys (fc:...). Delete that key (or "
+            "point online_store.url at a database of its own) and rerun materialize")
 
     def delete_table(self, table: OnlineTable) -> None:
-        """Delete every key of one (project, view, major) namespace (SCAN + UNLINK) and its bookkeeping."""
-        pattern = _glob_escape(encoding.key_prefix(table).decode()) + "*"
+        """Delete every key of one (project, view, major) namespace (SCAN + UNLINK, on every
+        node of a cluster) and its bookkeeping."""
         try:
             batch: list[bytes] = [_meta_key(table)]
-            for key in self._client.scan_iter(match=pattern, count=1000):
+            for key in self.client.scan_iter(match=self._space.scan_pattern(table), count=1000):
                 batch.append(key)
                 if len(batch) >= 1000:
-                    self._client.unlink(*batch)
+                    self.client.unlink(*batch)
                     batch.clear()
             if batch:
-                self._client.unlink(*batch)
-        except RedisError as exc:
+                self.client.unlink(*batch)
+        except _ERRORS as exc:
             raise self._error(f"deleting view {table.view!r}", exc) from None
 
     # ---- bookkeeping ------------------------------------------------------------------
@@ -297,20 +693,20 @@ class RedisOnlineStore:
     def store_id(self) -> str:
         try:
             fresh = uuid.uuid4().hex
-            if self._client.set(STORE_ID_KEY, fresh, nx=True):
+            if self.client.set(STORE_ID_KEY, fresh, nx=True):
                 return fresh
-            stored = cast("bytes | None", self._client.get(STORE_ID_KEY))
-        except RedisError as exc:
+            stored = cast("bytes | None", self.client.get(STORE_ID_KEY))
+        except _ERRORS as exc:
             raise self._error("reading the store id", exc) from None
         if stored is None:  # deleted between the two calls
-            raise OnlineStoreError(f"Redis online store {redact(self.url)}: its store id was deleted while "
-                                   "being read (was the store flushed?); run the command again")
+            raise OnlineStoreError(f"{self.where}: its store id was deleted while being read (was the store "
+                                   "flushed?); run the command again")
         return stored.decode()
 
     def get_watermark(self, table: OnlineTable) -> datetime | None:
         try:
-            return _unstamp(self._client.hget(_meta_key(table), "watermark"))
-        except RedisError as exc:
+            return _unstamp(self.client.hget(_meta_key(table), "watermark"))
+        except _ERRORS as exc:
             raise self._error(f"reading the watermark of view {table.view!r}", exc) from None
 
     def advance_watermark(self, table: OnlineTable, watermark: datetime) -> datetime:
@@ -318,22 +714,39 @@ class RedisOnlineStore:
             stamp = _stamp(watermark)
         except ValueError as exc:
             raise OnlineStoreError(f"cannot keep the watermark of view {table.view!r}: {exc}") from None
+        meta = _meta_key(table)
         try:
-            in_force = _unstamp(self._run(_ADVANCE, [_meta_key(table), STORE_ID_KEY], [stamp, uuid.uuid4().hex]))
-        except RedisError as exc:
+            self._ensure_id()
+            try:
+                in_force = self.client.evalsha(self._sha(_ADVANCE), 1, meta, stamp)
+            except NoScriptError:
+                in_force = self.client.evalsha(self._sha(_ADVANCE, reload=True), 1, meta, stamp)
+        except _ERRORS as exc:
             raise self._error(f"advancing the watermark of view {table.view!r}", exc) from None
-        assert in_force is not None  # the script returns the watermark in force, never nil
-        return in_force
+        result = _unstamp(in_force)
+        assert result is not None  # the script returns the watermark in force, never nil
+        return result
 
     def newest_event_times(self, tables: Sequence[OnlineTable]) -> list[datetime | None]:
+        """Per table the greatest `newest` of its hashes (one on a server, one per bucket on a cluster)."""
+        located = [(i, key, slot) for i, table in enumerate(tables) for key, slot in self._space.newest_keys(table)]
         try:
-            pipe = self._client.pipeline(transaction=False)
-            for table in tables:
-                pipe.hget(_meta_key(table), "newest")
-            return [_unstamp(stamp) for stamp in pipe.execute()]
-        except RedisError as exc:
+            replies = self._run(lambda: ((slot, ("HGET", key, "newest")) for _, key, slot in located))
+        except _ERRORS as exc:
             raise self._error("reading the newest event times", exc) from None
+        newest: list[bytes | None] = [None] * len(tables)
+        for (i, _, _), stamp in zip(located, replies):
+            if stamp is not None and (newest[i] is None or stamp > cast(bytes, newest[i])):
+                newest[i] = stamp
+        return [_unstamp(stamp) for stamp in newest]
 
     def close(self) -> None:
-        self._client.close()
+        self._space.close()
         self._encoder.close()
+
+
+def _check_cluster_url(url: str) -> None:
+    """The URL parses, and names database 0: a cluster has no other (refused, not ignored)."""
+    db = parse_url(url).get("db", 0)
+    if int(db) != 0:
+        raise ValueError(f"a Redis Cluster has only database 0, not {db}; end the URL with /0 or no path")

@@ -1,6 +1,6 @@
 """Materialization end to end through the SDK (and the CLI where exit codes matter), on the
-SQLite online store and on a private Redis, read back with get_online_features and checked
-against the brute-force oracle of tests/reference.py."""
+SQLite online store, on a private Redis and on a private 3-node Redis Cluster, read back with
+get_online_features and checked against the brute-force oracle of tests/reference.py."""
 from __future__ import annotations
 
 import itertools
@@ -27,8 +27,7 @@ from tests.fixtures.repos import ANSI, run_featurectl
 from tests.reference import RefView, as_utc, latest_in_window
 
 UTC = timezone.utc
-# Data lies in the future of the real clock: Redis expires keys at event time + ttl by its
-# own clock, and reads here use an injected clock, so keys must outlive the real one.
+# Data lies in the future of the real clock, and reads here use an injected clock.
 BASE = datetime(2030, 6, 1, tzinfo=UTC)
 END = BASE + timedelta(hours=48)
 FIXED_NOW = END
@@ -135,11 +134,13 @@ class Repo:
         return FeatureStore(self.root, clock=clock or Clock(FIXED_NOW), actor="tester")
 
 
-@pytest.fixture(params=["sqlite", "redis"])
+@pytest.fixture(params=["sqlite", "redis", "redis-cluster"])
 def online_config(request) -> dict[str, Any]:
     if request.param == "sqlite":
         return {"type": "sqlite", "path": ".featurectl/online.db"}
-    return {"type": "redis", "url": request.getfixturevalue("clean_redis")}
+    if request.param == "redis":
+        return {"type": "redis", "url": request.getfixturevalue("clean_redis")}
+    return {"type": "redis", "nodes": request.getfixturevalue("clean_redis_cluster").addresses}
 
 
 @pytest.fixture
@@ -522,14 +523,10 @@ def test_a_minor_bump_keeps_values_and_watermark_and_a_new_feature_reads_null(re
         assert online_state(fs, repo.users) == expected
 
 
-def test_a_ttl_increase_serves_values_written_under_the_shorter_ttl(tmp_path: Path, online_config, request):
+def test_a_ttl_increase_serves_values_written_under_the_shorter_ttl(tmp_path: Path, online_config):
     """TTL_INCREASED is a minor change: same namespace, no rematerialization needed, so values
-    written before it must be served for the longer ttl. Real time passes here, because Redis
-    expires keys by its own clock."""
-    if online_config["type"] == "redis":
-        request.applymarker(pytest.mark.xfail(strict=True, reason=(
-            "known bug, reported to the lead: the Redis store sets each key to expire at event time + "
-            "the ttl of the write, so after a ttl increase values vanish by the old ttl until rewritten")))
+    written before it must be served for the longer ttl. Real time passes here: Redis used to
+    expire each key at event time + the ttl of its write, by its own clock."""
     t0 = datetime.now(UTC).replace(microsecond=0) - timedelta(seconds=1)
     root = tmp_path / "ttl_repo"
     (root / "features").mkdir(parents=True)

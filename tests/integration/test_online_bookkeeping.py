@@ -28,16 +28,19 @@ OTHER = OnlineTable("p", "v", 2, (("id", "int64"),), (("x", "int64"),), 0)
 T0 = datetime(2030, 1, 1, tzinfo=UTC)
 
 
-@pytest.fixture(params=["sqlite", "redis"])
+@pytest.fixture(params=["sqlite", "redis", "redis-cluster"])
 def open_store(request, tmp_path):
-    """open_store() -> a new client on the same online store (SQLite file or private Redis)."""
+    """open_store() -> a new client on the same online store (SQLite file, private Redis or
+    private Redis Cluster)."""
     opened = []
 
     def open_one():
         if request.param == "sqlite":
             store = create_online_store(SqliteOnlineConfig(path="online.db"), tmp_path)
-        else:
+        elif request.param == "redis":
             store = RedisOnlineStore(request.getfixturevalue("clean_redis"))
+        else:
+            store = RedisOnlineStore(request.getfixturevalue("clean_redis_cluster").url, cluster=True)
         opened.append(store)
         return store
 
@@ -168,6 +171,18 @@ def test_a_flushed_redis_is_refilled(tmp_path: Path, redis_server, clean_redis: 
     redis_server.flush()
     with repo.store() as fs:
         assert watermark(fs, "user_stats") is None
+    incremental(repo)
+    assert_full(repo)
+
+
+def test_a_flushed_redis_cluster_is_refilled(tmp_path: Path, clean_redis_cluster):
+    repo = Repo(tmp_path / "repo", {"type": "redis", "url": clean_redis_cluster.url, "cluster": True})
+    ok(run_featurectl("apply", cwd=repo.root))
+    incremental(repo)
+    assert_full(repo)
+    clean_redis_cluster.flush()
+    with repo.store() as fs:
+        assert watermark(fs, "user_stats") is None and fs.online.newest_event_times([]) == []
     incremental(repo)
     assert_full(repo)
 

@@ -1,4 +1,5 @@
-"""One contract suite run against every online store backend (SQLite, Redis on a private server)."""
+"""One contract suite run against every online store backend (SQLite, Redis on a private
+server, a private 3-node Redis Cluster)."""
 from __future__ import annotations
 
 import math
@@ -7,6 +8,7 @@ from datetime import datetime, timedelta, timezone
 import pyarrow as pa
 import pytest
 import redis as redis_client
+from redis.cluster import RedisCluster
 
 from featurectl.online.config import RedisOnlineConfig, SqliteOnlineConfig
 from featurectl.online import OnlineStoreError, OnlineTable, create_online_store
@@ -15,21 +17,22 @@ from tests.fixtures.redis_server import _free_port
 
 UTC = timezone.utc
 TS = pa.timestamp("us", tz="UTC")
-# Event times close to the real clock, so Redis's own expiry (event time + ttl) lies in the
-# future and reads with an injected `now` test the read-side ttl rule.
+# Event times close to the real clock (reads inject `now` to test the read-side ttl rule).
 T0 = datetime.now(UTC).replace(microsecond=0) - timedelta(minutes=10)
 
 STATS = OnlineTable("rides", "driver_stats", 1, (("driver_id", "int64"),),
                     (("conv_rate", "float32"), ("trips", "int64"), ("name", "string")), 0)
 
 
-@pytest.fixture(params=["sqlite", "redis"])
+@pytest.fixture(params=["sqlite", "redis", "redis-cluster"])
 def store(request, tmp_path):
     if request.param == "sqlite":
         s = create_online_store(SqliteOnlineConfig(path="nested/dir/online.db"), tmp_path)
-    else:
+    elif request.param == "redis":
         # A small chunk size so streaming several script calls per batch is exercised everywhere.
         s = RedisOnlineStore(request.getfixturevalue("clean_redis"), chunk_size=3)
+    else:
+        s = RedisOnlineStore(request.getfixturevalue("clean_redis_cluster").url, chunk_size=3, cluster=True)
     yield s
     s.close()
 
@@ -253,17 +256,66 @@ def test_redis_reloads_its_scripts_after_a_script_flush(clean_redis):
         store.close()
 
 
-def test_redis_keys_expire_at_event_time_plus_ttl(clean_redis):
-    table = OnlineTable("rides", "ttl_view", 1, (("driver_id", "int64"),), (("trips", "int64"),), 3600)
-    store = RedisOnlineStore(clean_redis)
-    try:
-        store.write(table, pa.record_batch({"driver_id": pa.array([1]), "event_timestamp": pa.array([T0], TS),
-                                            "trips": pa.array([1])}))
-        client = redis_client.Redis.from_url(clean_redis)
-        (key,) = client.keys("fc:rides:ttl_view:v1:*")
-        assert client.pexpiretime(key) == int(T0.timestamp() * 1000) + 3_600_000
-    finally:
-        store.close()
+@pytest.fixture(params=["redis", "redis-cluster"])
+def redis_store(request):
+    """make(**options) -> a RedisOnlineStore on a private server or cluster, and a raw client of it."""
+    opened = []
+
+    def make(**options):
+        if request.param == "redis":
+            url = request.getfixturevalue("clean_redis")
+            store, raw = RedisOnlineStore(url, **options), redis_client.Redis.from_url(url)
+        else:
+            url = request.getfixturevalue("clean_redis_cluster").url
+            store, raw = RedisOnlineStore(url, cluster=True, **options), RedisCluster.from_url(url)
+        opened.extend([store, raw])
+        return store, raw
+
+    yield make
+    for item in opened:
+        item.close()
+
+
+TTL_VIEW = OnlineTable("rides", "ttl_view", 1, (("driver_id", "int64"),), (("trips", "int64"),), 3600)
+
+
+def ttl_batch(at: datetime, trips: int = 1) -> pa.RecordBatch:
+    return pa.record_batch({"driver_id": pa.array([1]), "event_timestamp": pa.array([at], TS),
+                            "trips": pa.array([trips])})
+
+
+def value_keys(raw) -> list[bytes]:
+    """The value keys (strings) of TTL_VIEW, on a server or across a cluster's nodes."""
+    return [k for k in raw.scan_iter(match="fc:*ttl_view*") if raw.type(k) == b"string"]
+
+
+def test_redis_keys_do_not_expire_by_default_and_a_rewrite_clears_an_old_expiry(redis_store):
+    """The view's ttl is applied when reading; a Redis-side expiry at event time + ttl would drop
+    values still served after a ttl increase (docs/decisions.md)."""
+    store, raw = redis_store()
+    store.write(TTL_VIEW, ttl_batch(T0 - timedelta(days=30)))
+    (key,) = value_keys(raw)
+    assert raw.pttl(key) == -1  # no expiry
+    raw.pexpire(key, 3_600_000)  # as featurectl before 0.x wrote them: event time + ttl
+    assert store.write(TTL_VIEW, ttl_batch(T0 - timedelta(days=29), trips=2)) == 1
+    assert raw.pttl(key) == -1
+    assert read(store, TTL_VIEW, [(1,)], now=T0 - timedelta(days=29)).values == {"trips": [2]}
+
+
+def test_key_ttl_seconds_expires_keys_that_long_after_their_last_write(redis_store):
+    store, raw = redis_store(key_ttl_seconds=600)
+    store.write(TTL_VIEW, ttl_batch(T0 - timedelta(days=30)))  # long past the view's ttl: kept anyway
+    (key,) = value_keys(raw)
+    assert 595_000 < raw.pttl(key) <= 600_000
+    assert store.write(TTL_VIEW, ttl_batch(T0 - timedelta(days=31))) == 0  # older: refused, expiry kept
+    assert raw.pttl(key) <= 600_000
+
+
+def test_key_ttl_seconds_is_checked_in_the_config():
+    assert RedisOnlineConfig(type="redis", key_ttl_seconds=86400).key_ttl_seconds == 86400
+    for bad in (0, -5, 10**12):
+        with pytest.raises(ValueError, match="key_ttl_seconds"):
+            RedisOnlineConfig(type="redis", key_ttl_seconds=bad)
 
 
 def test_sqlite_with_an_unusable_path_names_the_path(tmp_path):
