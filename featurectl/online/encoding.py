@@ -211,26 +211,33 @@ class ValueEncoder:
 
         for name, _ in table.features:
             _column(batch, name)
-        if self._con is None:
-            self._con = _encoding_cursor()
+        con = self._cursor()
         fields = ", ".join(f"{ident(n)} := {_sql_value(ident(n), d)}" for n, d in table.features)
         # Expose the batch under a fixed name; DuckDB scans it zero-copy.
-        self._con.register("_fc_batch", batch)
+        con.register("_fc_batch", batch)
         try:
-            result = self._con.sql(f"SELECT to_json(struct_pack({fields}))::BLOB FROM _fc_batch").to_arrow_table()
+            result = con.sql(f"SELECT to_json(struct_pack({fields}))::BLOB FROM _fc_batch").to_arrow_table()
         finally:
-            self._con.unregister("_fc_batch")
+            con.unregister("_fc_batch")
         return pc.cast(result.column(0).combine_chunks(), pa.binary())
 
     def first_md5_byte(self, values: pa.BinaryArray) -> pa.UInt8Array:
         """The first byte of each value's MD5: a stable spread of keys over 256 buckets (the same
         as ``hashlib.md5(value).digest()[0]``, whatever the DuckDB version)."""
-        self._con.register("_fc_values", pa.table({"v": values}))
+        import pyarrow as pa
+
+        con = self._cursor()
+        con.register("_fc_values", pa.table({"v": values}))
         try:
-            result = self._con.sql("SELECT ('0x' || substr(md5(v), 1, 2))::UTINYINT FROM _fc_values").to_arrow_table()
+            result = con.sql("SELECT ('0x' || substr(md5(v), 1, 2))::UTINYINT FROM _fc_values").to_arrow_table()
         finally:
-            self._con.unregister("_fc_values")
+            con.unregister("_fc_values")
         return result.column(0).combine_chunks()
+
+    def _cursor(self) -> "duckdb.DuckDBPyConnection":
+        if self._con is None:
+            self._con = _encoding_cursor()
+        return self._con
 
     def close(self) -> None:
         if self._con is not None:
