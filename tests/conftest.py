@@ -4,4 +4,5 @@ pytest_plugins = [
     "tests.fixtures.redis_server",
     "tests.fixtures.postgres",
     "tests.fixtures.catalog_repos",
+    "tests.fixtures.offline_stores",
 ]
