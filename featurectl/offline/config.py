@@ -23,7 +23,8 @@ class SparkOfflineConfig(ConfigBlock):
     type: Literal["spark"] = "spark"
     master: str = "local[*]"  # any Spark master URL: local[N], spark://, yarn, k8s://
     conf: dict[str, str | int | float | bool] = Field(default_factory=dict)  # handed to the session builder
-    log_level: Literal["OFF", "FATAL", "ERROR", "WARN", "INFO", "DEBUG"] = "OFF"  # Spark's own log on stderr
+    # Spark's own log, written with the JVM's output to $TMPDIR/featurectl-spark-<pid>.log
+    log_level: Literal["OFF", "FATAL", "ERROR", "WARN", "INFO", "DEBUG"] = "WARN"
 
 
 OfflineConfig = Annotated[Union[DuckdbOfflineConfig, SparkOfflineConfig], Field(discriminator="type")]

@@ -16,8 +16,11 @@ timestamps compare as UTC, as in DuckDB.
 from __future__ import annotations
 
 import glob
+import os
 import re
+import tempfile
 import threading
+import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime, timezone
@@ -34,12 +37,14 @@ from featurectl.core.times import as_utc
 from featurectl.offline.base import (InvalidSourceData, OfflineStoreError, SourceDataError, ValidationReport,
                                      ViewRequest)
 from featurectl.offline.config import SparkOfflineConfig
-from featurectl.offline.duckdb import (SAMPLE_LIMIT, _entity_keys, _output_names, pick_samples,
+from featurectl.offline.duckdb import (SAMPLE_LIMIT, _output_names, pick_samples,
                                        typed_entity_rows)
 
 try:
     from py4j.protocol import Py4JError
+    from pyspark import SparkConf, SparkContext
     from pyspark.errors import PySparkException
+    from pyspark.java_gateway import launch_gateway
     from pyspark.sql import Column, DataFrame, SparkSession, Window
     from pyspark.sql import functions as F
 except ImportError as exc:  # the extra is not installed
@@ -47,6 +52,10 @@ except ImportError as exc:  # the extra is not installed
         f"offline_store type 'spark' needs pyspark ({exc}). Install it with "
         "`pip install 'featurectl[spark]'` (and a Java 17+ runtime), or set offline_store.type "
         "to duckdb in featurectl.yaml") from None
+
+# pyspark warns on every Arrow conversion that it was not tested with pandas 3; featurectl
+# hands it Arrow tables, not pandas frames, so the warning says nothing to a featurectl user.
+warnings.filterwarnings("ignore", message="PySpark does not yet fully support pandas", category=FutureWarning)
 
 _SPARK_TYPES = {
     "bool": "boolean", "int32": "int", "int64": "bigint", "float32": "float",
@@ -105,22 +114,41 @@ def spark_session(config: SparkOfflineConfig) -> SparkSession:
             f"featurectl needs {', '.join(f'{k}={_REQUIRED_CONF[k]}' for k in wrong)} (times compare as UTC, "
             "and a failed cast is an error). Remove the setting")
     with _SESSION_LOCK:
-        active = SparkSession.getActiveSession()
-        if active is None:
-            builder = SparkSession.builder.master(config.master)
-            for key, value in {**_DEFAULT_CONF, **config.conf, **_REQUIRED_CONF}.items():
-                builder = builder.config(key, str(value).lower() if isinstance(value, bool) else str(value))
-            try:
-                active = builder.getOrCreate()
-            except Exception as exc:  # no java, a bad master URL, an unknown conf value
-                raise OfflineStoreError(
-                    f"cannot start Spark with master {config.master!r}: {_first_line(exc)}. Check that a Java "
-                    "17+ runtime is installed (`java -version`; `make servers` installs one) and that "
-                    "offline_store.master and offline_store.conf in featurectl.yaml are right") from None
-            active.sparkContext.setLogLevel(config.log_level)
-        for key, value in _REQUIRED_CONF.items():  # also on a session someone else started
-            active.conf.set(key, value)
-        return active
+        if SparkContext._active_spark_context is None:  # process-wide, unlike the active session
+            session = _start_session(config)
+        else:  # ours, or one the embedding program started (a notebook): reuse it
+            session = SparkSession.builder.getOrCreate()
+        for key, value in _REQUIRED_CONF.items():
+            session.conf.set(key, value)
+        return session
+
+
+def spark_log_path() -> Path:
+    """Where the JVM of this process writes its own output (Spark's log, Java's warnings)."""
+    return Path(tempfile.gettempdir()) / f"featurectl-spark-{os.getpid()}.log"
+
+
+def _start_session(config: SparkOfflineConfig) -> SparkSession:
+    """Launch the JVM with its stdout and stderr in `spark_log_path()`, so that Spark's log
+    and Java's warnings never mix with the command's own output, then start the session."""
+    settings = {**_DEFAULT_CONF, **config.conf, **_REQUIRED_CONF}
+    conf = SparkConf().setMaster(config.master).setAll(
+        [(k, str(v).lower() if isinstance(v, bool) else str(v)) for k, v in settings.items()])
+    log = spark_log_path()
+    try:
+        with open(log, "ab") as out:
+            gateway = launch_gateway(conf, popen_kwargs={"stdout": out, "stderr": out})
+        context = SparkContext(conf=conf, gateway=gateway)
+        context.setLogLevel(config.log_level)
+        return SparkSession(context)
+    except Exception as exc:  # no java, a bad master URL, an unknown conf value
+        said = [line.strip() for line in log.read_text(errors="replace").splitlines() if line.strip()] \
+            if log.exists() else []
+        raise OfflineStoreError(
+            f"cannot start Spark with master {config.master!r}: {_first_line(exc)}"
+            + (f" (the JVM said: {said[-1]}; full output in {log})" if said else "")
+            + ". Check that a Java 17+ runtime is installed (`java -version`; `make servers` installs "
+            "one) and that offline_store.master and offline_store.conf in featurectl.yaml are right") from None
 
 
 class _Source:
@@ -442,10 +470,15 @@ def _checks(request: ViewRequest, source_types: dict[str, str]) -> list[tuple[st
         if c.allowed is not None:
             elem = _SPARK_TYPES[element_type(feature.dtype) or feature.dtype]
             allowed = F.array_compact(F.array(*(F.lit(str(v)).try_cast(elem) for v in c.allowed)))
-            cond = (F.exists(typed, lambda x: x.isNotNull() & ~F.array_contains(allowed, x)) if is_list
+            cond = (F.exists(typed, _not_in(allowed)) if is_list
                     else typed.isNotNull() & ~F.array_contains(allowed, typed))
             checks.append((f"{name}: not in allowed values", cond, raw))
     return checks
+
+
+def _not_in(allowed: Column) -> Any:
+    """For `exists`: an element present and not among `allowed`."""
+    return lambda x: x.isNotNull() & ~F.array_contains(allowed, x)
 
 
 def _raw_row_report(spark: SparkSession, request: ViewRequest, rows: pa.Table) -> ValidationReport | None:

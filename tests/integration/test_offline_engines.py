@@ -61,10 +61,10 @@ def test_both_engines_return_identical_tables_on_random_data(tmp_path, engines, 
     for request in requests:
         keys = [e.join_key for e in request.entities]
         for start, end in [(minutes(-60), minutes(60)), (minutes(10), minutes(20))]:
-            duck, spark = both(engines, lambda s: s.latest_rows(request, start, end))
+            duck, spark = both(engines, lambda s, r=request, a=start, b=end: s.latest_rows(r, a, b))
             assert spark.schema.equals(duck.schema)
             assert by_keys(spark, keys).equals(by_keys(duck, keys))
-        duck, spark = both(engines, lambda s: s.source_rows(request, minutes(5), minutes(30)))
+        duck, spark = both(engines, lambda s, r=request: s.source_rows(r, minutes(5), minutes(30)))
         assert spark.schema.equals(duck.schema)
         order = [(c, "ascending") for c in duck.column_names if c != "p_scores"]  # every row, in one order
         assert spark.sort_by(order).equals(duck.sort_by(order))

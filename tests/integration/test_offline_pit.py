@@ -10,7 +10,7 @@ import pytest
 
 from featurectl.core.errors import UsageError
 from featurectl.core.model import Entity, Feature, FeatureView, FileSource
-from featurectl.offline.base import InvalidSourceData, OfflineStoreError, SourceDataError, ViewRequest
+from featurectl.offline.base import InvalidSourceData, SourceDataError, ViewRequest
 from tests.fixtures.offline_stores import ENGINES, engine_param, open_offline_store
 from tests.reference import SOURCE_KINDS, RefView, as_utc, point_in_time, write_source
 
