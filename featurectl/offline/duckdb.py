@@ -166,8 +166,8 @@ def _check_entity_rows(conn: duckdb.DuckDBPyConnection, rows: pa.Table, types: d
             bad += f" OR isinf({typed})"
         elif target in ("BIGINT", "INTEGER") and described.get(column, "").removesuffix("[]") not in _SQL_INTEGERS:
             bad += f" OR {typed}::DOUBLE IS DISTINCT FROM TRY_CAST({raw} AS DOUBLE)"
-        found = conn.execute(f"SELECT count(*), min(__row) FROM __entity WHERE {bad})").fetchone()
-        count, first = found if found is not None else (0, None)
+        # fetchall, not fetchone: a result left open would block the next conn.sql()
+        count, first = conn.execute(f"SELECT count(*), min(__row) FROM __entity WHERE {bad})").fetchall()[0]
         if count:
             name = timestamp_column if column == "__et" else column
             dtype = {v: k for k, v in _SQL_TYPES.items()}.get(target, target)
@@ -221,9 +221,8 @@ def typed_entity_rows(entity_rows: pa.Table, requests: list[ViewRequest], timest
         _register_entity_rows(conn, entity_rows, requests, timestamp_column)
         types = _entity_key_types(requests)
         cols = [f"CAST({ident(k)} AS {types[k]}) AS {ident(k)}" for k in _entity_keys(requests)]
-        # execute, not sql: the checks above leave a result open, which only execute() replaces.
-        return conn.execute(f"SELECT {', '.join(cols)}, CAST(__et AS TIMESTAMPTZ) AS __et, __row "
-                            f"FROM __entity").to_arrow_table()
+        return conn.sql(f"SELECT {', '.join(cols)}, CAST(__et AS TIMESTAMPTZ) AS __et, __row "
+                        f"FROM __entity").to_arrow_table()
     except duckdb.Error as exc:
         raise _join_error(exc, requests) from None
     finally:

@@ -96,3 +96,12 @@ def test_the_cli_on_spark_exits_2_on_a_data_error_with_a_clean_message(tmp_path,
     assert "Traceback" not in result.output and not ANSI.search(result.output)
     assert "log4j" not in result.output and "WARN" not in result.output and "at org.apache" not in result.output
     assert "Warning" not in result.stderr
+
+
+def test_no_java_runtime_is_exit_3_saying_what_to_install(tmp_path, spark_config):
+    root = make_repo(tmp_path / "repo")
+    assert run_featurectl("apply", cwd=root).code == 0  # apply without query sources starts no JVM
+    result = run_featurectl("materialize", "2029-01-01", "2031-01-01", cwd=root, env={"JAVA_HOME": str(tmp_path)})
+    assert result.code == 3, result.output
+    assert "cannot start Spark" in result.output and "Java 17+" in result.output and "featurectl-spark-" in result.output
+    assert "Traceback" not in result.output
