@@ -12,11 +12,12 @@ install: $(STAMP)
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --disable-pip-version-check --upgrade pip
-	$(PY) -m pip install -q --disable-pip-version-check -e '.[dev]'
+	$(PY) -m pip install -q --disable-pip-version-check -e '.[dev,spark]'
 	touch $@
 
-# redis-server for the Redis tests (each test run starts its own on a free port) and a
-# PostgreSQL server for the registry tests (each run creates and drops its own database).
+# redis-server for the Redis tests (each test run starts its own on a free port), a
+# PostgreSQL server for the registry tests (each run creates and drops its own database) and a
+# Java runtime for the Spark offline store's tests (local[2], one JVM per test process).
 servers:
 	@bash scripts/ensure-servers.sh
 

@@ -151,11 +151,14 @@ class FeatureStore:
     def validate(self) -> Definitions:
         """The definitions, checked as `validate` does: files, references, and query sources
         with DuckDB's parser (one read-only SELECT). `plan` skips that check so that it never
-        imports the data stack; validate imports duckdb (only) when there is a query source."""
+        imports the data stack; validate imports duckdb (only) when there is a query source.
+        A query for another engine (Spark SQL) is that engine's to judge, at `apply` and when
+        it runs: validate starts no JVM (docs/spark.md)."""
         from featurectl.loading.files import load_definitions
 
         defs, origins = load_definitions(self.repo.root, self.repo.config.definitions)
-        if any(isinstance(source, QuerySource) for source in defs.sources.values()):
+        duckdb_sql = self.repo.config.offline_store.type == "duckdb"
+        if duckdb_sql and any(isinstance(source, QuerySource) for source in defs.sources.values()):
             from featurectl.offline.query_check import check_query_sources  # duckdb only: no pyarrow
             check_query_sources(defs, origins)
         return defs

@@ -2,7 +2,8 @@
 # Make sure the server binaries the tests need are present: redis-server and redis-cli (tests
 # start their own server on a free port, and a 3-node Redis Cluster made with
 # `redis-cli --cluster create`), a local PostgreSQL (tests make a throwaway database on it),
-# Graphviz's `dot` and Debian's chromium (the catalog site and its browser test).
+# Graphviz's `dot` and Debian's chromium (the catalog site and its browser test), and a Java
+# runtime for the Spark offline store (pyspark starts its JVM with the `java` on PATH).
 set -euo pipefail
 need=()
 command -v redis-server >/dev/null || need+=(redis-server)
@@ -10,6 +11,7 @@ command -v redis-cli >/dev/null || need+=(redis-tools)  # `redis-cli --cluster c
 command -v pg_ctlcluster >/dev/null || command -v pg_ctl >/dev/null || need+=(postgresql)
 command -v dot >/dev/null || need+=(graphviz)          # lineage graphs in `featurectl docs`
 command -v chromium >/dev/null || need+=(chromium)     # the catalog's headless-browser test
+command -v java >/dev/null || need+=(openjdk-17-jre-headless)  # Spark (offline_store type spark)
 if [ ${#need[@]} -gt 0 ]; then
   echo "installing ${need[*]} (missing)"
   SUDO=""; [ "$(id -u)" = 0 ] || SUDO=sudo

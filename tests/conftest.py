@@ -5,4 +5,5 @@ pytest_plugins = [
     "tests.fixtures.redis_cluster",
     "tests.fixtures.postgres",
     "tests.fixtures.catalog_repos",
+    "tests.fixtures.offline_stores",
 ]

@@ -100,9 +100,10 @@ SOURCE_KINDS = ("parquet", "csv", "glob", "query")
 
 def write_source(root: Path, name: str, rows: list[dict], kind: str, *, tz: str | None = "UTC",
                  timestamp_fields: tuple[str, ...] = ("event_timestamp", "created"),
-                 created_field: str | None = "created") -> FileSource | QuerySource:
+                 created_field: str | None = "created", engine: str = "duckdb") -> FileSource | QuerySource:
     """Write `rows` under root/data as a parquet file, a csv, two parquet parts (glob), or a
-    parquet file read by a DuckDB query; tz=None writes naive UTC times, else that zone."""
+    parquet file read by a query in the SQL of `engine` (duckdb, spark); tz=None writes naive
+    UTC times, else that zone."""
     frame = pd.DataFrame(rows)
     for column in timestamp_fields:
         if column in frame:
@@ -122,5 +123,7 @@ def write_source(root: Path, name: str, rows: list[dict], kind: str, *, tz: str 
         return FileSource(path=f"data/{name}/*.parquet", **common)
     pq.write_table(pa.Table.from_pandas(frame, preserve_index=False), data / f"{name}.parquet")
     if kind == "query":
-        return QuerySource(query=f"SELECT * FROM read_parquet('data/{name}.parquet')", **common)
+        query = (f"SELECT * FROM parquet.`{(data / name).resolve()}.parquet`" if engine == "spark"
+                 else f"SELECT * FROM read_parquet('data/{name}.parquet')")
+        return QuerySource(query=query, **common)
     return FileSource(path=f"data/{name}.parquet", **common)

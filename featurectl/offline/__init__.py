@@ -8,8 +8,9 @@ from featurectl.offline.base import OfflineStore, OfflineStoreError
 from featurectl.offline.config import OfflineConfig
 
 # One entry per `offline_store.type`, imported on use so that plan and validate never load
-# duckdb or pyarrow (featurectl.backends).
-BACKENDS = {"duckdb": "featurectl.offline.duckdb:DuckDBOfflineStore"}
+# duckdb, pyarrow or pyspark (featurectl.backends).
+BACKENDS = {"duckdb": "featurectl.offline.duckdb:DuckDBOfflineStore",
+            "spark": "featurectl.offline.spark:SparkOfflineStore"}
 
 
 def create_offline_store(config: OfflineConfig, root: Path) -> OfflineStore:

@@ -17,4 +17,14 @@ class DuckdbOfflineConfig(ConfigBlock):
     memory_limit: str | None = None
 
 
-OfflineConfig = Annotated[Union[DuckdbOfflineConfig], Field(discriminator="type")]
+class SparkOfflineConfig(ConfigBlock):
+    """Apache Spark (pyspark, the `featurectl[spark]` extra); docs/spark.md."""
+
+    type: Literal["spark"] = "spark"
+    master: str = "local[*]"  # any Spark master URL: local[N], spark://, yarn, k8s://
+    conf: dict[str, str | int | float | bool] = Field(default_factory=dict)  # handed to the session builder
+    # Spark's own log, written with the JVM's output to $TMPDIR/featurectl-spark-<pid>.log
+    log_level: Literal["OFF", "FATAL", "ERROR", "WARN", "INFO", "DEBUG"] = "WARN"
+
+
+OfflineConfig = Annotated[Union[DuckdbOfflineConfig, SparkOfflineConfig], Field(discriminator="type")]

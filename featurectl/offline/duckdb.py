@@ -174,8 +174,8 @@ def _check_entity_rows(conn: duckdb.DuckDBPyConnection, rows: pa.Table, types: d
             bad += f" OR isinf({typed})"
         elif target in ("BIGINT", "INTEGER") and described.get(column, "").removesuffix("[]") not in _SQL_INTEGERS:
             bad += f" OR {typed}::DOUBLE IS DISTINCT FROM TRY_CAST({raw} AS DOUBLE)"
-        found = conn.execute(f"SELECT count(*), min(__row) FROM __entity WHERE {bad})").fetchone()
-        count, first = found if found is not None else (0, None)
+        # fetchall, not fetchone: a result left open would block the next conn.sql()
+        count, first = conn.execute(f"SELECT count(*), min(__row) FROM __entity WHERE {bad})").fetchall()[0]
         if count:
             name = timestamp_column if column == "__et" else column
             dtype = {v: k for k, v in _SQL_TYPES.items()}.get(target, target)
@@ -191,6 +191,50 @@ def _check_entity_rows(conn: duckdb.DuckDBPyConnection, rows: pa.Table, types: d
 def _row_numbers(n: int) -> pa.Array:
     """0..n-1 without a Python loop (pa.array(range(n)) takes ~0.3 s per million)."""
     return pc.subtract(pc.cumulative_sum(pa.repeat(pa.scalar(1, pa.int64()), n)), 1)
+
+
+def check_entity_columns(entity_rows: pa.Table, keys: list[str], timestamp_column: str) -> None:
+    """Entity rows must hold every join key and the timestamp column (exit 2 naming it)."""
+    for column in [*keys, timestamp_column]:
+        if column not in entity_rows.column_names:
+            raise UsageError(
+                f"the entity rows have no column '{column}' "
+                f"({'timestamp column' if column == timestamp_column else 'join key'}); "
+                f"columns present: {', '.join(entity_rows.column_names)}",
+                hint="add the column, or pass --timestamp-column NAME for the timestamp")
+
+
+def _register_entity_rows(conn: duckdb.DuckDBPyConnection, entity_rows: pa.Table, requests: list[ViewRequest],
+                          timestamp_column: str) -> None:
+    """Register the narrow entity rows as `__entity` (keys, `__et`, `__row`) and refuse rows
+    whose keys or timestamps do not parse."""
+    keys = _entity_keys(requests)
+    narrow = pa.table({**{k: entity_rows.column(k) for k in keys},
+                       "__et": entity_rows.column(timestamp_column),
+                       "__row": _row_numbers(entity_rows.num_rows)})
+    conn.register("__entity", narrow)
+    _check_entity_rows(conn, entity_rows, {**_entity_key_types(requests), "__et": "TIMESTAMPTZ"},
+                       timestamp_column)
+
+
+def typed_entity_rows(entity_rows: pa.Table, requests: list[ViewRequest], timestamp_column: str) -> pa.Table:
+    """The narrow entity rows as another engine takes them: each join key cast to its entity
+    dtype, the timestamp as `__et` (timestamp[us, UTC]; no zone meaning UTC) and the row number
+    `__row`, refused (EntityRowsError) exactly where the DuckDB join refuses them. Parsing
+    keys and timestamps is one rule, whichever engine joins."""
+    check_entity_columns(entity_rows, _entity_keys(requests), timestamp_column)
+    conn = duckdb.connect(":memory:")
+    try:
+        conn.execute("SET TimeZone = 'UTC'")
+        _register_entity_rows(conn, entity_rows, requests, timestamp_column)
+        types = _entity_key_types(requests)
+        cols = [f"CAST({ident(k)} AS {types[k]}) AS {ident(k)}" for k in _entity_keys(requests)]
+        return conn.sql(f"SELECT {', '.join(cols)}, CAST(__et AS TIMESTAMPTZ) AS __et, __row "
+                        f"FROM __entity").to_arrow_table()
+    except duckdb.Error as exc:
+        raise _join_error(exc, requests) from None
+    finally:
+        conn.close()
 
 
 def _first_line(exc: Exception) -> str:
@@ -259,22 +303,11 @@ class DuckDBOfflineStore:
                                 full_feature_names: bool = False) -> pa.RecordBatchReader:
         names = _output_names(entity_rows.column_names, requests, full_feature_names)
         keys = _entity_keys(requests)
-        for column in [*keys, timestamp_column]:
-            if column not in entity_rows.column_names:
-                raise UsageError(
-                    f"the entity rows have no column '{column}' "
-                    f"({'timestamp column' if column == timestamp_column else 'join key'}); "
-                    f"columns present: {', '.join(entity_rows.column_names)}",
-                    hint="add the column, or pass --timestamp-column NAME for the timestamp")
+        check_entity_columns(entity_rows, keys, timestamp_column)
         conn = self._connect()
         with _closed_on_error(conn, requests):
             sources = [_Source(conn, self.root, r) for r in requests]
-            narrow = pa.table({**{k: entity_rows.column(k) for k in keys},
-                               "__et": entity_rows.column(timestamp_column),
-                               "__row": _row_numbers(entity_rows.num_rows)})
-            conn.register("__entity", narrow)
-            _check_entity_rows(conn, entity_rows, {**_entity_key_types(requests), "__et": "TIMESTAMPTZ"},
-                               timestamp_column)
+            _register_entity_rows(conn, entity_rows, requests, timestamp_column)
             matches, fetch = _pit_sql(keys, _entity_key_types(requests), sources)
             conn.execute(matches)
             reader = conn.sql(fetch).to_arrow_reader(100_000)
@@ -513,7 +546,12 @@ def _samples(conn: duckdb.DuckDBPyConnection, src: _Source, window: str, params:
     parts = [f"(SELECT {i} AS __i, {keys}, __ts AS event_timestamp, {literal(label)} AS violation, "
              f"CAST({raw} AS VARCHAR) AS value FROM {window} WHERE {cond} LIMIT {SAMPLE_LIMIT})"
              for i, (label, cond, raw) in enumerate(failing)]
-    rows = conn.sql(" UNION ALL ".join(parts), params=params).to_arrow_table().to_pylist()
+    return pick_samples(conn.sql(" UNION ALL ".join(parts), params=params).to_arrow_table().to_pylist())
+
+
+def pick_samples(rows: list[dict]) -> list[dict]:
+    """Up to SAMPLE_LIMIT of the offending rows (each tagged `__i`, its rule's index), taken
+    round-robin over the rules so that every failing rule shows."""
     per_rule: dict[int, list[dict]] = {}
     for row in rows:
         per_rule.setdefault(row.pop("__i"), []).append(row)

@@ -1,4 +1,4 @@
-"""latest_rows, validate_window and write_table of the DuckDB offline store."""
+"""latest_rows, validate_window and source_rows of every offline engine (DuckDB, Spark), and write_table."""
 from __future__ import annotations
 
 import random
@@ -14,13 +14,14 @@ from featurectl.offline.base import OfflineStoreError
 from featurectl.offline.config import DuckdbOfflineConfig
 from featurectl.offline import create_offline_store
 from featurectl.app.result_files import write_table
+from tests.fixtures.offline_stores import ENGINES, engine_param, open_offline_store
 from tests.integration.test_offline_pit import DRIVER, RIDER, make_view, minutes, random_rows, ref_view
 from tests.reference import SOURCE_KINDS, as_utc, latest_in_window, write_source
 
 
 @pytest.fixture
-def store(tmp_path):
-    return create_offline_store(DuckdbOfflineConfig(threads=1, memory_limit="256MB"), tmp_path)
+def store(request, engine, tmp_path):
+    return open_offline_store(request, engine, tmp_path, threads=1, memory_limit="256MB")
 
 
 def latest(store, request, start, end, batch_size=100_000) -> tuple[list[pa.RecordBatch], pa.Table]:
@@ -46,13 +47,14 @@ WINDOWS = [(minutes(-60), minutes(60)),  # everything
            (minutes(0), minutes(40))]  # rows sit on both whole-minute boundaries
 
 
-@pytest.mark.parametrize("seed", range(3))
-@pytest.mark.parametrize("kind", SOURCE_KINDS)
-@pytest.mark.parametrize("tz", [None, "America/New_York"])
-def test_latest_rows_match_oracle(tmp_path, store, seed, kind, tz):
+# Every kind of source and zone on both engines; the extra seeds on DuckDB alone.
+@pytest.mark.parametrize("engine, seed, kind, tz", [
+    engine_param(engine, seed, kind, tz) for engine in ENGINES for seed in range(3) for kind in SOURCE_KINDS
+    for tz in (None, "America/New_York") if engine == "duckdb" or seed == 0], indirect=["engine"])
+def test_latest_rows_match_oracle(tmp_path, store, engine, seed, kind, tz):
     rng = random.Random(f"{seed}-{kind}-{tz}")
     rows = random_rows(rng, 80)
-    request = make_view("stats", write_source(tmp_path, "stats", rows, kind, tz=tz))
+    request = make_view("stats", write_source(tmp_path, "stats", rows, kind, tz=tz, engine=engine))
     for start, end in WINDOWS:
         _, out = latest(store, request, start, end)
         assert out.column_names == ["driver_id", "event_timestamp", "conv", "trips", "label"]

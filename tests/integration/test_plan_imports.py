@@ -1,6 +1,6 @@
 """`plan` and `validate` never load the data stack: a whole CLI run imports none of duckdb,
-pyarrow, psycopg or redis (docs/architecture.md: backends are imported on use). Nor do a
-SQLite `get-online` and a `materialize-incremental` with nothing new: their whole process
+pyarrow, psycopg, redis or pyspark (docs/architecture.md: backends are imported on use). Nor do
+a SQLite `get-online` and a `materialize-incremental` with nothing new: their whole process
 is mostly start-up (docs/benchmarks.md, first-call cost)."""
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import pytest
 
 from tests.fixtures.repos import copy_example_repo, run_featurectl
 
-DATA_STACK = ("duckdb", "pyarrow", "psycopg", "redis", "hiredis")
+DATA_STACK = ("duckdb", "pyarrow", "psycopg", "redis", "hiredis", "pyspark", "py4j")
 # PYTHONPROFILEIMPORTTIME (= python -X importtime) writes one stderr line per module imported.
 IMPORT_LINE = re.compile(r"^import time:\s+\d+ \|\s+\d+ \| +(\S+)$", re.MULTILINE)
 
@@ -53,3 +53,16 @@ def test_the_trace_does_see_the_data_stack_when_a_command_loads_it(tmp_path):
     result = run_featurectl("materialize", "2025-01-01T00:00:00", "2026-01-01T00:00:00",
                             cwd=repo, env={"PYTHONPROFILEIMPORTTIME": "1"})
     assert {"pyarrow", "duckdb"} <= {m.split(".")[0] for m in imported(result.stderr)}
+
+
+@pytest.mark.parametrize("args", [("plan",), ("validate",)], ids=lambda a: " ".join(a))
+def test_a_spark_repository_plans_and_validates_without_pyspark_or_a_jvm(tmp_path, args):
+    """Spark SQL query sources are Spark's to judge, at apply: validate starts no JVM."""
+    repo = copy_example_repo(tmp_path / "repo")
+    config = repo / "featurectl.yaml"
+    config.write_text(config.read_text().replace("offline_store: {type: duckdb}",
+                                                 "offline_store: {type: spark, master: 'local[1]'}"))
+    assert "spark" in config.read_text()
+    result = run_featurectl(*args, cwd=repo, env={"PYTHONPROFILEIMPORTTIME": "1"})
+    assert result.code == 0, result.output
+    assert sorted({m.split(".")[0] for m in imported(result.stderr)} & set(DATA_STACK)) == []

@@ -1,0 +1,543 @@
+"""The Spark offline store: the DuckDB engine's answers (SPEC §5, §11), computed by Apache Spark.
+
+Point-in-time joins are a union + window per view: the entity rows and the view's source rows
+go into one DataFrame, partitioned by the view's join keys (compared as columns, never glued
+into one string) and ordered by time, source rows before entity rows at the same time and by
+created time among themselves; `last(..., ignorenulls)` over that order hands each entity row
+the latest source row at or before its time. One shuffle and one sort per view, no join of
+every entity row to every source row of its key (docs/spark.md says why). Latest rows per
+entity are a `max_by` aggregate, which Spark combines before the shuffle.
+
+Results come back as Arrow (`DataFrame.toArrow`), never as Python rows. Entity rows are checked
+and typed by the same rule as the DuckDB engine (`duckdb.typed_entity_rows`) and go in through
+Arrow. One SparkSession serves the whole process; its time zone is UTC so that naive and zoned
+timestamps compare as UTC, as in DuckDB.
+"""
+from __future__ import annotations
+
+import glob
+import os
+import re
+import tempfile
+import threading
+import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from featurectl.core.dtypes import element_type
+from featurectl.core.errors import DefinitionError, Problem
+from featurectl.core.model import FileSource, QuerySource
+from featurectl.core.times import as_utc
+from featurectl.offline.base import (InvalidSourceData, OfflineStoreError, SourceDataError, ValidationReport,
+                                     ViewRequest)
+from featurectl.offline.config import SparkOfflineConfig
+from featurectl.offline.duckdb import (SAMPLE_LIMIT, _output_names, pick_samples,
+                                       typed_entity_rows)
+
+try:
+    from py4j.protocol import Py4JError
+    from pyspark import SparkConf, SparkContext
+    from pyspark.errors import PySparkException
+    from pyspark.java_gateway import launch_gateway
+    from pyspark.sql import Column, DataFrame, SparkSession, Window
+    from pyspark.sql import functions as F
+except ImportError as exc:  # the extra is not installed
+    raise OfflineStoreError(
+        f"offline_store type 'spark' needs pyspark ({exc}). Install it with "
+        "`pip install 'featurectl[spark]'` (and a Java 17+ runtime), or set offline_store.type "
+        "to duckdb in featurectl.yaml") from None
+
+# pyspark warns on every Arrow conversion that it was not tested with pandas 3; featurectl
+# hands it Arrow tables, not pandas frames, so the warning says nothing to a featurectl user.
+warnings.filterwarnings("ignore", message="PySpark does not yet fully support pandas", category=FutureWarning)
+
+_SPARK_TYPES = {
+    "bool": "boolean", "int32": "int", "int64": "bigint", "float32": "float",
+    "float64": "double", "string": "string", "bytes": "binary", "timestamp": "timestamp",
+}
+_SPARK_INTEGERS = {"tinyint", "smallint", "int", "bigint"}
+# The Arrow types the DuckDB engine hands back, so both engines give the online writers and
+# the result files the same schema (DuckDB names a list's element `l`).
+_ARROW_TYPES = {
+    "bool": pa.bool_(), "int32": pa.int32(), "int64": pa.int64(), "float32": pa.float32(),
+    "float64": pa.float64(), "string": pa.string(), "bytes": pa.binary(), "timestamp": pa.timestamp("us", tz="UTC"),
+}
+_INVALID_MARK = "featurectl-invalid-value: "
+_URI = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*:")  # s3a://, hdfs://, gs://, file:... (not C:\ paths)
+# Spark settings featurectl's semantics rest on: times compare in UTC (naive = UTC, as in
+# DuckDB), and a cast that fails is an error, not a silent null.
+_REQUIRED_CONF = {"spark.sql.session.timeZone": "UTC", "spark.sql.ansi.enabled": "true"}
+_DEFAULT_CONF = {
+    "spark.app.name": "featurectl",
+    "spark.sql.execution.arrow.pyspark.enabled": "true",
+    "spark.ui.showConsoleProgress": "false",  # no progress bars on the CLI's stderr
+    "spark.driver.maxResultSize": "0",  # results come back to the driver (docs/spark.md)
+}
+
+_SESSION_LOCK = threading.Lock()
+
+
+def spark_type(dtype: str) -> str:
+    """Spark SQL type of a featurectl dtype; list<T> becomes array<T>."""
+    elem = element_type(dtype)
+    return f"array<{_SPARK_TYPES[elem]}>" if elem else _SPARK_TYPES[dtype]
+
+
+def arrow_type(dtype: str) -> pa.DataType:
+    elem = element_type(dtype)
+    return pa.list_(pa.field("l", _ARROW_TYPES[elem])) if elem else _ARROW_TYPES[dtype]
+
+
+def col(name: str) -> Column:
+    """A column by its exact name (dots and backticks in it are part of the name)."""
+    return F.col("`" + name.replace("`", "``") + "`")
+
+
+def _first_line(exc: BaseException) -> str:
+    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+    return lines[0] if lines else type(exc).__name__
+
+
+def spark_session(config: SparkOfflineConfig) -> SparkSession:
+    """The process's SparkSession, started on first use from `config` (master and conf);
+    later stores in the same process, whatever their config, share it."""
+    wrong = {k: v for k, v in config.conf.items() if k in _REQUIRED_CONF and str(v).lower() != _REQUIRED_CONF[k].lower()}
+    if wrong:
+        raise OfflineStoreError(
+            f"offline_store.conf sets {', '.join(f'{k}={v}' for k, v in wrong.items())} in featurectl.yaml; "
+            f"featurectl needs {', '.join(f'{k}={_REQUIRED_CONF[k]}' for k in wrong)} (times compare as UTC, "
+            "and a failed cast is an error). Remove the setting")
+    with _SESSION_LOCK:
+        if SparkContext._active_spark_context is None:  # process-wide, unlike the active session
+            session = _start_session(config)
+        else:  # ours, or one the embedding program started (a notebook): reuse it
+            session = SparkSession.builder.getOrCreate()
+        for key, value in _REQUIRED_CONF.items():
+            session.conf.set(key, value)
+        return session
+
+
+def spark_log_path() -> Path:
+    """Where the JVM of this process writes its own output (Spark's log, Java's warnings)."""
+    return Path(tempfile.gettempdir()) / f"featurectl-spark-{os.getpid()}.log"
+
+
+def _start_session(config: SparkOfflineConfig) -> SparkSession:
+    """Launch the JVM with its stdout and stderr in `spark_log_path()`, so that Spark's log
+    and Java's warnings never mix with the command's own output, then start the session."""
+    settings = {**_DEFAULT_CONF, **config.conf, **_REQUIRED_CONF}
+    conf = SparkConf().setMaster(config.master).setAll(
+        [(k, str(v).lower() if isinstance(v, bool) else str(v)) for k, v in settings.items()])
+    log = spark_log_path()
+    try:
+        with open(log, "ab") as out:
+            gateway = launch_gateway(conf, popen_kwargs={"stdout": out, "stderr": out})
+        context = SparkContext(conf=conf, gateway=gateway)
+        context.setLogLevel(config.log_level)
+        return SparkSession(context)
+    except Exception as exc:  # no java, a bad master URL, an unknown conf value
+        said = [line.strip() for line in log.read_text(errors="replace").splitlines() if line.strip()] \
+            if log.exists() else []
+        raise OfflineStoreError(
+            f"cannot start Spark with master {config.master!r}: {_first_line(exc)}"
+            + (f" (the JVM said: {said[-1]}; full output in {log})" if said else "")
+            + ". Check that a Java 17+ runtime is installed (`java -version`; `make servers` installs "
+            "one) and that offline_store.master and offline_store.conf in featurectl.yaml are right") from None
+
+
+class _Source:
+    """One view's source as a DataFrame, with its columns checked against the view: join keys
+    cast to the entity dtypes (named by join key), `__ts` and `__cr` as timestamps (UTC), and
+    the raw feature columns as `__v_<feature>`."""
+
+    def __init__(self, spark: SparkSession, root: Path, request: ViewRequest, rows: pa.Table | None = None):
+        self.request = request
+        self.source = request.source
+        self.keys = [e.join_key for e in request.entities]
+        try:
+            self.raw = spark.createDataFrame(rows) if rows is not None else self._read(spark, root)
+            fields = self.raw.schema.fields
+        except (PySparkException, Py4JError) as exc:
+            raise SourceDataError(f"cannot read {self.describe()}: {_first_line(exc)}. Check that the data is "
+                                  "readable and the query is valid Spark SQL") from None
+        self.types = {f.name: f.dataType.simpleString() for f in fields}
+        present = list(self.types)
+        src = self.source
+        needed = [(src.timestamp_field, "its timestamp_field")]
+        if src.created_timestamp_field:
+            needed.append((src.created_timestamp_field, "its created_timestamp_field"))
+        needed += [(e.join_key, f"the join key of entity '{e.name}'") for e in request.entities]
+        needed += [(f, "a feature of the view") for f in request.features]
+        for column, role in needed:
+            if column not in present:
+                raise SourceDataError(
+                    f"{self.describe()} has no column '{column}' ({role}); columns present: "
+                    f"{', '.join(present) or 'none'}. Add the column to the data, or change the "
+                    f"definition to name an existing column")
+        created = (col(src.created_timestamp_field).cast("timestamp") if src.created_timestamp_field
+                   else F.lit(None).cast("timestamp"))
+        self.df = self.raw.select(
+            *(col(e.join_key).cast(spark_type(e.dtype)).alias(e.join_key) for e in request.entities),
+            col(src.timestamp_field).cast("timestamp").alias("__ts"), created.alias("__cr"),
+            *(col(f).alias("__v_" + f) for f in request.features))
+
+    def describe(self) -> str:
+        where = (f"path '{self.source.path}'" if isinstance(self.source, FileSource)
+                 else f"query {self.source.query!r}")
+        return f"source '{self.source.name}' ({where}) of view '{self.request.view.name}'"
+
+    def _read(self, spark: SparkSession, root: Path) -> DataFrame:
+        src = self.source
+        if not isinstance(src, FileSource):
+            query, problem = spark_query(spark, src.query)  # never run a query that could write
+            if problem:
+                raise SourceDataError(f"{self.describe()}: query source refused: {problem}")
+            return spark.sql(query)
+        if _URI.match(src.path):  # a cluster path: Spark lists and globs it itself
+            paths = [src.path]
+        else:
+            pattern = str(root / src.path)
+            paths = sorted(glob.glob(pattern, recursive=True))
+            if not paths:
+                raise SourceDataError(
+                    f"{self.describe()}: no file matches {pattern}. Create the file, or fix 'path' "
+                    f"in the source definition (it is relative to the repository root)")
+        if src.path.lower().endswith(".csv"):
+            return spark.read.csv(paths, header=True, inferSchema=True)
+        return spark.read.option("mergeSchema", "true").parquet(*paths)
+
+    def feature(self, name: str, raw: Column) -> Column:
+        """The feature value `raw` cast to its declared dtype; a value that does not fit it
+        exactly stops the query (SPEC §7: never altered silently)."""
+        dtype = self.request.feature(name).dtype
+        typed = raw.cast(spark_type(dtype))
+        invalid = invalid_value(raw, dtype, self.types.get(name))
+        if invalid is None:
+            return typed
+        message = F.concat(
+            F.lit(f"{_INVALID_MARK}view '{self.request.view.name}' feature '{name}' ({dtype}): the value "),
+            raw.cast("string"), F.lit(f" in {self.describe()} does not fit {dtype} exactly"))
+        return F.when(invalid, F.raise_error(message)).otherwise(typed)
+
+    def window(self, start: datetime, end: datetime) -> DataFrame:
+        return self.df.where((F.col("__ts") >= F.lit(as_utc(start))) & (F.col("__ts") < F.lit(as_utc(end))))
+
+
+def _uncastable(raw: Column, dtype: str, source_type: str | None) -> Column | None:
+    """The non-null source value `raw` is no value of `dtype` (2^40 for an int32); None when
+    the column already has the declared type, so that it cannot hold such a value."""
+    if source_type == spark_type(dtype):
+        return None
+    return raw.isNotNull() & raw.try_cast(spark_type(dtype)).isNull()
+
+
+def _inexact(raw: Column, dtype: str, source_type: str | None) -> Column | None:
+    """Casting `raw` to an integer dtype would round it (784.7 -> 785)."""
+    if (element_type(dtype) or dtype) not in ("int32", "int64"):
+        return None
+    if source_type == spark_type(dtype) or re.sub(r"^array<(.*)>$", r"\1", source_type or "") in _SPARK_INTEGERS:
+        return None
+    exact = "array<double>" if element_type(dtype) else "double"
+    return raw.isNotNull() & ~raw.try_cast(spark_type(dtype)).cast(exact).eqNullSafe(raw.try_cast(exact))
+
+
+def invalid_value(raw: Column, dtype: str, source_type: str | None) -> Column | None:
+    """Either condition above: a source value that does not fit `dtype` exactly (SPEC §7)."""
+    found = None
+    for cond in (_uncastable(raw, dtype, source_type), _inexact(raw, dtype, source_type)):
+        if cond is not None:
+            found = cond if found is None else (found | cond)
+    return found
+
+
+def spark_query(spark: SparkSession, query: str) -> tuple[str, str | None]:
+    """The query as Spark runs it, and why it is refused, or None: a `query:` source must be
+    exactly one read-only query, judged by Spark's own query parser (a trailing `;` is fine)."""
+    text = query.strip().rstrip(";").strip()
+    parser = spark._jsparkSession.sessionState().sqlParser()
+    try:
+        parser.parseQuery(text)
+    except Exception as exc:
+        return text, (f"it is not one read-only Spark SQL query (SELECT, WITH ... SELECT, VALUES): "
+                      f"{_first_line(exc)}")
+    return text, None
+
+
+class SparkOfflineStore:
+    def __init__(self, root: Path, config: SparkOfflineConfig):
+        self.root = Path(root).resolve()
+        self.config = config
+
+    @classmethod
+    def from_config(cls, config: SparkOfflineConfig, root: Path) -> "SparkOfflineStore":
+        return cls(root, config)
+
+    @property
+    def spark(self) -> SparkSession:
+        """Started on first use: opening the store (e.g. for `apply` without query sources)
+        costs nothing."""
+        return spark_session(self.config)
+
+    def close(self) -> None:
+        """The session is the process's, shared by every store: it stays up (Spark stops it at exit)."""
+
+    def check_sources(self, defs: Any, origins: dict | None = None) -> None:
+        """Refuse (exit 2) every query source that is not one read-only Spark SQL query."""
+        queries = [s for s in defs.sources.values() if isinstance(s, QuerySource)]
+        if not queries:
+            return
+        problems = []
+        for source in queries:
+            _, problem = spark_query(self.spark, source.query)
+            if problem:
+                problems.append(Problem(f"query source refused: {problem}",
+                                        file=(origins or {}).get(("source", source.name)), kind="source",
+                                        name=source.name, field="query",
+                                        hint="write one Spark SQL SELECT (or WITH ... SELECT) that reads the "
+                                             "source rows, e.g. SELECT * FROM parquet.`s3a://bucket/path`"))
+        if problems:
+            raise DefinitionError(problems)
+
+    # -- point-in-time join ---------------------------------------------------------------
+
+    def get_historical_features(self, entity_rows: pa.Table, requests: list[ViewRequest], *,
+                                timestamp_column: str = "event_timestamp",
+                                full_feature_names: bool = False) -> pa.RecordBatchReader:
+        names = _output_names(entity_rows.column_names, requests, full_feature_names)
+        typed = typed_entity_rows(entity_rows, requests, timestamp_column)
+        with _spark_errors(requests):
+            spark = self.spark
+            sources = [_Source(spark, self.root, r) for r in requests]
+            frame = spark.createDataFrame(typed, schema=_spark_schema(typed)) if typed.num_rows else \
+                spark.createDataFrame([], _spark_schema(typed))
+            outputs: list[str] = []
+            for i, src in enumerate(sources):
+                frame = _pit_step(frame, src, i)
+                outputs += [f"__f{i}_{j}" for j in range(len(src.request.features))]
+            found = frame.select("__row", *outputs).toArrow()
+        found = found.take(pc.sort_indices(found.column("__row")))
+        if found.num_rows != entity_rows.num_rows:
+            raise OfflineStoreError(f"internal error: the join returned {found.num_rows} rows for "
+                                    f"{entity_rows.num_rows} entity rows")
+        table = entity_rows.replace_schema_metadata(None)
+        dtypes = [r.feature(f).dtype for r in requests for f in r.features]
+        features = [found.column(i + 1).cast(arrow_type(d)) for i, d in enumerate(dtypes)]
+        schema = pa.schema([*table.schema, *(pa.field(n, arrow_type(d)) for n, d in zip(names, dtypes))])
+        out = pa.Table.from_arrays([*table.columns, *features], schema=schema)
+        return pa.RecordBatchReader.from_batches(schema, out.to_batches(max_chunksize=100_000))
+
+    # -- materialization ------------------------------------------------------------------
+
+    def latest_rows(self, request: ViewRequest, start: datetime, end: datetime,
+                    batch_size: int = 100_000, rows: pa.Table | None = None) -> pa.RecordBatchReader:
+        with _spark_errors([request]):
+            src = _Source(self.spark, self.root, request, rows)
+            window = src.window(start, end).where(_all(col(k).isNotNull() for k in src.keys))
+            # The latest row is the greatest (event time, has a created time, created time):
+            # a missing created time loses, as in the DuckDB engine.
+            order = F.struct(F.col("__ts"), F.col("__cr").isNotNull(),
+                             F.coalesce(F.col("__cr"), F.lit(datetime(1970, 1, 1, tzinfo=timezone.utc))))
+            values = F.struct(F.col("__ts").alias("ts"),
+                              *(col("__v_" + f).alias(f"v{j}") for j, f in enumerate(request.features)))
+            top = window.groupBy(*(col(k) for k in src.keys)).agg(F.max_by(values, order).alias("__w"))
+            out = top.select(*(col(k) for k in src.keys), F.col("__w.ts").alias("event_timestamp"),
+                             *(src.feature(f, F.col(f"__w.v{j}")).alias(f) for j, f in enumerate(request.features)))
+            table = out.toArrow()
+        schema = pa.schema([*(pa.field(e.join_key, arrow_type(e.dtype)) for e in request.entities),
+                            pa.field("event_timestamp", pa.timestamp("us", tz="UTC")),
+                            *(pa.field(f, arrow_type(request.feature(f).dtype)) for f in request.features)])
+        return _reader(table, schema, batch_size)
+
+    def source_rows(self, request: ViewRequest, start: datetime, end: datetime,
+                    batch_size: int = 100_000) -> pa.RecordBatchReader:
+        with _spark_errors([request]):
+            src = _Source(self.spark, self.root, request)
+            out = src.window(start, end).select(
+                F.col("__ts").alias("event_timestamp"),
+                *(src.feature(f, col("__v_" + f)).alias(f) for f in request.features))
+            table = out.toArrow()
+        schema = pa.schema([pa.field("event_timestamp", pa.timestamp("us", tz="UTC")),
+                            *(pa.field(f, arrow_type(request.feature(f).dtype)) for f in request.features)])
+        return _reader(table, schema, batch_size)
+
+    def newest_event_time(self, request: ViewRequest) -> datetime | None:
+        with _spark_errors([request]):
+            src = _Source(self.spark, self.root, request)
+            newest: datetime | None = src.df.agg(F.max("__ts")).toArrow().column(0)[0].as_py()
+        return newest
+
+    def validate_window(self, request: ViewRequest, start: datetime, end: datetime,
+                        rows: pa.Table | None = None) -> ValidationReport:
+        with _spark_errors([request]):
+            if rows is not None:
+                raw = _raw_row_report(self.spark, request, rows)
+                if raw is not None:
+                    return raw
+            src = _Source(self.spark, self.root, request, rows)
+            checks = _checks(request, src.types)
+            window = src.window(start, end)
+            counts = window.agg(F.count(F.lit(1)), *(F.count_if(cond) for _, cond, _ in checks)).toArrow()
+            row = [counts.column(i)[0].as_py() for i in range(counts.num_columns)]
+            violations = {label: n for (label, _, _), n in zip(checks, row[1:]) if n}
+            failing = [(i, c) for i, c in enumerate(checks) if c[0] in violations]
+            samples = []
+            if failing:
+                parts = [window.where(cond).select(
+                    F.lit(i).alias("__i"), *(col(k) for k in src.keys), F.col("__ts").alias("event_timestamp"),
+                    F.lit(label).alias("violation"), raw_col.cast("string").alias("value")).limit(SAMPLE_LIMIT)
+                    for i, (_, (label, cond, raw_col)) in enumerate(failing)]
+                union = parts[0]
+                for part in parts[1:]:
+                    union = union.unionByName(part)
+                samples = pick_samples(union.toArrow().to_pylist())
+        return ValidationReport(view=request.view.name, rows_checked=row[0], violations=violations, samples=samples)
+
+
+# -- the plan pieces ------------------------------------------------------------------------
+
+
+def _all(conditions: Iterator[Column] | Any) -> Column:
+    found = F.lit(True)
+    for cond in conditions:
+        found = found & cond
+    return found
+
+
+def _spark_schema(typed: pa.Table) -> Any:
+    """The Spark schema of the typed entity rows (given explicitly, so zero rows work too)."""
+    from pyspark.sql.pandas.types import from_arrow_schema
+    return from_arrow_schema(typed.schema)
+
+
+def _pit_step(entities: DataFrame, src: _Source, i: int) -> DataFrame:
+    """The entity rows with view `i`'s features added as `__f{i}_{j}`: entity rows and the
+    source's rows in one union, partitioned by the view's join keys and ordered by time (a
+    source row before an entity row at the same time: `<=`; among source rows the greater
+    created time later, a missing one first); each entity row takes the last source row
+    before it. A row exactly ttl old still counts."""
+    request = src.request
+    carried = entities.columns
+    source = src.df.where(_all(col(k).isNotNull() for k in src.keys) & F.col("__ts").isNotNull()).select(
+        *(col(k) for k in src.keys), F.col("__ts").alias("__t"), F.lit(0).alias("__kind"), F.col("__cr"),
+        F.struct(F.col("__ts").alias("ts"),
+                 *(col("__v_" + f).alias(f"v{j}") for j, f in enumerate(request.features))).alias("__s"))
+    marked = entities.select("*", F.col("__et").alias("__t"), F.lit(1).alias("__kind"))
+    union = marked.unionByName(source, allowMissingColumns=True)
+    order = Window.partitionBy(*(col(k) for k in src.keys)).orderBy(
+        F.col("__t").asc_nulls_first(), F.col("__kind"), F.col("__cr").asc_nulls_first()
+    ).rowsBetween(Window.unboundedPreceding, Window.currentRow)
+    hit = F.last(F.col("__s"), ignorenulls=True).over(order)
+    picked = union.select("*", hit.alias("__hit")).where(F.col("__kind") == 1)
+    if request.view.ttl:
+        fresh = F.unix_micros(F.col("__hit.ts")) >= F.unix_micros(F.col("__et")) - int(request.view.ttl) * 1_000_000
+        picked = picked.withColumn("__hit", F.when(fresh, F.col("__hit")))
+    return picked.select(*(col(c) for c in carried),
+                         *(src.feature(f, F.col(f"__hit.v{j}")).alias(f"__f{i}_{j}")
+                           for j, f in enumerate(request.features)))
+
+
+def _checks(request: ViewRequest, source_types: dict[str, str]) -> list[tuple[str, Column, Column]]:
+    """(label, condition on the window, column) for every rule a feature declares, labelled as
+    the DuckDB engine labels them. A column already of the declared type gets no cast check."""
+    checks = []
+    for name in request.features:
+        feature = request.feature(name)
+        raw = col("__v_" + name)
+        typed = raw.try_cast(spark_type(feature.dtype))
+        is_list = element_type(feature.dtype) is not None
+        uncastable = _uncastable(raw, feature.dtype, source_types.get(name))
+        if uncastable is not None:
+            checks.append((f"{name}: not a valid {feature.dtype}", uncastable, raw))
+        inexact = _inexact(raw, feature.dtype, source_types.get(name))
+        if inexact is not None:
+            checks.append((f"{name}: not a whole number, would be rounded to fit {feature.dtype}", inexact, raw))
+        if not feature.nullable:
+            checks.append((f"{name}: null in a non-nullable feature", raw.isNull(), raw))
+        c = feature.constraints
+        if c is None:
+            continue
+        low, high = (F.array_min(typed), F.array_max(typed)) if is_list else (typed, typed)
+        if c.min is not None:
+            checks.append((f"{name}: below min {c.min:g}", low < F.lit(float(c.min)), raw))
+        if c.max is not None:
+            checks.append((f"{name}: above max {c.max:g}", high > F.lit(float(c.max)), raw))
+        if c.allowed is not None:
+            elem = _SPARK_TYPES[element_type(feature.dtype) or feature.dtype]
+            allowed = F.array_compact(F.array(*(F.lit(str(v)).try_cast(elem) for v in c.allowed)))
+            cond = (F.exists(typed, _not_in(allowed)) if is_list
+                    else typed.isNotNull() & ~F.array_contains(allowed, typed))
+            checks.append((f"{name}: not in allowed values", cond, raw))
+    return checks
+
+
+def _not_in(allowed: Column) -> Any:
+    """For `exists`: an element present and not among `allowed`."""
+    return lambda x: x.isNotNull() & ~F.array_contains(allowed, x)
+
+
+def _raw_row_report(spark: SparkSession, request: ViewRequest, rows: pa.Table) -> ValidationReport | None:
+    """Pushed rows come from JSON: a key or timestamp that does not parse would stop the
+    normalising casts, so these are counted first, labelled as the DuckDB engine does."""
+    frame = spark.createDataFrame(rows)
+    present = set(frame.columns)
+    src = request.source
+    checks = [(f"{e.join_key}: missing or not a valid {e.dtype}",
+               col(e.join_key).try_cast(spark_type(e.dtype)).isNull(), col(e.join_key))
+              for e in request.entities if e.join_key in present]
+    for column in filter(None, (src.timestamp_field, src.created_timestamp_field)):
+        if column not in present:
+            continue
+        bad = col(column).isNotNull() & col(column).try_cast("timestamp").isNull()
+        if column != src.created_timestamp_field:
+            bad = col(column).isNull() | bad
+        checks.append((f"{column}: missing or not an ISO 8601 timestamp", bad, col(column)))
+    counts = frame.agg(F.count(F.lit(1)), *(F.count_if(cond) for _, cond, _ in checks)).toArrow()
+    row = [counts.column(i)[0].as_py() for i in range(counts.num_columns)]
+    violations = {label: n for (label, _, _), n in zip(checks, row[1:]) if n}
+    if not violations:
+        return None
+    samples: list[dict] = []
+    for label, cond, raw in checks:
+        if label in violations:
+            found = frame.where(cond).select(raw.cast("string").alias("value")).limit(SAMPLE_LIMIT).toArrow()
+            samples += [{"violation": label, "value": value} for value in found.column(0).to_pylist()]
+    return ValidationReport(view=request.view.name, rows_checked=row[0], violations=violations,
+                            samples=samples[:SAMPLE_LIMIT])
+
+
+# -- results and errors -----------------------------------------------------------------------
+
+
+def _reader(table: pa.Table, schema: pa.Schema, batch_size: int) -> pa.RecordBatchReader:
+    """The collected Arrow result in the DuckDB engine's schema, handed out `batch_size` rows at a time."""
+    table = pa.Table.from_arrays([table.column(i).cast(f.type) for i, f in enumerate(schema)], schema=schema)
+    return pa.RecordBatchReader.from_batches(schema, table.to_batches(max_chunksize=batch_size))
+
+
+def _join_error(exc: BaseException, requests: list[ViewRequest]) -> OfflineStoreError:
+    text = str(exc)
+    if _INVALID_MARK in text:
+        what = text.split(_INVALID_MARK, 1)[1].splitlines()[0]
+        what = re.sub(r"\s*SQLSTATE: \w+.*$", "", what).strip()
+        return InvalidSourceData(what + ". Nothing was written. Fix the source data, or declare the feature "
+                                 "with a dtype that holds the value")
+    views = ", ".join(f"'{r.view.name}' (source '{r.source.name}')" for r in requests)
+    return OfflineStoreError(
+        f"Spark failed on view(s) {views}: {_first_line(exc)}. Check that every source column holds values "
+        f"of its feature's declared dtype, that join-key columns (in the sources and the entity rows) hold "
+        f"the entity dtypes, and that timestamps are timestamps")
+
+
+@contextmanager
+def _spark_errors(requests: list[ViewRequest]) -> Iterator[None]:
+    """A Spark or JVM error while planning or running becomes ours (exit 1, 2 or 3)."""
+    try:
+        yield
+    except (PySparkException, Py4JError) as exc:
+        raise _join_error(exc, requests) from None

@@ -1,0 +1,107 @@
+"""A feature repository whose offline_store is Spark, driven through the SDK and the CLI:
+Spark SQL query sources judged by Spark's parser (exit 2 naming source and field), the same
+data errors and exit codes as DuckDB, and materialize/get-historical end to end."""
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+import yaml
+
+from featurectl.core.errors import DefinitionError
+from featurectl.offline.base import InvalidSourceData, SourceDataError
+from featurectl.sdk import FeatureStore
+from tests.fixtures.offline_stores import SPARK_GROUP, SPARK_TEST_CONF
+from tests.fixtures.repos import ANSI, run_featurectl
+
+pytestmark = SPARK_GROUP
+UTC = timezone.utc
+AT = datetime(2030, 1, 1, tzinfo=UTC)
+
+
+def make_repo(root: Path, query: str | None = None) -> Path:
+    """One view `area_stats` over data/areas.parquet, or over `query` (Spark SQL) if given."""
+    (root / "features").mkdir(parents=True)
+    (root / "data").mkdir()
+    config = {"project": "areas", "offline_store": {"type": "spark", "master": "local[2]", "conf": SPARK_TEST_CONF}}
+    (root / "featurectl.yaml").write_text(yaml.safe_dump(config))
+    source = ({"name": "areas", "query": query} if query else {"name": "areas", "path": "data/areas.parquet"})
+    defs = {"entities": [{"name": "area", "join_key": "area_id", "dtype": "int64"}],
+            "sources": [{**source, "timestamp_field": "event_timestamp"}],
+            "feature_views": [{"name": "area_stats", "version": "1.0.0", "entities": ["area"], "source": "areas",
+                               "owner": "a@b.c", "features": [{"name": "homes", "dtype": "int64"}]}]}
+    (root / "features" / "defs.yaml").write_text(yaml.safe_dump(defs, sort_keys=False))
+    pq.write_table(pa.table({"area_id": pa.array([1, 2], pa.int64()), "event_timestamp": pa.array([AT, AT]),
+                             "homes": pa.array([3.0, 784.0])}), root / "data" / "areas.parquet")
+    return root
+
+
+def entities() -> pa.Table:
+    return pa.table({"area_id": [2, 1, 3], "event_timestamp": pa.array([datetime(2030, 1, 2, tzinfo=UTC)] * 3)})
+
+
+@pytest.mark.parametrize("query", ["SELECT 1; SELECT 2", "CREATE TABLE t AS SELECT 1",
+                                   "INSERT OVERWRITE DIRECTORY '/tmp/x' SELECT 1", "SELEC nonsense"])
+def test_apply_refuses_a_query_spark_cannot_run_as_one_read_only_query(tmp_path, spark_config, query):
+    root = make_repo(tmp_path / "repo", query)
+    with FeatureStore(root) as fs:
+        with pytest.raises(DefinitionError) as err:
+            fs.apply()
+    [problem] = err.value.problems
+    assert (problem.kind, problem.name, problem.field) == ("source", "areas", "query")
+    assert "Spark SQL" in problem.message
+
+
+def test_spark_sql_query_source_materializes_and_joins(tmp_path, spark_config):
+    path = (tmp_path / "repo" / "data" / "areas.parquet").resolve()
+    root = make_repo(tmp_path / "repo", f"SELECT area_id, event_timestamp, CAST(homes AS BIGINT) AS homes "
+                                        f"FROM parquet.`{path}`;")
+    with FeatureStore(root) as fs:
+        fs.validate()  # Spark SQL is Spark's to judge: validate does not hand it to DuckDB
+        fs.apply()
+        [run] = fs.materialize("2029-01-01", "2031-01-01")
+        assert (run.status, run.entities_written) == ("ok", 2)
+        assert fs.get_online_features(["area_stats:homes"], [{"area_id": 1}, {"area_id": 2}])["homes"] == [3, 784]
+        out = fs.get_historical_features(entities(), ["area_stats:homes"])
+    assert out.column("homes").to_pylist() == [784, 3, None]
+
+
+def test_data_errors_are_the_duckdb_engines(tmp_path, spark_config):
+    root = make_repo(tmp_path / "repo")
+    with FeatureStore(root) as fs:
+        fs.apply()
+        pq.write_table(pa.table({"area_id": [1], "event_timestamp": pa.array([AT]), "homes": [784.7]}),
+                       root / "data" / "areas.parquet")
+        with pytest.raises(InvalidSourceData, match="'area_stats'.*784.7.*data/areas.parquet"):
+            fs.get_historical_features(entities(), ["area_stats:homes"])
+        pq.write_table(pa.table({"area_id": [1], "event_timestamp": pa.array([AT])}), root / "data" / "areas.parquet")
+        with pytest.raises(SourceDataError, match="no column 'homes'"):
+            fs.get_historical_features(entities(), ["area_stats:homes"])
+        (root / "data" / "areas.parquet").unlink()
+        [run] = fs.materialize("2029-01-01", "2031-01-01")
+        assert run.status == "bad_source" and "no file matches" in run.error and "data/areas.parquet" in run.error
+
+
+def test_the_cli_on_spark_exits_2_on_a_data_error_with_a_clean_message(tmp_path, spark_config):
+    """One real CLI process (its own JVM): the exit code and a stderr free of Java noise."""
+    root = make_repo(tmp_path / "repo")
+    assert run_featurectl("apply", cwd=root).code == 0
+    pq.write_table(pa.table({"area_id": [1], "event_timestamp": pa.array([AT])}), root / "data" / "areas.parquet")
+    result = run_featurectl("materialize", "2029-01-01", "2031-01-01", cwd=root)
+    assert result.code == 2, result.output
+    assert "'homes'" in result.output and "nothing of it was written" in result.stderr
+    assert "Traceback" not in result.output and not ANSI.search(result.output)
+    assert "log4j" not in result.output and "WARN" not in result.output and "at org.apache" not in result.output
+    assert "Warning" not in result.stderr
+
+
+def test_no_java_runtime_is_exit_3_saying_what_to_install(tmp_path, spark_config):
+    root = make_repo(tmp_path / "repo")
+    assert run_featurectl("apply", cwd=root).code == 0  # apply without query sources starts no JVM
+    result = run_featurectl("materialize", "2029-01-01", "2031-01-01", cwd=root, env={"JAVA_HOME": str(tmp_path)})
+    assert result.code == 3, result.output
+    assert "cannot start Spark" in result.output and "Java 17+" in result.output and "featurectl-spark-" in result.output
+    assert "Traceback" not in result.output
