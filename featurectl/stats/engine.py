@@ -104,9 +104,15 @@ def _bin_counts(value, grid: list[float]) -> list[int]:
     return [by_edge.get(edge, 0) for edge in grid] + [by_edge.get(float("inf"), 0)]
 
 
+def _grid_params(grids: list[list[float]]) -> dict[str, list[float]]:
+    """The `$g<i>` parameters of _histogram_sql: only grids that it names (DuckDB refuses a
+    parameter the statement does not use, as for a column with no values)."""
+    return {f"g{i}": g for i, g in enumerate(grids) if g}
+
+
 def _histograms(conn, table: Table, columns: list[Column], grids: list[list[float]]) -> list[list[int]]:
     parts = [_histogram_sql(c, g, f"g{i}") for i, (c, g) in enumerate(zip(columns, grids))]
-    row = _fetch(conn, f"SELECT {', '.join(parts)} FROM {table.sql}", {f"g{i}": g for i, g in enumerate(grids)})
+    row = _fetch(conn, f"SELECT {', '.join(parts)} FROM {table.sql}", _grid_params(grids))
     return [_bin_counts(value, grid) for value, grid in zip(row, grids)]
 
 
@@ -144,7 +150,7 @@ def _observe_numeric(conn, table: Table, pairs: list[tuple[ReferenceProfile, Col
     grids = [list(p.grid) for p, _ in pairs]
     parts = ", ".join(f"count({c.numeric()}), avg({c.numeric()}), {_histogram_sql(c, grids[i], f'g{i}')}"
                       for i, (_, c) in enumerate(pairs))
-    row = _fetch(conn, f"SELECT {parts} FROM {table.sql}", {f"g{i}": g for i, g in enumerate(grids)})
+    row = _fetch(conn, f"SELECT {parts} FROM {table.sql}", _grid_params(grids))
     return [SideCounts(table.rows, row[3 * i], tuple(_bin_counts(row[3 * i + 2], grid)), _float(row[3 * i + 1]))
             for i, grid in enumerate(grids)]
 
