@@ -7,7 +7,6 @@ from typing import Annotated, Optional
 
 import typer
 
-from featurectl.cli import outfiles
 from featurectl.cli.main import command
 from featurectl.cli.options import DebugOpt, RepoOpt, split_list, store
 from featurectl.cli.output import Output, escape
@@ -143,21 +142,12 @@ def get_historical(
     """Write point-in-time correct training data for the entity rows."""
     import time
 
-    from featurectl.app.entity_files import read_entity_rows, text_key_columns
-    from featurectl.app.result_files import write_table
-    from featurectl.offline.base import EntityRowsError
-
     _features_or_service(features, service)
-    outfiles.check_writable(output_file, "--output")  # before the join, not after it
     began = time.perf_counter()
     with store(repo) as fs:
-        rows = read_entity_rows(entities, text_key_columns(fs.applied()))
-        try:
-            reader = fs.historical_reader(rows, split_list(features), service=service,
-                                          timestamp_column=timestamp_column, full_feature_names=full_feature_names)
-        except EntityRowsError as exc:
-            raise UsageError(f"entity file {entities}: {exc}", hint=exc.hint) from None
-        written = write_table(reader, output_file)
+        written = fs.write_historical_features(entities, output_file, split_list(features), service=service,
+                                               timestamp_column=timestamp_column,
+                                               full_feature_names=full_feature_names)
     ui.print(f"Wrote {written:,} rows to {escape(output_file)} in {time.perf_counter() - began:.2f} s.")
     return 0
 
