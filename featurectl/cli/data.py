@@ -14,7 +14,8 @@ from featurectl.core.errors import UsageError
 
 ViewsOpt = Annotated[Optional[str], typer.Option("--views", help="Comma-separated feature views (default: every online view).")]
 FeaturesOpt = Annotated[Optional[str], typer.Option(
-    "--features", help="Comma-separated references: view:feature or view:*.")]
+    "--features", metavar="REFS", help="Comma-separated references: view:feature or view:*; get-online also reads an "
+                                       "older major side by side with view@N:feature (view@N:*).")]
 ServiceOpt = Annotated[Optional[str], typer.Option("--service", help="A feature service whose features to read.")]
 FullNamesOpt = Annotated[bool, typer.Option("--full-feature-names", help="Name feature columns view__feature.")]
 
@@ -104,7 +105,9 @@ def _entity_rows(pairs: list[str]) -> list[dict[str, str]]:
 @command("get-online")
 def get_online(
     ui: Output,
-    entity: Annotated[list[str], typer.Option("-e", "--entity", help="KEY=VALUE; repeat for more entities.")],
+    entity: Annotated[list[str], typer.Option("-e", "--entity", metavar="KEY=VALUE",
+                                              help="A join key's value; repeat for more entities (and for the "
+                                                   "keys of a composite entity).")],
     features: FeaturesOpt = None,
     service: ServiceOpt = None,
     fmt: Annotated[OnlineFormat, typer.Option("--format", help="Output format.")] = OnlineFormat.json,
@@ -112,7 +115,13 @@ def get_online(
     repo: RepoOpt = None,
     debug: DebugOpt = False,
 ) -> int:
-    """Read feature values for entities from the online store."""
+    """Read feature values for entities from the online store.
+
+    \b
+    Examples:
+      featurectl get-online --features driver_stats:conv_rate,driver_stats:acc_rate -e driver_id=1001 -e driver_id=1002
+      featurectl get-online --features driver_stats@1:* -e driver_id=1001 --format table
+    """
     from featurectl.render.online import online_json, online_table
 
     _features_or_service(features, service)
