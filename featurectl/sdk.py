@@ -279,6 +279,26 @@ class FeatureStore:
         return self.offline.get_historical_features(table, requests, timestamp_column=timestamp_column,
                                                     full_feature_names=full_feature_names)
 
+    def write_historical_features(self, entities: str | Path, output: str | Path,
+                                  features: Sequence[str] | None = None, *, service: str | None = None,
+                                  timestamp_column: str = "event_timestamp", full_feature_names: bool = False) -> int:
+        """`get-historical`: read the entity rows of a .parquet/.csv file, join them point in time
+        and stream the result to `output` (.parquet or .csv, written whole or not at all); returns
+        the rows written. `output` is checked before any work; errors name the entity file."""
+        from featurectl.app.entity_files import read_entity_rows, text_key_columns
+        from featurectl.app.result_files import check_result_path, write_table
+        from featurectl.offline.base import EntityRowsError
+
+        entities, output = Path(entities), Path(output)
+        check_result_path(output)  # before the join, not after it
+        rows = read_entity_rows(entities, text_key_columns(self.applied()))
+        try:
+            reader = self.historical_reader(rows, features, service=service, timestamp_column=timestamp_column,
+                                            full_feature_names=full_feature_names)
+        except EntityRowsError as exc:
+            raise UsageError(f"entity file {entities}: {exc}", hint=exc.hint) from None
+        return write_table(reader, output)
+
     # --- monitoring -----------------------------------------------------------------------
     def drift(self, reference: str | Path, current: str | Path, features: Sequence[str] | None = None, *,
               psi_warn: float | None = None, psi_drift: float | None = None,
@@ -293,13 +313,13 @@ class FeatureStore:
                                 self._monitoring_sources(refs, str(reference), str(current)))
 
     def profile(self, dataset: str | Path, out: str | Path, features: Sequence[str] | None = None) -> dict[str, Any]:
-        """Write a reference profile of `dataset` to `out`; returns its content."""
+        """Write a reference profile of `dataset` to `out` (a .json file); returns its content.
+        `out` is checked before the dataset is read, and written whole or not at all."""
         from featurectl.app import monitoring
 
         refs = list(features) if features else None
-        content = monitoring.profile(str(dataset), refs, self._monitoring_sources(refs, str(dataset)))
-        monitoring.write_json(Path(out), content)
-        return content
+        return monitoring.write_profile(str(dataset), Path(out), refs,
+                                        lambda: self._monitoring_sources(refs, str(dataset)))
 
     def freshness(self, views: Sequence[str] | None = None, *, now: datetime | str | None = None,
                   fail_on: str | None = None, check_source: bool = False) -> "FreshnessResult":
@@ -316,9 +336,7 @@ class FeatureStore:
         from featurectl.core.monitoring import DriftThresholds
 
         config = self.repo.config.monitoring.drift
-        return DriftThresholds(config.psi_warn if psi_warn is None else psi_warn,
-                               config.psi_drift if psi_drift is None else psi_drift,
-                               config.fail_on if fail_on is None else fail_on)
+        return DriftThresholds(config.psi_warn, config.psi_drift, config.fail_on).given(psi_warn, psi_drift, fail_on)
 
     def _monitoring_sources(self, refs: list[str] | None, *specs: str) -> "Sources":
         """The registry is read only when features are named; the offline store only for a window."""
@@ -340,6 +358,42 @@ def open_store_if_any(repo_path: str | Path | None = None) -> FeatureStore | Non
         except DefinitionError:
             return None
     return FeatureStore(repo_path)
+
+
+def drift(reference: str | Path, current: str | Path, features: Sequence[str] | None = None, *,
+          repo_path: str | Path | None = None, psi_warn: float | None = None, psi_drift: float | None = None,
+          fail_on: str | None = None) -> "DriftResult":
+    """`featurectl drift`: FeatureStore.drift of the repository (`repo_path`, or the one at or
+    above the current directory), or, outside any repository, between plain files with the
+    default thresholds (no --features, no windows: those need the definitions)."""
+    store = open_store_if_any(repo_path)
+    if store is not None:
+        with store:
+            return store.drift(reference, current, features, psi_warn=psi_warn, psi_drift=psi_drift, fail_on=fail_on)
+    from featurectl.app import monitoring
+    from featurectl.core.monitoring import DriftThresholds
+
+    refs = list(features) if features else None
+    return monitoring.drift(str(reference), str(current), refs, DriftThresholds().given(psi_warn, psi_drift, fail_on),
+                            _no_repository_sources())
+
+
+def profile(dataset: str | Path, out: str | Path, features: Sequence[str] | None = None, *,
+            repo_path: str | Path | None = None) -> dict[str, Any]:
+    """`featurectl profile`: FeatureStore.profile, or outside any repository a profile of a plain file."""
+    store = open_store_if_any(repo_path)
+    if store is not None:
+        with store:
+            return store.profile(dataset, out, features)
+    from featurectl.app import monitoring
+
+    return monitoring.write_profile(str(dataset), Path(out), list(features) if features else None,
+                                    _no_repository_sources)
+
+
+def _no_repository_sources() -> "Sources":
+    from featurectl.app.monitoring import Sources
+    return Sources(None, None, _utc_now())
 
 
 def _select_views(defs: Definitions, names: Sequence[str] | None):

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from typing import Mapping
 
 from featurectl.core.definitions import Definitions
-from featurectl.core.errors import UsageError
+from featurectl.core.errors import UsageError, did_you_mean
 from featurectl.core.model import FeatureView, object_from_dict, parse_feature_ref
 from featurectl.core.naming import check_output_names, output_name
 
@@ -51,7 +51,7 @@ def resolve(defs: Definitions, refs: list[str] | None, service: str | None = Non
     if service:
         svc = defs.feature_services.get(service)
         if svc is None:
-            raise UsageError(f"unknown feature service '{service}'",
+            raise UsageError(f"unknown feature service '{service}'{did_you_mean(service, defs.feature_services)}",
                              hint=f"applied services: {', '.join(sorted(defs.feature_services)) or '(none)'}",
                              code="UNKNOWN_SERVICE")
         wanted.extend(svc.features)
@@ -67,7 +67,8 @@ def resolve(defs: Definitions, refs: list[str] | None, service: str | None = Non
         if feature == "*":
             picked.update(((label, f.name), view) for f in view.features if (label, f.name) not in picked)
         elif view.feature(feature) is None:
-            raise UsageError(f"unknown feature '{feature}' in feature view '{label}' ({view.version})",
+            raise UsageError(f"unknown feature '{feature}' in feature view '{label}' ({view.version})"
+                             f"{did_you_mean(feature, [f.name for f in view.features])}",
                              hint=f"'{label}' has: {', '.join(f.name for f in view.features)}",
                              code="UNKNOWN_FEATURE")
         else:
@@ -85,7 +86,7 @@ def resolve(defs: Definitions, refs: list[str] | None, service: str | None = Non
 def _view(defs: Definitions, name: str, major: int | None, majors: Majors | None) -> FeatureView:
     view = defs.feature_views.get(name)
     if view is None:
-        raise UsageError(f"unknown feature view '{name}'",
+        raise UsageError(f"unknown feature view '{name}'{did_you_mean(name, defs.feature_views)}",
                          hint=f"applied views: {', '.join(sorted(defs.feature_views)) or '(none)'}; "
                               "run `featurectl apply` first if it is new", code="UNKNOWN_VIEW")
     if major is None or major == view.major:

@@ -1,12 +1,10 @@
 """Use cases: drift between two datasets, and reference profiles (SPEC §9)."""
 from __future__ import annotations
 
-import json
-import os
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Callable
 
 from featurectl.app.features import resolve
 from featurectl.app.timeparse import to_utc
@@ -103,16 +101,18 @@ def profile(dataset: str, refs: list[str] | None, sources: Sources) -> dict[str,
                            created_at=sources.now.isoformat(), ks_grid_points=KS_GRID_POINTS)
 
 
-def write_json(path: Path, content: dict[str, Any]) -> None:
-    """Write through a temporary name, so a failed run leaves no half-written profile."""
-    partial = path.with_name(path.name + ".partial")
-    try:
-        partial.write_text(json.dumps(content, indent=1, allow_nan=False) + "\n")
-        os.replace(partial, path)
-    except OSError as exc:
-        partial.unlink(missing_ok=True)
-        raise UsageError(f"cannot write {path}: {exc.strerror or exc}",
-                         hint="check that the directory exists and is writable") from None
+def write_profile(dataset: str, out: Path, refs: list[str] | None,
+                  sources: "Callable[[], Sources]") -> dict[str, Any]:
+    """Profile `dataset` into the file `out`, checked before any work (a .json file in a
+    writable place) and written whole or not at all; returns the content."""
+    from featurectl.app import outfiles
+
+    if not out.name.lower().endswith(".json"):
+        raise UsageError(f"--out {out}: a profile is a .json file", hint="name it e.g. train.profile.json")
+    outfiles.check_writable(out, "--out")
+    content = profile(dataset, refs, sources())
+    outfiles.write_json(out, content, "--out")
+    return content
 
 
 # --- the parts ----------------------------------------------------------------------------

@@ -8,9 +8,9 @@ from typing import Annotated, Optional
 
 import typer
 
-from featurectl.cli import output
 from featurectl.cli.main import command
 from featurectl.cli.options import DebugOpt, RepoOpt, store
+from featurectl.cli.output import Output, escape
 
 
 class LineageFormat(str, Enum):
@@ -26,59 +26,69 @@ FromFilesOpt = Annotated[bool, typer.Option(
 
 @command()
 def lineage(
+    ui: Output,
     name: Annotated[Optional[str], typer.Argument(
-        help="Only this object's upstream and downstream: NAME, or KIND:NAME when names clash across kinds.",
+        metavar="NAME", help="Only this object's upstream and downstream: NAME, or KIND:NAME when names clash "
+                             "across kinds (KIND: entity, source, feature_view, feature_service).",
         show_default=False)] = None,
-    fmt: Annotated[LineageFormat, typer.Option("--format", help="Output format.")] = LineageFormat.text,
+    fmt: Annotated[LineageFormat, typer.Option("--format", help="Output format (dot: Graphviz input).")]
+    = LineageFormat.text,
     from_files: FromFilesOpt = False,
     repo: RepoOpt = None,
     debug: DebugOpt = False,
 ) -> int:
-    """The lineage graph: source -> feature view -> feature service (entities key the views)."""
+    """The lineage graph: source -> feature view -> feature service (entities key the views).
+
+    \b
+    Examples:
+      featurectl lineage driver_stats
+      featurectl lineage --format dot | dot -Tsvg > lineage.svg
+    """
     from featurectl.render.lineage import graph_dot, graph_text, graph_to_dict
 
     with store(repo) as fs:
         graph = fs.lineage(from_files=from_files)
-    if not graph.nodes and not from_files and fmt is LineageFormat.text:
-        output.out().print("The registry holds no objects yet; run `featurectl apply`, or pass --from-files.")
-        return 0 if name is None else _unknown(name)
     focus = graph.resolve(name) if name is not None else None
+    if not graph.nodes and fmt is LineageFormat.text:
+        ui.text("The registry holds no objects yet; run `featurectl apply`, or pass --from-files."
+                if not from_files else "The definitions hold no objects.")
+        return 0
     shown = graph.around(focus) if focus is not None else graph
     if fmt is LineageFormat.json:
-        output.print_raw(json.dumps(graph_to_dict(shown), indent=2))
+        ui.raw(json.dumps(graph_to_dict(shown), indent=2))
     elif fmt is LineageFormat.dot:
-        output.print_raw(graph_dot(shown, focus=focus))
+        ui.raw(graph_dot(shown, focus=focus))
     else:
-        output.print_raw(graph_text(shown, focus))
+        ui.raw(graph_text(shown, focus))
     return 0
-
-
-def _unknown(name: str) -> int:
-    from featurectl.core.errors import UsageError
-    raise UsageError(f"no applied object named '{name}'", hint="the registry is empty: run `featurectl apply` first")
 
 
 @command()
 def docs(
-    out: Annotated[Path, typer.Option("--out", help="Directory to write the site into (relative to the repository).")]
+    ui: Output,
+    out: Annotated[Path, typer.Option("--out", metavar="DIR", help="Directory to write the site into (relative to the repository).")]
     = Path(".featurectl/docs"),
     repo: RepoOpt = None,
     debug: DebugOpt = False,
 ) -> int:
-    """Write the static HTML catalog of the applied objects (works from file://, no network)."""
-    from featurectl.render.site import write_site
+    """Write the static HTML catalog of the applied objects (works from file://, no network).
+
+    The site is built beside --out and then takes its place whole: an earlier site there is
+    replaced, and a directory holding anything else is refused.
+
+    \b
+    Example:
+      featurectl docs --out site && open site/index.html
+    """
+    from featurectl.render.site import check_site_directory, write_site
 
     with store(repo) as fs:
-        catalog = fs.catalog()
         target = out if out.is_absolute() else fs.repo.root / out
-    try:
-        result = write_site(catalog, target)
-    except OSError as exc:
-        from featurectl.core.errors import UsageError
-        raise UsageError(f"--out {out}: cannot write the site: {exc.strerror or exc}",
-                         hint="pass --out with a writable directory") from None
+        check_site_directory(target)  # before the registry is read
+        catalog = fs.catalog()
+    result = write_site(catalog, target)
     for warning in result.warnings:
-        output.err().print(f"[yellow]warning:[/yellow] {output.escape(warning)}")
-    output.out().print(f"Wrote {result.pages} pages and catalog.json to {output.escape(target)}")
-    output.print_raw(f"Open file://{(target / 'index.html').resolve()}")
+        ui.note(f"[yellow]warning:[/yellow] {escape(warning)}")
+    ui.text(f"Wrote {result.pages} pages and catalog.json to {target}")
+    ui.raw(f"Open file://{(target / 'index.html').resolve()}")
     return 0

@@ -7,7 +7,6 @@ from typing import Annotated, Optional
 
 import typer
 
-from featurectl.cli import outfiles
 from featurectl.cli.main import command
 from featurectl.cli.options import DebugOpt, RepoOpt, split_list, store
 from featurectl.cli.output import Output, escape
@@ -15,7 +14,8 @@ from featurectl.core.errors import UsageError
 
 ViewsOpt = Annotated[Optional[str], typer.Option("--views", help="Comma-separated feature views (default: every online view).")]
 FeaturesOpt = Annotated[Optional[str], typer.Option(
-    "--features", help="Comma-separated references: view:feature or view:*.")]
+    "--features", metavar="REFS", help="Comma-separated references: view:feature or view:*; get-online also reads an "
+                                       "older major side by side with view@N:feature (view@N:*).")]
 ServiceOpt = Annotated[Optional[str], typer.Option("--service", help="A feature service whose features to read.")]
 FullNamesOpt = Annotated[bool, typer.Option("--full-feature-names", help="Name feature columns view__feature.")]
 
@@ -105,7 +105,9 @@ def _entity_rows(pairs: list[str]) -> list[dict[str, str]]:
 @command("get-online")
 def get_online(
     ui: Output,
-    entity: Annotated[list[str], typer.Option("-e", "--entity", help="KEY=VALUE; repeat for more entities.")],
+    entity: Annotated[list[str], typer.Option("-e", "--entity", metavar="KEY=VALUE",
+                                              help="A join key's value; repeat for more entities (and for the "
+                                                   "keys of a composite entity).")],
     features: FeaturesOpt = None,
     service: ServiceOpt = None,
     fmt: Annotated[OnlineFormat, typer.Option("--format", help="Output format.")] = OnlineFormat.json,
@@ -113,7 +115,13 @@ def get_online(
     repo: RepoOpt = None,
     debug: DebugOpt = False,
 ) -> int:
-    """Read feature values for entities from the online store."""
+    """Read feature values for entities from the online store.
+
+    \b
+    Examples:
+      featurectl get-online --features driver_stats:conv_rate,driver_stats:acc_rate -e driver_id=1001 -e driver_id=1002
+      featurectl get-online --features driver_stats@1:* -e driver_id=1001 --format table
+    """
     from featurectl.render.online import online_json, online_table
 
     _features_or_service(features, service)
@@ -143,21 +151,12 @@ def get_historical(
     """Write point-in-time correct training data for the entity rows."""
     import time
 
-    from featurectl.app.entity_files import read_entity_rows, text_key_columns
-    from featurectl.app.result_files import write_table
-    from featurectl.offline.base import EntityRowsError
-
     _features_or_service(features, service)
-    outfiles.check_writable(output_file, "--output")  # before the join, not after it
     began = time.perf_counter()
     with store(repo) as fs:
-        rows = read_entity_rows(entities, text_key_columns(fs.applied()))
-        try:
-            reader = fs.historical_reader(rows, split_list(features), service=service,
-                                          timestamp_column=timestamp_column, full_feature_names=full_feature_names)
-        except EntityRowsError as exc:
-            raise UsageError(f"entity file {entities}: {exc}", hint=exc.hint) from None
-        written = write_table(reader, output_file)
+        written = fs.write_historical_features(entities, output_file, split_list(features), service=service,
+                                               timestamp_column=timestamp_column,
+                                               full_feature_names=full_feature_names)
     ui.print(f"Wrote {written:,} rows to {escape(output_file)} in {time.perf_counter() - began:.2f} s.")
     return 0
 

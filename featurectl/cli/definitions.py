@@ -2,21 +2,14 @@
 from __future__ import annotations
 
 import json
-from enum import Enum
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
 from featurectl.cli.main import command
-from featurectl.cli.options import DebugOpt, RepoOpt
+from featurectl.cli.options import DebugOpt, RepoOpt, ReportFormat
 from featurectl.cli.output import Output, escape
-
-
-class RulesFormat(str, Enum):
-    text = "text"
-    json = "json"
-    markdown = "markdown"
 
 
 @command()
@@ -70,16 +63,16 @@ def schema(ui: Output, debug: DebugOpt = False) -> int:
 @command()
 def rules(
     ui: Output,
-    fmt: Annotated[RulesFormat, typer.Option("--format", help="Output format.")] = RulesFormat.text,
+    fmt: Annotated[ReportFormat, typer.Option("--format", help="Output format.")] = ReportFormat.text,
     debug: DebugOpt = False,
 ) -> int:
     """The compatibility rule catalog: id, required bump, purpose."""
     from featurectl.render.plan_data import catalog_rows
 
     rows = catalog_rows()
-    if fmt is RulesFormat.json:
+    if fmt is ReportFormat.json:
         ui.raw(json.dumps(rows, indent=2))
-    elif fmt is RulesFormat.markdown:
+    elif fmt is ReportFormat.markdown:
         from featurectl.render.text import environment
         ui.raw(environment().get_template("rules.md.j2").render(rows=rows))
     else:

@@ -66,6 +66,7 @@ def exit_code_for(exc: BaseException, ui: Output) -> int:
     from featurectl.offline.base import InvalidSourceData, OfflineStoreError, SourceDataError
     from featurectl.online.base import OnlineStoreError
     from featurectl.registry.base import RegistryError, StaleRevision
+    from featurectl.render import errors
 
     if isinstance(exc, DefinitionError):
         ui.problems(exc.problems)
@@ -76,14 +77,14 @@ def exit_code_for(exc: BaseException, ui: Output) -> int:
     if isinstance(exc, PlanRefused):
         ui.error(str(exc))
         return EXIT_REFUSED
-    if isinstance(exc, StaleRevision):
-        ui.error(f"STALE_PLAN: {exc}", "make the plan again")
+    if isinstance(exc, StaleRevision):  # app.planning words its own; this is for any other committer
+        ui.error(*errors.stale_plan(exc))
         return EXIT_REFUSED
     if isinstance(exc, MaterializationFailed):
         ui.error(str(exc))
         return EXIT_STORE if exc.store_failure else EXIT_INPUT if exc.bad_input else EXIT_REFUSED
     if isinstance(exc, SourceDataError):
-        ui.error(f"{exc} Nothing was written.")
+        ui.error(errors.nothing_written(str(exc)))
         return EXIT_INPUT
     if isinstance(exc, InvalidSourceData):
         ui.error(str(exc))

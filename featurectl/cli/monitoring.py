@@ -2,26 +2,30 @@
 from __future__ import annotations
 
 import json
-from datetime import datetime, timezone
 from enum import Enum
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated, Callable, Optional
 
 import typer
 
-from featurectl.cli import output
 from featurectl.cli.main import EXIT_REFUSED, command
-from featurectl.cli.options import DebugOpt, RepoOpt, split_list, store
+from featurectl.cli.options import DebugOpt, RepoOpt, ReportFormat, split_list, store
+from featurectl.cli.output import Output
 
-FeaturesOpt = Annotated[Optional[str], typer.Option(
-    "--features", help="Comma-separated view:feature or view:* (kinds from the applied dtypes); "
-                       "default: every numeric, string and bool column both sides hold.")]
+DATASET = (".parquet/.csv file, a directory of Parquet files (a get-historical result, a serve --log-features "
+           "directory), or window:START/END (the views' offline source rows with event time in [START, END); "
+           "needs --features)")
 
 
-class DriftFormat(str, Enum):
-    text = "text"
-    json = "json"
-    markdown = "markdown"
+def _features_help(default: str) -> str:
+    return (f"Comma-separated view:feature or view:* (kinds from the applied dtypes; needs a repository); "
+            f"default: {default}.")
+
+
+DriftFeaturesOpt = Annotated[Optional[str], typer.Option(
+    "--features", metavar="REFS", help=_features_help("every numeric, string and bool column both sides hold"))]
+ProfileFeaturesOpt = Annotated[Optional[str], typer.Option(
+    "--features", metavar="REFS", help=_features_help("every numeric, string and bool column of DATASET"))]
 
 
 class FailOn(str, Enum):
@@ -29,89 +33,84 @@ class FailOn(str, Enum):
     drift = "drift"
 
 
-def _store_if_any(repo: Path | None):
-    """The repository's store, or None outside any repository when --repo is not given: drift
-    between two files needs no repository."""
-    from featurectl.sdk import open_store_if_any
-    return open_store_if_any(repo)
+def _report(ui: Output, fmt: str, result, *, rows: Callable, table: Callable,
+            markdown: Callable | None = None, prometheus: Callable | None = None) -> int:
+    """Print a monitoring result in `fmt` and choose the exit code: 1 when something is at or
+    above --fail-on, else 0."""
+    if fmt == "json":
+        ui.raw(json.dumps(rows(result), indent=2))
+    elif fmt == "markdown" and markdown is not None:
+        ui.raw(markdown(result))
+    elif fmt == "prometheus" and prometheus is not None:
+        ui.raw(prometheus(result))
+    else:
+        title, view, notes = table(result)
+        ui.text(title)
+        ui.table(view)
+        for note in notes:
+            ui.text(note)
+    return EXIT_REFUSED if result.failing else 0
 
 
 @command()
 def drift(
-    reference: Annotated[str, typer.Option("--reference", help="Reference data: .parquet/.csv, a directory of "
-                                           "Parquet files, window:START/END, or a .profile.json.")],
-    current: Annotated[str, typer.Option("--current", help="Current data: .parquet/.csv, a directory of Parquet "
-                                         "files (e.g. serve --log-features), or window:START/END.")],
-    features: FeaturesOpt = None,
-    fmt: Annotated[DriftFormat, typer.Option("--format", help="Output format.")] = DriftFormat.text,
+    ui: Output,
+    reference: Annotated[str, typer.Option("--reference", metavar="REF",
+                                           help=f"Reference data: a {DATASET}; or a .profile.json "
+                                                "written by `featurectl profile`.")],
+    current: Annotated[str, typer.Option("--current", metavar="CUR", help=f"Current data: a {DATASET}.")],
+    features: DriftFeaturesOpt = None,
+    fmt: Annotated[ReportFormat, typer.Option("--format", help="Output format.")] = ReportFormat.text,
     psi_warn: Annotated[Optional[float], typer.Option("--psi-warn", help="PSI at which a feature is `warn` "
                                                       "[default: monitoring.drift.psi_warn or 0.1]")] = None,
-    psi_drift: Annotated[Optional[float], typer.Option("--psi-drift", help="PSI at which a feature is `drift` "
+    psi_drift: Annotated[Optional[float], typer.Option("--psi-drift", help="PSI at which a feature is `drift`; "
+                                                       "at least --psi-warn "
                                                        "[default: monitoring.drift.psi_drift or 0.25]")] = None,
     fail_on: Annotated[Optional[FailOn], typer.Option("--fail-on", help="Exit 1 when a feature is at or above "
                                                       "this status [default: monitoring.drift.fail_on or drift]")] = None,
     repo: RepoOpt = None,
     debug: DebugOpt = False,
 ) -> int:
-    """Compare each feature's distribution between two datasets: PSI, KS, Jensen-Shannon, mean shift, nulls."""
+    """Compare each feature's distribution between two datasets: PSI, KS, Jensen-Shannon, mean shift, nulls.
+
+    Exit 0 when no feature is at or above --fail-on, 1 when one is, 2 for bad input.
+    Outside a repository it compares plain files (no --features, no windows).
+
+    \b
+    Examples:
+      featurectl drift --reference train.parquet --current logs/ --format json
+      featurectl drift --reference train.profile.json --current window:2026-02-01/now --features driver_stats:*
+    """
     from featurectl.render.monitoring import drift_markdown, drift_rows, drift_table
+    from featurectl.sdk import drift as run_drift
 
-    refs = split_list(features)
-    fs = _store_if_any(repo)
-    fail = fail_on.value if fail_on else None
-    if fs is None:
-        result = _drift_without_repo(reference, current, refs, psi_warn, psi_drift, fail)
-    else:
-        with fs:
-            result = fs.drift(reference, current, refs, psi_warn=psi_warn, psi_drift=psi_drift, fail_on=fail)
-    if fmt is DriftFormat.json:
-        output.print_raw(json.dumps(drift_rows(result), indent=2))
-    elif fmt is DriftFormat.markdown:
-        output.print_raw(drift_markdown(result))
-    else:
-        table, notes = drift_table(result, output.escape)
-        output.out().print(table)
-        for note in notes:
-            output.out().print(note)
-    return EXIT_REFUSED if result.failing else 0
-
-
-def _drift_without_repo(reference, current, refs, psi_warn, psi_drift, fail_on):
-    from featurectl.app.monitoring import Sources, drift as run_drift
-    from featurectl.core.monitoring import DriftThresholds
-
-    default = DriftThresholds()
-    thresholds = DriftThresholds(default.psi_warn if psi_warn is None else psi_warn,
-                                 default.psi_drift if psi_drift is None else psi_drift,
-                                 fail_on or default.fail_on)
-    return run_drift(reference, current, refs, thresholds, Sources(None, None, datetime.now(timezone.utc)))
+    result = run_drift(reference, current, split_list(features), repo_path=repo, psi_warn=psi_warn,
+                       psi_drift=psi_drift, fail_on=fail_on.value if fail_on else None)
+    return _report(ui, fmt.value, result, rows=drift_rows, table=drift_table, markdown=drift_markdown)
 
 
 @command()
 def profile(
-    dataset: Annotated[str, typer.Argument(help="Data to profile: .parquet/.csv, a directory of Parquet files, "
-                                           "or window:START/END.")],
-    out: Annotated[Path, typer.Option("--out", help="Where to write the profile (NAME.profile.json).")],
-    features: FeaturesOpt = None,
+    ui: Output,
+    dataset: Annotated[str, typer.Argument(metavar="DATASET", help=f"Data to profile: a {DATASET}.")],
+    out: Annotated[Path, typer.Option("--out", metavar="F.profile.json",
+                                      help="Where to write the profile (a .json file; replaced whole, "
+                                           "never left half-written).")],
+    features: ProfileFeaturesOpt = None,
     repo: RepoOpt = None,
     debug: DebugOpt = False,
 ) -> int:
-    """Write a reference profile (counts, nulls, deciles, KS grid, top categories) that drift --reference reads."""
-    from featurectl.app.monitoring import Sources, profile as run_profile, write_json
-    from featurectl.core.errors import UsageError
+    """Write a reference profile (counts, nulls, deciles, KS grid, top categories) that drift --reference reads.
 
-    if not out.name.lower().endswith(".json"):
-        raise UsageError(f"--out {out}: a profile is a .json file", hint="name it e.g. train.profile.json")
-    refs = split_list(features)
-    fs = _store_if_any(repo)
-    if fs is None:
-        content = run_profile(dataset, refs, Sources(None, None, datetime.now(timezone.utc)))
-        write_json(out, content)
-    else:
-        with fs:
-            content = fs.profile(dataset, out, refs)
-    output.out().print(f"Wrote the profile of {len(content['features'])} feature(s) of "
-                       f"{output.escape(dataset)} to {output.escape(out)}.")
+    \b
+    Example:
+      featurectl profile train.parquet --out train.profile.json
+      featurectl drift --reference train.profile.json --current logs/
+    """
+    from featurectl.sdk import profile as run_profile
+
+    content = run_profile(dataset, out, split_list(features), repo_path=repo)
+    ui.text(f"Wrote the profile of {len(content['features'])} feature(s) of {dataset} to {out}.")
     return 0
 
 
@@ -130,35 +129,43 @@ class FreshnessFailOn(str, Enum):
 
 @command()
 def freshness(
+    ui: Output,
     views: Annotated[Optional[str], typer.Option("--views", help="Comma-separated feature views (default: every "
                                                  "online view with a freshness_sla).")] = None,
-    fmt: Annotated[FreshnessFormat, typer.Option("--format", help="Output format.")] = FreshnessFormat.text,
+    fmt: Annotated[FreshnessFormat, typer.Option("--format", help="Output format (prometheus: textfile-collector "
+                                                 "lines with timestamps, not ages).")] = FreshnessFormat.text,
     fail_on: Annotated[Optional[FreshnessFailOn], typer.Option(
         "--fail-on", help="Exit 1 when a view is at or above this status "
                           "[default: monitoring.freshness.fail_on or minor]")] = None,
     check_source: Annotated[bool, typer.Option("--check-source", help="Also read the newest event time in each "
                                                "view's offline source (source lag).")] = False,
-    now: Annotated[Optional[str], typer.Option("--now", help="Evaluate at this time (ISO 8601, no zone = UTC) "
-                                               "instead of the clock.")] = None,
+    now: Annotated[Optional[str], typer.Option("--now", metavar="TIME", help="Evaluate at this time (ISO 8601, "
+                                               "no zone = UTC) instead of the clock.")] = None,
     repo: RepoOpt = None,
     debug: DebugOpt = False,
 ) -> int:
-    """Check each online view's newest served value against its freshness_sla: ok, minor, major, critical."""
+    """Check each online view's newest served value against its freshness_sla: ok, minor, major, critical.
+
+    Exit 0 when no view is at or above --fail-on, 1 when one is, 2 for bad input, 3 when a
+    store cannot be read (the freshness is then unknown, never reported as fresh).
+
+    \b
+    Examples:
+      featurectl freshness --fail-on major
+      featurectl freshness --format prometheus > /var/lib/node_exporter/featurectl.prom
+    """
+    from featurectl.offline.base import OfflineStoreError
+    from featurectl.online.base import OnlineStoreError
+    from featurectl.registry.base import RegistryError
     from featurectl.render.freshness import (freshness_markdown, freshness_prometheus, freshness_rows,
                                              freshness_table)
 
     with store(repo) as fs:
-        result = fs.freshness(split_list(views), now=now, fail_on=fail_on.value if fail_on else None,
-                              check_source=check_source)
-    if fmt is FreshnessFormat.json:
-        output.print_raw(json.dumps(freshness_rows(result), indent=2))
-    elif fmt is FreshnessFormat.markdown:
-        output.print_raw(freshness_markdown(result))
-    elif fmt is FreshnessFormat.prometheus:
-        output.print_raw(freshness_prometheus(result))
-    else:
-        table, notes = freshness_table(result, output.escape)
-        output.out().print(table)
-        for note in notes:
-            output.out().print(note)
-    return EXIT_REFUSED if result.failing else 0
+        try:
+            result = fs.freshness(split_list(views), now=now, fail_on=fail_on.value if fail_on else None,
+                                  check_source=check_source)
+        except (OnlineStoreError, OfflineStoreError, RegistryError):
+            ui.note("freshness unknown: a store could not be read, so no view is reported (never as fresh)")
+            raise
+    return _report(ui, fmt.value, result, rows=freshness_rows, table=freshness_table,
+                   markdown=freshness_markdown, prometheus=freshness_prometheus)

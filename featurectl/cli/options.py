@@ -1,6 +1,7 @@
 """Options every command shares."""
 from __future__ import annotations
 
+from enum import Enum
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -21,3 +22,11 @@ def split_list(value: str | None) -> list[str] | None:
     if not value:
         return None
     return [part.strip() for part in value.split(",") if part.strip()]
+
+
+class ReportFormat(str, Enum):
+    """--format of the commands that print a report for people, machines or a PR comment."""
+
+    text = "text"
+    json = "json"
+    markdown = "markdown"

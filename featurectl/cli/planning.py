@@ -1,29 +1,22 @@
 """plan and apply."""
 from __future__ import annotations
 
-from enum import Enum
 from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
 
-from featurectl.cli import outfiles
+from featurectl.app import outfiles
 from featurectl.cli.main import EXIT_REFUSED, command
-from featurectl.cli.options import DebugOpt, RepoOpt, store
+from featurectl.cli.options import DebugOpt, RepoOpt, ReportFormat, store
 from featurectl.cli.output import Output, escape
 
 
-class PlanFormat(str, Enum):
-    text = "text"
-    json = "json"
-    markdown = "markdown"
-
-
-def _show(ui: Output, plan, fmt: PlanFormat, mode: str = "plan") -> None:
-    if fmt is PlanFormat.json:
+def _show(ui: Output, plan, fmt: ReportFormat, mode: str = "plan") -> None:
+    if fmt is ReportFormat.json:
         from featurectl.formats.plan import plan_to_dict, to_json
         ui.raw(to_json(plan_to_dict(plan)))
-    elif fmt is PlanFormat.markdown:
+    elif fmt is ReportFormat.markdown:
         from featurectl.render.text import render_plan
         ui.raw(render_plan(plan, "markdown"))
     else:
@@ -42,7 +35,7 @@ def detailed_exit_code(plan) -> int:
 @command()
 def plan(
     ui: Output,
-    fmt: Annotated[PlanFormat, typer.Option("--format", help="Output format.")] = PlanFormat.text,
+    fmt: Annotated[ReportFormat, typer.Option("--format", help="Output format.")] = ReportFormat.text,
     out: Annotated[Optional[Path], typer.Option("--out", help="Save the plan to this JSON file, for `apply PLAN.json`.")] = None,
     against: Annotated[Optional[str], typer.Option(
         "--against", metavar="GIT_REF",
@@ -64,7 +57,7 @@ def plan(
             ui.note("[yellow]note:[/yellow] a plan made --against a git ref can be reviewed but not applied")
         from featurectl.app.saved_plan import dump
         outfiles.write_text(out, dump(result), "--out")
-        if fmt is PlanFormat.text:
+        if fmt is ReportFormat.text:
             ui.print(f"Saved the plan to {escape(out)}; apply it with `featurectl apply {escape(out)}`.")
     if detailed_exitcode:
         return detailed_exit_code(result)
@@ -77,7 +70,7 @@ def apply(
     plan_file: Annotated[Optional[Path], typer.Argument(
         metavar="PLAN.json", help="A plan saved by `plan --out`: apply exactly it, if the registry has not moved.")] = None,
     allow_removals: Annotated[bool, typer.Option("--allow-removals", help="Allow removing views and services that are not deprecated.")] = False,
-    fmt: Annotated[PlanFormat, typer.Option("--format", help="How to show the applied plan.")] = PlanFormat.text,
+    fmt: Annotated[ReportFormat, typer.Option("--format", help="How to show the applied plan.")] = ReportFormat.text,
     repo: RepoOpt = None,
     debug: DebugOpt = False,
 ) -> int:
@@ -92,7 +85,7 @@ def apply(
             _show(ui, exc.plan, fmt, "apply")
         raise
     _show(ui, result.plan, fmt, "apply")
-    if fmt is PlanFormat.text:
+    if fmt is ReportFormat.text:
         if result.revision is None:
             ui.print("Nothing to apply.")
         else:

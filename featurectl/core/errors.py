@@ -1,7 +1,9 @@
 """Problems found in user input, each naming where it is and how to fix it."""
 from __future__ import annotations
 
+import difflib
 from dataclasses import dataclass
+from typing import Iterable
 
 
 @dataclass(frozen=True)
@@ -48,6 +50,12 @@ class UsageError(Exception):
         self.hint = hint
         self.code = code
         super().__init__(message)
+
+
+def did_you_mean(name: str, known: Iterable[str]) -> str:
+    """' (did you mean 'x'?)' for the nearest known spelling of a mistyped name, else ''."""
+    close = difflib.get_close_matches(name, list(known), n=1, cutoff=0.6)
+    return f" (did you mean '{close[0]}'?)" if close else ""
 
 
 class DefinitionWarning(UserWarning):

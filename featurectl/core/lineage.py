@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import Iterable
 
 from featurectl.core.definitions import Definitions
-from featurectl.core.errors import UsageError
+from featurectl.core.errors import UsageError, did_you_mean
 from featurectl.core.model import KINDS, parse_ref
 
 
@@ -83,7 +83,8 @@ class Graph:
                         (Edge(i, c) for i in keep for c in self.children(i) if c in keep))
 
     def resolve(self, name: str) -> str:
-        """The node id for NAME or KIND:NAME; a UsageError names the known objects otherwise."""
+        """The node id for NAME or KIND:NAME; a UsageError names the known objects otherwise
+        (with the nearest spelling, when one is close)."""
         if name in self._index:
             return name
         matches = [n.id for n in self.nodes if n.name == name]
@@ -92,8 +93,16 @@ class Graph:
         if matches:
             raise UsageError(f"'{name}' names more than one object: {', '.join(matches)}",
                              hint="write KIND:NAME, e.g. " + matches[0])
-        known = ", ".join(n.name for n in self.nodes) or "(none)"
-        raise UsageError(f"no object named '{name}' in the lineage graph", hint=f"known objects: {known}")
+        kind, sep, bare = name.partition(":")
+        if sep and kind not in KINDS:
+            raise UsageError(f"'{name}': unknown kind '{kind}'{did_you_mean(kind, KINDS)}",
+                             hint=f"write NAME or KIND:NAME with KIND one of {', '.join(KINDS)}")
+        kin = [n for n in self.nodes if n.kind == kind] if sep else list(self.nodes)
+        known = ", ".join(n.id if sep else n.name for n in kin) or "(none)"
+        what = f"no {kind.replace('_', ' ')} named '{bare}'" if sep else f"no object named '{name}'"
+        raise UsageError(f"{what} in the lineage graph{did_you_mean(bare if sep else name, [n.name for n in kin])}",
+                         hint=f"known: {known}" if self.nodes else "the graph is empty: run `featurectl apply` "
+                                                                  "first, or pass --from-files")
 
 
 def _walk(start: str, step) -> list[str]:

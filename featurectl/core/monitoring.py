@@ -26,6 +26,13 @@ class DriftThresholds:
     psi_drift: float = 0.25
     fail_on: str = "drift"
 
+    def given(self, psi_warn: float | None = None, psi_drift: float | None = None,
+              fail_on: str | None = None) -> "DriftThresholds":
+        """These thresholds with the ones given (not None) in their place."""
+        return DriftThresholds(self.psi_warn if psi_warn is None else psi_warn,
+                               self.psi_drift if psi_drift is None else psi_drift,
+                               self.fail_on if fail_on is None else fail_on)
+
     def problems(self) -> list[str]:
         found = []
         if not (math.isfinite(self.psi_warn) and self.psi_warn >= 0):

@@ -16,16 +16,7 @@ from typing import Any, Callable
 
 from featurectl.core.diff import Item
 from featurectl.core.durations import format_duration
-from featurectl.core.plan import (
-    Base,
-    Change,
-    FollowUp,
-    NewMajorStartsEmpty,
-    OldMajorDataRetained,
-    Plan,
-    TtlIncreasedNeedsRematerialize,
-    Violation,
-)
+from featurectl.core import plan as model
 
 FORMAT_VERSION = 1
 
@@ -45,7 +36,7 @@ class FormatError(ValueError):
 
 # --- writing ------------------------------------------------------------------------------
 
-def base_to_dict(base: Base) -> Document:
+def base_to_dict(base: model.Base) -> Document:
     if base.kind == "git":
         return {"kind": "git", "ref": base.ref}
     return {"kind": "registry", "revision": base.revision}
@@ -56,7 +47,7 @@ def item_to_dict(item: Item) -> Document:
             "message": item.message}
 
 
-def change_to_dict(change: Change) -> Document:
+def change_to_dict(change: model.Change) -> Document:
     data: Document = {
         "kind": change.kind, "name": change.name, "action": change.action,
         "from_version": change.from_version, "to_version": change.to_version,
@@ -68,16 +59,16 @@ def change_to_dict(change: Change) -> Document:
     return data
 
 
-def violation_to_dict(violation: Violation) -> Document:
+def violation_to_dict(violation: model.Violation) -> Document:
     return {"rule": violation.rule, "kind": violation.kind, "name": violation.name, "message": violation.message}
 
 
-def summary_to_dict(plan: Plan) -> Document:
+def summary_to_dict(plan: model.Plan) -> Document:
     summary = plan.summary
     return {key: summary[key] for key in ("add", "update", "remove", "unchanged", "violations", "warnings")}
 
 
-def plan_to_dict(plan: Plan) -> Document:
+def plan_to_dict(plan: model.Plan) -> Document:
     return {
         "format_version": FORMAT_VERSION,
         "project": plan.project,
@@ -92,40 +83,42 @@ def plan_to_dict(plan: Plan) -> Document:
     }
 
 
-def follow_up_to_dict(follow_up: FollowUp) -> Document:
+def follow_up_to_dict(follow_up: model.FollowUp) -> Document:
     """`type` names the follow-up; `message` is the same sentence as in `notes`."""
-    match follow_up:
-        case NewMajorStartsEmpty(view=view, major=major):
-            fields: Document = {"type": "new_major_starts_empty", "view": view, "major": major}
-        case OldMajorDataRetained(view=view, major=major):
-            fields = {"type": "old_major_data_retained", "view": view, "major": major}
-        case TtlIncreasedNeedsRematerialize(view=view, ttl_seconds=ttl):
-            fields = {"type": "ttl_increased_needs_rematerialize", "view": view, "ttl": format_duration(ttl)}
-    return {**fields, "message": follow_up_message(follow_up)}
+    fields, message = _follow_up(follow_up)
+    return {**fields, "message": message}
 
 
-def follow_up_message(follow_up: FollowUp) -> str:
+def follow_up_message(follow_up: model.FollowUp) -> str:
     """The one wording of each follow-up, for the JSON `notes` and the text and markdown plans."""
+    return _follow_up(follow_up)[1]
+
+
+def _follow_up(follow_up: model.FollowUp) -> tuple[Document, str]:
+    """Each kind of follow-up once: its JSON fields and its sentence."""
     match follow_up:
-        case NewMajorStartsEmpty(view=view, major=major):
-            return (f"feature view '{view}' moves to major version {major}: its online data starts empty; "
+        case model.NewMajorStartsEmpty(view=view, major=major):
+            return ({"type": "new_major_starts_empty", "view": view, "major": major},
+                    f"feature view '{view}' moves to major version {major}: its online data starts empty; "
                     f"run `featurectl materialize` after apply")
-        case OldMajorDataRetained(view=view, major=major):
-            return (f"feature view '{view}' keeps its major {major} online data for readers pinned to "
+        case model.OldMajorDataRetained(view=view, major=major):
+            return ({"type": "old_major_data_retained", "view": view, "major": major},
+                    f"feature view '{view}' keeps its major {major} online data for readers pinned to "
                     f"`{view}@{major}`; drop it with `featurectl prune` once none is left")
-        case TtlIncreasedNeedsRematerialize(view=view, ttl_seconds=ttl):
+        case model.TtlIncreasedNeedsRematerialize(view=view, ttl_seconds=ttl):
             window = format_duration(ttl) if ttl else "window"
-            return (f"feature view '{view}' keeps values longer now, but an online store that expires keys "
+            return ({"type": "ttl_increased_needs_rematerialize", "view": view, "ttl": format_duration(ttl)},
+                    f"feature view '{view}' keeps values longer now, but an online store that expires keys "
                     f"(Redis) dropped older ones at the old ttl; rematerialize the last {window} to serve them")
     raise TypeError(f"unknown follow-up {follow_up!r}")
 
 
-def revision_changes(plan: Plan) -> list[Document]:
+def revision_changes(plan: model.Plan) -> list[Document]:
     """What a registry revision stores as its `changes`: the plan's changes, same format."""
     return [change_to_dict(c) for c in plan.changes]
 
 
-def saved_plan_to_dict(plan: Plan) -> Document:
+def saved_plan_to_dict(plan: model.Plan) -> Document:
     """The saved-plan file: the JSON plan plus what applying exactly it later needs."""
     return {**plan_to_dict(plan), "allow_removals": plan.allow_removals, "desired": plan.desired.to_dict()}
 

@@ -1,12 +1,13 @@
-"""Freshness reports: JSON (SPEC §9 keys), markdown, Prometheus textfile lines, a rich table."""
+"""Freshness reports: JSON (SPEC §9 keys), markdown, Prometheus textfile lines, a table."""
 from __future__ import annotations
 
 from datetime import datetime
 from typing import Any
 
 from featurectl.core.durations import format_duration
+from featurectl.core.monitoring import FRESHNESS_STATUSES
+from featurectl.render.tables import TableView
 
-STATUS_COLOURS = {"ok": "green", "minor": "yellow", "major": "dark_orange", "critical": "red"}
 _KEYS = ("view", "major", "freshness_sla_seconds", "age_seconds", "ratio", "status", "newest_event_timestamp",
          "watermark")
 
@@ -50,20 +51,16 @@ def _headers(checked_source: bool) -> list[str]:
 
 def _verdict(result) -> str:
     failing = result.failing
-    counts = ", ".join(f"{sum(1 for v in result.views if v.status == s)} {s}" for s in STATUS_COLOURS)
+    counts = ", ".join(f"{sum(1 for v in result.views if v.status == s)} {s}" for s in FRESHNESS_STATUSES)
     gate = (f"{len(failing)} view(s) at or above --fail-on {result.fail_on}" if failing
             else f"nothing at or above --fail-on {result.fail_on}")
     return f"{len(result.views)} view(s) with a freshness_sla at {_iso(result.now)}: {counts}; {gate}."
 
 
-def freshness_table(result, escape):
-    from rich.table import Table
-
-    table = Table("status", *_headers(result.checked_source), title="Freshness")
-    for v in result.views:
-        colour = STATUS_COLOURS[v.status]
-        table.add_row(f"[{colour}]{v.status}[/{colour}]", *(escape(c) for c in _cells(v, result.checked_source)))
-    return table, [_verdict(result)]
+def freshness_table(result) -> tuple[str, TableView, list[str]]:
+    """The title, the table (plain cells: view names are never cut) and the line under it."""
+    rows = [(v.status, *_cells(v, result.checked_source)) for v in result.views]
+    return "Freshness", TableView(("status", *_headers(result.checked_source)), rows), [_verdict(result)]
 
 
 def freshness_markdown(result) -> str:

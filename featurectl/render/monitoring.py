@@ -1,16 +1,16 @@
-"""Drift reports: JSON (SPEC §9 keys exactly), markdown for a PR comment, a rich table."""
+"""Drift reports: JSON (SPEC §9 keys exactly), markdown for a PR comment, a table."""
 from __future__ import annotations
 
 import dataclasses
 import math
 from typing import Any
 
-from featurectl.core.monitoring import PSI_FLOOR, FeatureDrift
+from featurectl.core.monitoring import DRIFT_STATUSES, PSI_FLOOR, FeatureDrift
+from featurectl.render.tables import TableView
 
 DEFINITION = (f"PSI over the reference's deciles (numpy-linear quantiles, equal edges merged), shares floored at "
               f"{PSI_FLOOR}; categorical: top 20 + other. Status by PSI; p-values are reported, never gate. "
               "Thresholds from other tools (e.g. Evidently's PSI) do not carry over.")
-STATUS_COLOURS = {"ok": "green", "warn": "yellow", "drift": "red"}
 _METRICS = ("psi", "js_distance", "ks_statistic", "ks_pvalue", "chi2_pvalue", "mean_shift")
 
 
@@ -46,7 +46,7 @@ HEADERS = ["feature", "kind", "n ref", "n cur", "PSI", "JS", "KS", "KS p", "χ²
 def _verdict(result) -> str:
     t = result.thresholds
     failing = result.failing
-    counts = {s: sum(1 for f in result.features if f.status == s) for s in STATUS_COLOURS}
+    counts = {s: sum(1 for f in result.features if f.status == s) for s in DRIFT_STATUSES}
     summary = ", ".join(f"{n} {s}" for s, n in counts.items())
     gate = (f"{len(failing)} feature(s) at or above --fail-on {t.fail_on}" if failing
             else f"nothing at or above --fail-on {t.fail_on}")
@@ -65,15 +65,11 @@ def drift_markdown(result) -> str:
     return "\n".join(lines) + "\n"
 
 
-def drift_table(result, escape):
-    """A rich Table and the lines under it; `escape` quotes user text for rich markup."""
-    from rich.table import Table
-
-    table = Table("status", *HEADERS, title=f"Drift: {escape(result.current)} against {escape(result.reference)}")
-    for f in result.features:
-        colour = STATUS_COLOURS[f.status]
-        table.add_row(f"[{colour}]{f.status}[/{colour}]", *(escape(c) for c in _cells(f)))
-    notes = [_verdict(result), f"[dim]{escape(DEFINITION)}[/dim]"]
+def drift_table(result) -> tuple[str, TableView, list[str]]:
+    """The title, the table (plain cells: feature names are never cut) and the lines under it."""
+    rows = [(f.status, *_cells(f)) for f in result.features]
+    notes = [_verdict(result), DEFINITION]
     if result.skipped:
-        notes.append(f"Not compared (on one side only): {escape(', '.join(result.skipped))}")
-    return table, notes
+        notes.append(f"Not compared (on one side only): {', '.join(result.skipped)}")
+    return (f"Drift: {result.current} against {result.reference}",
+            TableView(("status", *HEADERS), rows, wrap=frozenset({"nulls"})), notes)

@@ -14,6 +14,7 @@ from typing import Any, Iterator
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 
+from featurectl.app.outfiles import check_directory, replacing_directory
 from featurectl.core.catalog import Catalog, ObjectChange
 from featurectl.core.lineage import Graph, Node, node_id
 from featurectl.core.model import KINDS, object_from_dict
@@ -170,14 +171,24 @@ def _pages(catalog: Catalog, data: dict[str, Any], warnings: list[str]) -> Itera
         del entry["search"]
 
 
-def write_site(catalog: Catalog, out: Path) -> SiteResult:
-    """Write the site under `out` (created if needed); files of an earlier build are replaced."""
+SITE_MARKER = "catalog.json"  # every site has one: a directory holding it is an earlier site
+
+
+def check_site_directory(out: Path, flag: str = "--out") -> None:
+    """Exit 2 before any work when `out` cannot take the site (see app.outfiles.check_directory)."""
+    check_directory(out, flag, owned_by=SITE_MARKER)
+
+
+def write_site(catalog: Catalog, out: Path, flag: str = "--out") -> SiteResult:
+    """Write the site to `out`: built beside it, then put in its place whole, so an earlier
+    site is replaced (pages of objects gone with it) and a failure leaves it as it was."""
     data = catalog_to_dict(catalog)
     result = SiteResult(out, 0)
-    for kind in KINDS:
-        (out / kind).mkdir(parents=True, exist_ok=True)
-    for relative, html in _pages(catalog, data, result.warnings):
-        (out / relative).write_text(html, encoding="utf-8")
-        result.pages += 1
-    (out / "catalog.json").write_text(json.dumps(data, indent=1, default=str), encoding="utf-8")
+    with replacing_directory(out, flag, owned_by=SITE_MARKER) as build:
+        for kind in KINDS:
+            (build / kind).mkdir()
+        for relative, html in _pages(catalog, data, result.warnings):
+            (build / relative).write_text(html, encoding="utf-8")
+            result.pages += 1
+        (build / SITE_MARKER).write_text(json.dumps(data, indent=1, default=str), encoding="utf-8")
     return result

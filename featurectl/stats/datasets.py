@@ -164,5 +164,6 @@ def _table(conn: duckdb.DuckDBPyConnection, label: str, sql: str, view: str | No
         raise UsageError(f"{label}: cannot read it: {first}",
                          hint="check that it is a valid Parquet or CSV file") from None
     if not rows:
-        raise UsageError(f"{label} is empty (0 rows)", hint="drift needs rows on both sides")
+        raise UsageError(f"{label} is empty (0 rows)",
+                         hint="give data with at least one row (for a window: a START/END that holds rows)")
     return Table(label, sql, columns, view, rows)

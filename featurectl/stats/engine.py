@@ -139,9 +139,15 @@ def _bin_counts(value, grid: list[float]) -> list[int]:
     return [by_edge.get(edge, 0) for edge in grid] + [by_edge.get(float("inf"), 0)]
 
 
+def _grid_params(grids: list[list[float]]) -> dict[str, list[float]]:
+    """The `$g<i>` parameters of _histogram_sql: only grids that it names (DuckDB refuses a
+    parameter the statement does not use, as for a column with no values)."""
+    return {f"g{i}": g for i, g in enumerate(grids) if g}
+
+
 def _histograms(conn, staged: str, grids: list[list[float]]) -> list[list[int]]:
     parts = [_histogram_sql(i, g) for i, g in enumerate(grids)]
-    row = _fetch(conn, f"SELECT {', '.join(parts)} FROM {staged}", {f"g{i}": g for i, g in enumerate(grids)})
+    row = _fetch(conn, f"SELECT {', '.join(parts)} FROM {staged}", _grid_params(grids))
     return [_bin_counts(value, grid) for value, grid in zip(row, grids)]
 
 
@@ -183,7 +189,7 @@ def _observe_staged(conn, table: Table, pairs: list[tuple[ReferenceProfile, Colu
     grids = [list(p.grid) for p, _ in pairs]
     with _staged(conn, table, [c for _, c in pairs]) as staged:
         parts = ", ".join(f"count(__c{i}), avg(__c{i}), {_histogram_sql(i, grids[i])}" for i in range(len(pairs)))
-        row = _fetch(conn, f"SELECT {parts} FROM {staged}", {f"g{i}": g for i, g in enumerate(grids)})
+        row = _fetch(conn, f"SELECT {parts} FROM {staged}", _grid_params(grids))
     return [SideCounts(table.rows, row[3 * i], tuple(_bin_counts(row[3 * i + 2], grid)), _float(row[3 * i + 1]))
             for i, grid in enumerate(grids)]
 

@@ -60,3 +60,13 @@ def test_the_transitional_module_helpers_keep_no_console_between_calls():
     from featurectl.cli import output
 
     assert output.out() is not output.out() and output.err() is not output.err()
+
+
+def test_a_stale_revision_reaching_the_cli_is_worded_by_the_stale_plan_outcome():
+    from featurectl.core.outcomes import STALE_PLAN
+    from featurectl.registry.base import StaleRevision
+
+    ui, _, err = captured(width=200)
+    assert exit_code_for(StaleRevision(3, 5), ui) == 1
+    expected = STALE_PLAN.message(plan="the plan", made=3, now=5, fix="make the plan again")
+    assert f"error: STALE_PLAN: {expected}" in err.getvalue() and "hint: make the plan again" in err.getvalue()
