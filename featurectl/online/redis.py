@@ -313,6 +313,9 @@ class RedisOnlineStore:
         except RedisError as exc:
             raise self._error(f"reading the watermark of view {table.view!r}", exc) from None
 
+    def watermarks(self, tables: Sequence[OnlineTable]) -> list[datetime | None]:
+        return self._meta_fields("watermark", tables, "reading the watermarks")
+
     def advance_watermark(self, table: OnlineTable, watermark: datetime) -> datetime:
         try:
             stamp = _stamp(watermark)
@@ -326,13 +329,17 @@ class RedisOnlineStore:
         return in_force
 
     def newest_event_times(self, tables: Sequence[OnlineTable]) -> list[datetime | None]:
+        return self._meta_fields("newest", tables, "reading the newest event times")
+
+    def _meta_fields(self, field: str, tables: Sequence[OnlineTable], doing: str) -> list[datetime | None]:
+        """One field of each table's bookkeeping hash, in one pipeline."""
         try:
             pipe = self._client.pipeline(transaction=False)
             for table in tables:
-                pipe.hget(_meta_key(table), "newest")
+                pipe.hget(_meta_key(table), field)
             return [_unstamp(stamp) for stamp in pipe.execute()]
         except RedisError as exc:
-            raise self._error("reading the newest event times", exc) from None
+            raise self._error(doing, exc) from None
 
     def close(self) -> None:
         self._client.close()
