@@ -19,11 +19,12 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from featurectl.app.materialize import online_table
+from featurectl.app.freshness import freshness
 from featurectl.app.push import push
 from featurectl.core.errors import UsageError
 from featurectl.online.base import OnlineStoreError
 from featurectl.registry.base import RegistryError
+from featurectl.render.freshness import freshness_families
 from featurectl.render.values import column_encoder, encode_columns, timestamp_text
 from featurectl.server.feature_log import FeatureLogger
 from featurectl.server.metrics import CONTENT_TYPE_LATEST, Metrics
@@ -166,7 +167,8 @@ class Server:
         return _json({"status": "ready", "registry_revision": reader.revision if reader else None})
 
     async def metrics_text(self, request: Request) -> Response:
-        return Response(self.metrics.render(), media_type=CONTENT_TYPE_LATEST)
+        # Off the event loop: the freshness families read the online store's bookkeeping.
+        return Response(await run_in_threadpool(self.metrics.render), media_type=CONTENT_TYPE_LATEST)
 
 
 def _dumps(body: Any) -> bytes:
@@ -259,33 +261,36 @@ async def _http_error(request: Request, exc: HTTPException) -> Response:
     return _error_response(exc.status_code, "BAD_REQUEST", str(exc.detail))
 
 
-def _publish_definitions(metrics: Metrics):
+def _publish_revision(metrics: Metrics):
     def publish(state: ServingState) -> None:
+        if state.reader is not None:
+            metrics.revision.set(state.reader.revision or 0)
+    return publish
+
+
+def _freshness_families(state: ServingState, metrics: Metrics):
+    """At each scrape: `featurectl freshness` over the served definitions (every online view
+    with a freshness_sla, its applied major), as `--format prometheus` publishes it. When the
+    online store cannot be read the families are left out (unknown, never fresh) and counted."""
+    def families():
         reader = state.reader
         if reader is None:
-            return
-        metrics.revision.set(reader.revision or 0)
-        views = [v for v in reader.defs.feature_views.values() if v.online]
-        for view in views:
-            if view.freshness_sla:
-                metrics.freshness_sla.labels(view.name, str(view.major)).set(view.freshness_sla)
-        try:  # kept by the online store at every write (materialize, push): SPEC §9 freshness
-            newest = state.store.online.newest_event_times(
-                [online_table(state.project, reader.defs, v) for v in views])
+            return []
+        try:
+            result = freshness(state.project, reader.defs, state.store.online, None, _now(), None, "minor")
         except OnlineStoreError:
             metrics.store_errors.inc()
-            return
-        for view, moment in zip(views, newest):
-            if moment is not None:
-                metrics.newest_event.labels(view.name, str(view.major)).set(moment.timestamp())
-    return publish
+            return []
+        return freshness_families(result)
+    return families
 
 
 def create_app(repo: str | None = None) -> Instrumented:
     """The ASGI app for one worker. uvicorn's worker processes call it (factory=True) with the
     repository handed down in the environment."""
     metrics = Metrics()
-    state = ServingState(repo or os.environ.get(REPO_ENV), on_refresh=_publish_definitions(metrics))
+    state = ServingState(repo or os.environ.get(REPO_ENV), on_refresh=_publish_revision(metrics))
+    metrics.freshness.families = _freshness_families(state, metrics)
     log_dir = os.environ.get(LOG_ENV)
     server = Server(state, metrics)
 

@@ -1,31 +1,18 @@
 """The server's life: a new apply is served without a restart; SIGTERM finishes gracefully."""
 from __future__ import annotations
 
-import time
-
 import pytest
 import yaml
 
-from tests.fixtures.feature_server import FeatureServer, ServingRepo
+from tests.fixtures.feature_server import FeatureServer, ServingRepo, wait_for
 from tests.fixtures.repos import run_featurectl
 
 pytestmark = pytest.mark.xdist_group("serve")
 
 
-def wait_for(check, timeout: float = 20.0):
-    deadline = time.monotonic() + timeout
-    while True:
-        value = check()
-        if value or time.monotonic() > deadline:
-            return value
-        time.sleep(0.2)
-
-
 @pytest.fixture
 def repo(tmp_path):
-    repo = ServingRepo.write(tmp_path / "repo")
-    repo.apply_and_materialize()
-    return repo
+    return ServingRepo.served(tmp_path / "repo")
 
 
 def add_feature(repo: ServingRepo, version: str) -> None:
