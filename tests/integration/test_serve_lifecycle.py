@@ -91,3 +91,22 @@ def test_pinned_majors_read_side_by_side_after_a_major_bump(repo):
         assert (status, answer["error"]) == (400, "UNKNOWN_VIEW") and "applied majors of 'stats': 1, 2" in answer["message"]
     cli = run_featurectl("get-online", "--features", "stats@1:label,stats:trips", "-e", "driver_id=1", cwd=repo.root)
     assert cli.code == 0 and yaml.safe_load(cli.stdout) == rows
+
+
+def test_workers_share_metrics_in_a_directory_of_their_own_removed_at_exit(repo, tmp_path):
+    """PROMETHEUS_MULTIPROC_DIR names where the run's directory is made: files of an earlier run
+    never add to this run's counters, and nothing is left behind."""
+    parent = tmp_path / "multiproc"
+    ok = ("featurectl_requests_total", (("endpoint", "/get-online-features"), ("status", "200")))
+    request = {"features": ["stats:trips"], "entities": {"driver_id": [1]}}
+    for count in (3, 1):
+        server = FeatureServer(repo.root, workers=2, env={"PROMETHEUS_MULTIPROC_DIR": str(parent)}).start()
+        try:
+            for _ in range(count):
+                assert server.post("/get-online-features", request)[0] == 200
+            assert server.metrics()[ok] == count  # summed over both workers, this run only
+            assert len(list(parent.iterdir())) == 1
+        finally:
+            code, err = server.terminate()
+        assert "Traceback" not in err
+        assert list(parent.iterdir()) == [], "the run's metrics directory outlived it"
