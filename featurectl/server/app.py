@@ -32,6 +32,8 @@ from featurectl.server.state import ServingState
 
 REPO_ENV = "FEATURECTL_SERVE_REPO"
 LOG_ENV = "FEATURECTL_SERVE_LOG_FEATURES"
+# Feature-log rolling (docs/serving.md): a file per view is closed at this many bytes or seconds.
+ROLL_BYTES_ENV, ROLL_SECONDS_ENV = "FEATURECTL_SERVE_LOG_ROLL_BYTES", "FEATURECTL_SERVE_LOG_ROLL_SECONDS"
 MAX_ENTITIES = 10_000  # per request; larger batches belong to get-historical
 JSON = "application/json"
 _EPOCH_TEXT = "1970-01-01T00:00:00Z"  # the event time of a value that has none, as Feast sends it
@@ -285,6 +287,14 @@ def _freshness_families(state: ServingState, metrics: Metrics):
     return families
 
 
+def _roll_settings() -> dict[str, float]:
+    """From the environment; `featurectl serve` checked the values before starting workers."""
+    from featurectl.server.feature_log import ROLL_BYTES, ROLL_SECONDS
+
+    return {"roll_bytes": int(float(os.environ.get(ROLL_BYTES_ENV) or ROLL_BYTES)),
+            "roll_seconds": float(os.environ.get(ROLL_SECONDS_ENV) or ROLL_SECONDS)}
+
+
 def create_app(repo: str | None = None) -> Instrumented:
     """The ASGI app for one worker. uvicorn's worker processes call it (factory=True) with the
     repository handed down in the environment."""
@@ -298,7 +308,7 @@ def create_app(repo: str | None = None) -> Instrumented:
     async def lifespan(app):
         state.start()
         if log_dir:
-            server.logger = FeatureLogger(Path(log_dir), metrics)
+            server.logger = FeatureLogger(Path(log_dir), metrics, **_roll_settings())
         try:
             yield
         finally:

@@ -9,7 +9,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from featurectl.server.app import LOG_ENV, REPO_ENV
+from featurectl.server.app import LOG_ENV, REPO_ENV, ROLL_BYTES_ENV, ROLL_SECONDS_ENV
 
 GRACEFUL_SHUTDOWN_SECONDS = 30
 
@@ -34,6 +34,7 @@ def serve(repo: Path | None, host: str, port: int, workers: int | None, log_feat
     os.environ[REPO_ENV] = line["repo"]
     if log_features is not None:
         os.environ[LOG_ENV] = str(_log_directory(log_features))
+        _check_roll_settings()
     print(json.dumps(line), flush=True)
     with _metrics_directory(workers):
         uvicorn.run(
@@ -65,6 +66,22 @@ def _metrics_directory(workers: int):
     finally:
         os.environ.pop("PROMETHEUS_MULTIPROC_DIR", None)
         shutil.rmtree(directory, ignore_errors=True)
+
+
+def _check_roll_settings() -> None:
+    from featurectl.core.errors import UsageError
+
+    for name, example in ((ROLL_BYTES_ENV, "134217728"), (ROLL_SECONDS_ENV, "600")):
+        value = os.environ.get(name)
+        if not value:
+            continue
+        try:
+            ok = float(value) > 0
+        except ValueError:
+            ok = False
+        if not ok:
+            raise UsageError(f"environment variable {name}={value!r} is not a positive number",
+                             hint=f"set it to a number, e.g. {name}={example}, or unset it for the default")
 
 
 def _log_directory(path: Path) -> Path:
