@@ -19,7 +19,6 @@ import operator
 from datetime import datetime
 from typing import Any, Callable, Sequence
 
-import duckdb
 import orjson
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -133,6 +132,8 @@ class ValueEncoder:
     Owns a private in-memory DuckDB connection; not shared across threads."""
 
     def __init__(self) -> None:
+        import duckdb  # here, not at import: a store's bookkeeping reads (freshness) never need it
+
         self._con = duckdb.connect(":memory:")
 
     def encode(self, table: OnlineTable, batch: pa.RecordBatch) -> pa.BinaryArray:
