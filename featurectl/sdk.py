@@ -209,17 +209,17 @@ class FeatureStore:
     def online_status(self, views: Sequence[str] | None = None) -> "list[OnlineStatus]":
         """Per applied view (or the named ones), at its applied major: the watermark and the newest
         event timestamp that this online store holds (None where it holds none)."""
-        from featurectl.app.materialize import online_status
+        from featurectl.app.materialize import online_status, select_views
 
         defs = self.applied()
-        return online_status(self.online, self.project, defs, _select_views(defs, views))
+        return online_status(self.online, self.project, defs, select_views(defs, views))
 
     @contextmanager
     def _materializer(self, views: Sequence[str] | None, progress: "Progress | None"):
-        from featurectl.app.materialize import Materializer, NoProgress
+        from featurectl.app.materialize import Materializer, NoProgress, select_views
 
         defs = self.applied()
-        selected = _select_views(defs, views)
+        selected = select_views(defs, views)
         observers = self._lineage_observers()
         try:
             # The offline store (duckdb, pyarrow: ~0.3 s to import) opens when a view has a
@@ -395,16 +395,3 @@ def _no_repository_sources() -> "Sources":
     from featurectl.app.monitoring import Sources
     return Sources(None, None, _utc_now())
 
-
-def _select_views(defs: Definitions, names: Sequence[str] | None):
-    if names:
-        unknown = [n for n in names if n not in defs.feature_views]
-        if unknown:
-            raise UsageError(f"unknown or unapplied feature view(s): {', '.join(unknown)}",
-                             hint=f"applied views: {', '.join(sorted(defs.feature_views)) or '(none)'}")
-        views = [defs.feature_views[n] for n in names]
-        offline_only = [v.name for v in views if not v.online]
-        if offline_only:
-            raise UsageError(f"feature view(s) {', '.join(offline_only)} have online: false and are not materialized")
-        return views
-    return [v for v in sorted(defs.feature_views.values(), key=lambda v: v.name) if v.online]

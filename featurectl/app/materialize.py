@@ -7,9 +7,10 @@ import threading
 import time
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Generator, Iterable, Iterator, Literal, Protocol
+from typing import TYPE_CHECKING, Generator, Iterable, Iterator, Literal, Protocol, Sequence
 
 from featurectl.core.definitions import Definitions
+from featurectl.core.errors import UsageError
 from featurectl.core.model import FeatureView, Source
 from featurectl.core.times import EPOCH
 from featurectl.offline.base import OfflineStore, OfflineStoreError, SourceDataError, ValidationReport, ViewRequest
@@ -229,7 +230,31 @@ class OnlineStatus:
     newest_event_timestamp: datetime | None
 
 
+def select_views(defs: Definitions, names: Sequence[str] | None, *, monitored: bool = False) -> list[FeatureView]:
+    """The applied online views by name (with `monitored`, those that declare a freshness_sla),
+    or the named ones, which must be applied and such: what materialize, online_status and
+    freshness act on."""
+    if not names:
+        return [v for v in sorted(defs.feature_views.values(), key=lambda v: v.name)
+                if v.online and (v.freshness_sla or not monitored)]
+    unknown = [n for n in names if n not in defs.feature_views]
+    if unknown:
+        raise UsageError(f"unknown or unapplied feature view(s): {', '.join(unknown)}",
+                         hint=f"applied views: {', '.join(sorted(defs.feature_views)) or '(none)'}")
+    views = [defs.feature_views[n] for n in names]
+    if monitored:
+        unchecked = [v.name for v in views if not v.online or not v.freshness_sla]
+        if unchecked:
+            raise UsageError(f"feature view(s) {', '.join(unchecked)} declare no freshness_sla or are not online",
+                             hint="add freshness_sla: 2h (say) to the view and apply, or leave it out of --views")
+    offline_only = [v.name for v in views if not v.online]
+    if offline_only:
+        raise UsageError(f"feature view(s) {', '.join(offline_only)} have online: false and are not materialized")
+    return views
+
+
 def online_status(online: OnlineStore, project: str, defs: Definitions, views: list[FeatureView]) -> list[OnlineStatus]:
     tables = [online_table(project, defs, view) for view in views]
-    newest = online.newest_event_times(tables)
-    return [OnlineStatus(t.view, t.major, online.get_watermark(t), n) for t, n in zip(tables, newest)]
+    # Two bulk reads whatever the number of views (a round trip per view cost 0.2 s at 1,000).
+    newest, marks = online.newest_event_times(tables), online.watermarks(tables)
+    return [OnlineStatus(t.view, t.major, m, n) for t, m, n in zip(tables, marks, newest)]

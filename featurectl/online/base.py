@@ -73,6 +73,9 @@ class OnlineStore(Protocol):
     def get_watermark(self, table: OnlineTable) -> datetime | None:
         """Up to when this store holds the view's major materialized; None: never (or emptied)."""
 
+    def watermarks(self, tables: Sequence[OnlineTable]) -> list[datetime | None]:
+        """`get_watermark` of many tables in one round trip (freshness reads 1,000 views at once)."""
+
     def advance_watermark(self, table: OnlineTable, watermark: datetime) -> datetime:
         """Move the watermark to `watermark` unless it already is at or past it, in one atomic
         conditional update (concurrent runs never move it backwards); returns the result."""

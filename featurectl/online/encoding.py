@@ -16,20 +16,17 @@ from __future__ import annotations
 import base64
 import json
 import operator
-import re
 import struct
 import threading
-from datetime import datetime, timedelta
-from typing import Any, Callable, Sequence
-
-from typing import TYPE_CHECKING
+from datetime import datetime
+from typing import TYPE_CHECKING, Any, Callable, Sequence
 
 import orjson
 
 from featurectl.core.dtypes import element_type, shortest_float32
 from featurectl.core.sql import ident
-from featurectl.core.times import EPOCH, as_utc
 from featurectl.online.base import OnlineRows, OnlineTable
+from featurectl.online.names import datetime_to_micros, micros_to_datetime, namespace  # noqa: F401 (re-exported)
 
 if TYPE_CHECKING:
     import duckdb
@@ -41,16 +38,7 @@ if TYPE_CHECKING:
 
 EVENT_TIMESTAMP = "event_timestamp"
 _ESCAPE, _ESCAPED, _SEP = b"\x00", b"\x00\x01", b"\x00\x00"
-_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _INTS = ("int32", "int64")
-
-
-def namespace(table: OnlineTable) -> str:
-    """``fc:<project>:<view>:v<major>``: names are identifiers, so ':' cannot be ambiguous."""
-    for what, name in (("project", table.project), ("view", table.view)):
-        if not _NAME.match(name):
-            raise ValueError(f"online {what} name {name!r} is not an identifier ([A-Za-z_][A-Za-z0-9_]*)")
-    return f"fc:{table.project}:{table.view}:v{int(table.major)}"
 
 
 # ---- keys ---------------------------------------------------------------------------
@@ -158,16 +146,6 @@ def event_micros(batch: pa.RecordBatch) -> pa.Int64Array:
     if column.null_count:
         raise ValueError(f"column {EVENT_TIMESTAMP!r} holds {column.null_count} null(s)")
     return pc.cast(pc.cast(column, pa.timestamp("us", tz=column.type.tz)), pa.int64())
-
-
-def micros_to_datetime(micros: int) -> datetime:
-    return EPOCH + timedelta(microseconds=micros)
-
-
-def datetime_to_micros(value: datetime) -> int:
-    """Timestamps without a zone are UTC (SPEC §5)."""
-    delta = as_utc(value) - EPOCH
-    return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
 
 
 # ---- values -------------------------------------------------------------------------

@@ -203,6 +203,9 @@ class _Standalone:
     def newest_keys(self, table: OnlineTable) -> list[tuple[bytes, Optional[int]]]:
         return [(_meta_key(table), None)]
 
+    def slot_of(self, key: bytes) -> Optional[int]:
+        return None
+
     def scan_pattern(self, table: OnlineTable) -> str:
         return _glob_escape(encoding.key_prefix(table).decode()) + "*"
 
@@ -364,6 +367,9 @@ class _Cluster:
     def newest_keys(self, table: OnlineTable) -> list[tuple[bytes, Optional[int]]]:
         _, metas, slots = _buckets(encoding.namespace(table))
         return list(zip(metas, slots))
+
+    def slot_of(self, key: bytes) -> Optional[int]:
+        return key_slot(key)
 
     def scan_pattern(self, table: OnlineTable) -> str:
         """Every key of the namespace's buckets: values and their `newest` hashes."""
@@ -708,6 +714,15 @@ class RedisOnlineStore:
             return _unstamp(self.client.hget(_meta_key(table), "watermark"))
         except _ERRORS as exc:
             raise self._error(f"reading the watermark of view {table.view!r}", exc) from None
+
+    def watermarks(self, tables: Sequence[OnlineTable]) -> list[datetime | None]:
+        """Every table's watermark in one round trip per node (freshness over many views)."""
+        metas = [_meta_key(table) for table in tables]
+        try:
+            replies = self._run(lambda: ((self._space.slot_of(key), ("HGET", key, "watermark")) for key in metas))
+        except _ERRORS as exc:
+            raise self._error("reading the watermarks", exc) from None
+        return [_unstamp(stamp) for stamp in replies]
 
     def advance_watermark(self, table: OnlineTable, watermark: datetime) -> datetime:
         try:

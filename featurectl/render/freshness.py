@@ -75,27 +75,36 @@ def _label(value: str) -> str:
     return value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
 
 
-def freshness_prometheus(result) -> str:
-    """Textfile-collector lines: timestamps in seconds, not ages, so Prometheus computes the age
-    (time() - featurectl_newest_event_timestamp_seconds) at scrape time."""
-    metrics = [
+def freshness_families(result) -> list[tuple[str, str, list[tuple[dict[str, str], float]]]]:
+    """The Prometheus families of a freshness result: (name, help, [(labels, value)]). Timestamps
+    in seconds, not ages, so Prometheus computes the age (time() - ...) itself. One source for
+    `freshness --format prometheus` (textfile collector) and the server's /metrics."""
+    moments = [
         ("featurectl_newest_event_timestamp_seconds", "Newest event timestamp written to the online store.",
          lambda v: v.newest_event_timestamp),
         ("featurectl_watermark_timestamp_seconds", "Materialization watermark of the online store.",
          lambda v: v.watermark),
     ]
     if result.checked_source:
-        metrics.append(("featurectl_source_newest_event_timestamp_seconds",
+        moments.append(("featurectl_source_newest_event_timestamp_seconds",
                         "Newest event timestamp in the offline source.", lambda v: v.source_newest_event_timestamp))
+    families = [(name, help_text, [({"view": v.view, "major": str(v.major)}, value(v).timestamp())
+                                   for v in result.views if value(v) is not None])
+                for name, help_text, value in moments]
+    families.append(("featurectl_freshness_sla_seconds", "The view's declared freshness_sla.",
+                     [({"view": v.view, "major": str(v.major)}, v.freshness_sla_seconds) for v in result.views]))
+    return families
+
+
+def freshness_prometheus(result) -> str:
+    """Textfile-collector lines (node_exporter's textfile collector reads them)."""
     lines = []
-    for name, help_text, value in metrics:
+    for name, help_text, samples in freshness_families(result):
         lines += [f"# HELP {name} {help_text}", f"# TYPE {name} gauge"]
-        for v in result.views:
-            moment = value(v)
-            if moment is not None:
-                lines.append(f'{name}{{view="{_label(v.view)}",major="{v.major}"}} {moment.timestamp():.6f}')
-    lines += ["# HELP featurectl_freshness_sla_seconds The view's declared freshness_sla.",
-              "# TYPE featurectl_freshness_sla_seconds gauge"]
-    lines += [f'featurectl_freshness_sla_seconds{{view="{_label(v.view)}",major="{v.major}"}} '
-              f'{v.freshness_sla_seconds}' for v in result.views]
+        lines += [name + "{" + ",".join(f'{k}="{_label(v)}"' for k, v in labels.items()) + "} " + _number(value)
+                  for labels, value in samples]
     return "\n".join(lines) + "\n"
+
+
+def _number(value: float) -> str:
+    return str(value) if isinstance(value, int) else f"{value:.6f}"  # SLAs whole seconds, timestamps to the µs

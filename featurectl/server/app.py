@@ -19,11 +19,12 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from featurectl.app.materialize import online_table
+from featurectl.app.freshness import freshness
 from featurectl.app.push import push
 from featurectl.core.errors import UsageError
 from featurectl.online.base import OnlineStoreError
 from featurectl.registry.base import RegistryError
+from featurectl.render.freshness import freshness_families
 from featurectl.render.values import column_encoder, encode_columns, timestamp_text
 from featurectl.server.feature_log import FeatureLogger
 from featurectl.server.metrics import CONTENT_TYPE_LATEST, Metrics
@@ -31,6 +32,8 @@ from featurectl.server.state import ServingState
 
 REPO_ENV = "FEATURECTL_SERVE_REPO"
 LOG_ENV = "FEATURECTL_SERVE_LOG_FEATURES"
+# Feature-log rolling (docs/serving.md): a file per view is closed at this many bytes or seconds.
+ROLL_BYTES_ENV, ROLL_SECONDS_ENV = "FEATURECTL_SERVE_LOG_ROLL_BYTES", "FEATURECTL_SERVE_LOG_ROLL_SECONDS"
 MAX_ENTITIES = 10_000  # per request; larger batches belong to get-historical
 JSON = "application/json"
 _EPOCH_TEXT = "1970-01-01T00:00:00Z"  # the event time of a value that has none, as Feast sends it
@@ -166,7 +169,8 @@ class Server:
         return _json({"status": "ready", "registry_revision": reader.revision if reader else None})
 
     async def metrics_text(self, request: Request) -> Response:
-        return Response(self.metrics.render(), media_type=CONTENT_TYPE_LATEST)
+        # Off the event loop: the freshness families read the online store's bookkeeping.
+        return Response(await run_in_threadpool(self.metrics.render), media_type=CONTENT_TYPE_LATEST)
 
 
 def _dumps(body: Any) -> bytes:
@@ -259,33 +263,44 @@ async def _http_error(request: Request, exc: HTTPException) -> Response:
     return _error_response(exc.status_code, "BAD_REQUEST", str(exc.detail))
 
 
-def _publish_definitions(metrics: Metrics):
+def _publish_revision(metrics: Metrics):
     def publish(state: ServingState) -> None:
+        if state.reader is not None:
+            metrics.revision.set(state.reader.revision or 0)
+    return publish
+
+
+def _freshness_families(state: ServingState, metrics: Metrics):
+    """At each scrape: `featurectl freshness` over the served definitions (every online view
+    with a freshness_sla, its applied major), as `--format prometheus` publishes it. When the
+    online store cannot be read the families are left out (unknown, never fresh) and counted."""
+    def families():
         reader = state.reader
         if reader is None:
-            return
-        metrics.revision.set(reader.revision or 0)
-        views = [v for v in reader.defs.feature_views.values() if v.online]
-        for view in views:
-            if view.freshness_sla:
-                metrics.freshness_sla.labels(view.name, str(view.major)).set(view.freshness_sla)
-        try:  # kept by the online store at every write (materialize, push): SPEC §9 freshness
-            newest = state.store.online.newest_event_times(
-                [online_table(state.project, reader.defs, v) for v in views])
+            return []
+        try:
+            result = freshness(state.project, reader.defs, state.store.online, None, _now(), None, "minor")
         except OnlineStoreError:
             metrics.store_errors.inc()
-            return
-        for view, moment in zip(views, newest):
-            if moment is not None:
-                metrics.newest_event.labels(view.name, str(view.major)).set(moment.timestamp())
-    return publish
+            return []
+        return freshness_families(result)
+    return families
+
+
+def _roll_settings() -> dict[str, float]:
+    """From the environment; `featurectl serve` checked the values before starting workers."""
+    from featurectl.server.feature_log import ROLL_BYTES, ROLL_SECONDS
+
+    return {"roll_bytes": int(float(os.environ.get(ROLL_BYTES_ENV) or ROLL_BYTES)),
+            "roll_seconds": float(os.environ.get(ROLL_SECONDS_ENV) or ROLL_SECONDS)}
 
 
 def create_app(repo: str | None = None) -> Instrumented:
     """The ASGI app for one worker. uvicorn's worker processes call it (factory=True) with the
     repository handed down in the environment."""
     metrics = Metrics()
-    state = ServingState(repo or os.environ.get(REPO_ENV), on_refresh=_publish_definitions(metrics))
+    state = ServingState(repo or os.environ.get(REPO_ENV), on_refresh=_publish_revision(metrics))
+    metrics.freshness.families = _freshness_families(state, metrics)
     log_dir = os.environ.get(LOG_ENV)
     server = Server(state, metrics)
 
@@ -293,7 +308,7 @@ def create_app(repo: str | None = None) -> Instrumented:
     async def lifespan(app):
         state.start()
         if log_dir:
-            server.logger = FeatureLogger(Path(log_dir), metrics)
+            server.logger = FeatureLogger(Path(log_dir), metrics, **_roll_settings())
         try:
             yield
         finally:

@@ -4,7 +4,9 @@ DIR/<view>/ by a background thread, never on the request path.
 A request hands its result to a bounded queue (`put_nowait`); when the writer falls behind,
 the request's rows are dropped and counted (featurectl_feature_log_dropped_rows_total)
 instead of making serving wait or memory grow. The writer groups rows per view, appends a row
-group per flush, and rolls to a new file by size or age. A file being written is named
+group per flush (every second, or sooner when MAX_PENDING_ROWS are waiting), and rolls to a
+new file when the open one reaches `roll_bytes` on disk or `roll_seconds` of age, checked at
+every flush tick, so an idle view's file is closed on time too. A file being written is named
 `*.parquet.partial` and renamed when closed, so readers of DIR (`featurectl drift`) see only
 whole files. Closing (SIGTERM) flushes what is queued and closes every file.
 """
@@ -58,17 +60,29 @@ class _ViewFile:
         self.writer.write_table(table)
         self.rows += table.num_rows
 
+    def size(self) -> int:
+        """Bytes on disk so far: every written row group is in the file."""
+        try:
+            return self.partial.stat().st_size
+        except OSError:
+            return 0
+
     def close(self) -> None:
         self.writer.close()
         self.partial.replace(self.final)
 
 
+ROLL_BYTES = 128 * 1024 * 1024  # a file per view closes at this size on disk ...
+ROLL_SECONDS = 600.0  # ... or this age, whichever comes first
+MAX_PENDING_ROWS = 200_000  # rows taken off the queue but not written yet: flush early beyond this
+
+
 class FeatureLogger:
     def __init__(self, directory: Path, metrics: Any, *, queue_size: int = 10_000, flush_seconds: float = 1.0,
-                 roll_rows: int = 1_000_000, roll_seconds: float = 600.0):
+                 roll_bytes: int = ROLL_BYTES, roll_seconds: float = ROLL_SECONDS):
         self.directory = Path(directory)
         self.metrics = metrics
-        self.flush_seconds, self.roll_rows, self.roll_seconds = flush_seconds, roll_rows, roll_seconds
+        self.flush_seconds, self.roll_bytes, self.roll_seconds = flush_seconds, roll_bytes, roll_seconds
         self._queue: queue.Queue[_Served | None] = queue.Queue(maxsize=queue_size)
         self._files: dict[str, _ViewFile] = {}
         self._sequence = 0
@@ -80,7 +94,7 @@ class FeatureLogger:
         try:
             self._queue.put_nowait(_Served(request_time, request_id, result))
         except queue.Full:
-            self.metrics.log_dropped.inc(len(next(iter(result.keys.values()), ())))
+            self.metrics.log_dropped.inc(len(next(iter(result.keys.values()), ())))  # entities served
 
     def close(self) -> None:
         """Write everything queued, close every file (SIGTERM path)."""
@@ -89,6 +103,7 @@ class FeatureLogger:
 
     def _run(self) -> None:
         pending: list[_Served] = []
+        rows = 0
         deadline = time.monotonic() + self.flush_seconds
         while True:
             try:
@@ -103,9 +118,11 @@ class FeatureLogger:
                     self._files.clear()
                     return
                 pending.append(item)
-            if time.monotonic() >= deadline:
+                rows += _entities(item)
+            if time.monotonic() >= deadline or rows >= MAX_PENDING_ROWS:
                 self._flush(pending)
-                pending = []
+                self._roll_old()
+                pending, rows = [], 0
                 deadline = time.monotonic() + self.flush_seconds
 
     def _flush(self, pending: list[_Served]) -> None:
@@ -113,13 +130,12 @@ class FeatureLogger:
             for view, table in _tables(pending).items():
                 self._append(view, table)
         except Exception as exc:  # a full disk must not stop the writer thread (or serving)
-            self.metrics.log_dropped.inc(sum(len(next(iter(s.result.keys.values()), ())) for s in pending))
+            self.metrics.log_dropped.inc(sum(_entities(s) for s in pending))
             print(f"featurectl serve: feature log write failed: {exc}", flush=True)
 
     def _append(self, view: str, table: pa.Table) -> None:
         file = self._files.get(view)
-        if file is not None and (file.schema != table.schema or file.rows >= self.roll_rows
-                                 or time.monotonic() - file.opened >= self.roll_seconds):
+        if file is not None and (file.schema != table.schema or self._due(file)):
             file.close()
             file = None
         if file is None:
@@ -127,6 +143,23 @@ class FeatureLogger:
             file = self._files[view] = _ViewFile(self.directory / view, view, table.schema, self._sequence)
         file.write(table)
         self.metrics.log_written.inc(table.num_rows)
+
+    def _due(self, file: "_ViewFile") -> bool:
+        return file.size() >= self.roll_bytes or time.monotonic() - file.opened >= self.roll_seconds
+
+    def _roll_old(self) -> None:
+        """Close the files that are due, written to this tick or not."""
+        for view, file in list(self._files.items()):
+            if self._due(file):
+                try:
+                    file.close()
+                except OSError as exc:
+                    print(f"featurectl serve: closing feature log {file.partial} failed: {exc}", flush=True)
+                del self._files[view]
+
+
+def _entities(served: _Served) -> int:
+    return len(next(iter(served.result.keys.values()), ()))
 
 
 def _tables(pending: list[_Served]) -> dict[str, pa.Table]:

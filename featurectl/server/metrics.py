@@ -1,12 +1,20 @@
 """Prometheus metrics (prometheus-client). With several workers each process writes its
 values to files in PROMETHEUS_MULTIPROC_DIR and /metrics sums them (the library's
-multiprocess mode), so a scrape sees the whole server whichever worker answers it."""
+multiprocess mode), so a scrape sees the whole server whichever worker answers it.
+
+Freshness is not kept in gauges: each scrape runs the one freshness computation
+(app/freshness.py, what `featurectl freshness` runs) and publishes its families as
+`freshness --format prometheus` does, so /metrics and the CLI cannot disagree and no worker's
+stale value outlives a push or a prune."""
 from __future__ import annotations
 
 import os
+from typing import Callable, Iterator
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client import multiprocess
+from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
 from prometheus_client import CONTENT_TYPE_LATEST  # noqa: F401  (re-exported for the app)
 
 # Sub-millisecond buckets: a served read takes a fraction of a millisecond.
@@ -14,8 +22,26 @@ LATENCY_BUCKETS = (0.0001, 0.00025, 0.0005, 0.00075, 0.001, 0.0025, 0.005, 0.01,
                    0.5, 1.0, 2.5)
 
 
+Families = list[tuple[str, str, list[tuple[dict[str, str], float]]]]
+
+
+class FreshnessCollector(Collector):
+    """Computed at collection time from `families()` (render.freshness.freshness_families)."""
+
+    def __init__(self, families: Callable[[], Families]):
+        self.families = families
+
+    def collect(self) -> Iterator[Metric]:
+        for name, help_text, samples in self.families():
+            family = GaugeMetricFamily(name, help_text, labels=["view", "major"])
+            for labels, value in samples:
+                family.add_metric([labels["view"], labels["major"]], value)
+            yield family
+
+
 class Metrics:
-    def __init__(self) -> None:
+    def __init__(self, freshness: Callable[[], Families] | None = None) -> None:
+        self.freshness = FreshnessCollector(freshness or list)
         self._multiprocess = bool(os.environ.get("PROMETHEUS_MULTIPROC_DIR"))
         self.registry = None if self._multiprocess else CollectorRegistry()
         # registry None (multiprocess mode): values live in the worker's files, not in a registry
@@ -28,15 +54,12 @@ class Metrics:
                                     "Online store failures met while serving", registry=reg)
         self.revision = Gauge("featurectl_registry_revision", "The registry revision being served",
                               multiprocess_mode="max", registry=reg)
-        self.newest_event = Gauge("featurectl_view_newest_event_timestamp_seconds",
-                                  "Newest event time of a view's online values (Unix seconds)",
-                                  ["view", "major"], multiprocess_mode="max", registry=reg)
-        self.freshness_sla = Gauge("featurectl_view_freshness_sla_seconds", "A view's declared freshness_sla",
-                                   ["view", "major"], multiprocess_mode="max", registry=reg)
         self.log_dropped = Counter("featurectl_feature_log_dropped_rows_total",
                                    "Feature-log rows dropped because the writer fell behind", registry=reg)
         self.log_written = Counter("featurectl_feature_log_rows_total", "Feature-log rows written to Parquet",
                                    registry=reg)
+        if self.registry is not None:
+            self.registry.register(self.freshness)
 
     def observe(self, endpoint: str, status: int, seconds: float) -> None:
         code = str(status)
@@ -48,4 +71,5 @@ class Metrics:
             return generate_latest(self.registry)
         registry = CollectorRegistry()
         multiprocess.MultiProcessCollector(registry)
+        registry.register(self.freshness)
         return generate_latest(registry)

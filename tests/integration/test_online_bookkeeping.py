@@ -62,6 +62,7 @@ def test_a_new_store_has_no_watermark_and_no_newest_event(open_store):
     store = open_store()
     assert store.get_watermark(TABLE) is None
     assert store.newest_event_times([TABLE, OTHER]) == [None, None]
+    assert store.watermarks([TABLE, OTHER]) == [None, None] and store.watermarks([]) == []
 
 
 def test_the_watermark_only_moves_forwards_per_view_and_major(open_store):
@@ -72,6 +73,7 @@ def test_the_watermark_only_moves_forwards_per_view_and_major(open_store):
     assert store.advance_watermark(TABLE, T0 + timedelta(microseconds=1)) == T0 + timedelta(microseconds=1)
     assert store.get_watermark(OTHER) is None
     assert open_store().get_watermark(TABLE) == T0 + timedelta(microseconds=1)  # kept in the store itself
+    assert store.watermarks([OTHER, TABLE]) == [None, T0 + timedelta(microseconds=1)]  # in the order asked
 
 
 def test_every_write_keeps_the_newest_event_time(open_store):

@@ -20,8 +20,7 @@ def iso(moment: datetime) -> str:
 
 @pytest.fixture(scope="module")
 def served(tmp_path_factory):
-    repo = ServingRepo.write(tmp_path_factory.mktemp("served") / "repo")
-    repo.apply_and_materialize()
+    repo = ServingRepo.served(tmp_path_factory.mktemp("served") / "repo")
     with FeatureServer(repo.root) as server:
         yield repo, server
 

@@ -29,8 +29,7 @@ def feast_python() -> Path:
 
 
 def test_feasts_remote_online_store_reads_and_writes_featurectl(feast_python, tmp_path):
-    repo = ServingRepo.write(tmp_path / "repo")
-    repo.apply_and_materialize()
+    repo = ServingRepo.served(tmp_path / "repo")
     with FeatureServer(repo.root) as server:
         run = subprocess.run(
             [str(feast_python), str(ROOT / "tests" / "feast" / "remote_client.py"), "--url",

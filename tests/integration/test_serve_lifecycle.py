@@ -3,29 +3,19 @@ from __future__ import annotations
 
 import time
 
+import pyarrow.parquet as pq
 import pytest
 import yaml
 
-from tests.fixtures.feature_server import FeatureServer, ServingRepo
+from tests.fixtures.feature_server import FeatureServer, ServingRepo, wait_for
 from tests.fixtures.repos import run_featurectl
 
 pytestmark = pytest.mark.xdist_group("serve")
 
 
-def wait_for(check, timeout: float = 20.0):
-    deadline = time.monotonic() + timeout
-    while True:
-        value = check()
-        if value or time.monotonic() > deadline:
-            return value
-        time.sleep(0.2)
-
-
 @pytest.fixture
 def repo(tmp_path):
-    repo = ServingRepo.write(tmp_path / "repo")
-    repo.apply_and_materialize()
-    return repo
+    return ServingRepo.served(tmp_path / "repo")
 
 
 def add_feature(repo: ServingRepo, version: str) -> None:
@@ -104,3 +94,53 @@ def test_pinned_majors_read_side_by_side_after_a_major_bump(repo):
         assert (status, answer["error"]) == (400, "UNKNOWN_VIEW") and "applied majors of 'stats': 1, 2" in answer["message"]
     cli = run_featurectl("get-online", "--features", "stats@1:label,stats:trips", "-e", "driver_id=1", cwd=repo.root)
     assert cli.code == 0 and yaml.safe_load(cli.stdout) == rows
+
+
+def test_workers_share_metrics_in_a_directory_of_their_own_removed_at_exit(repo, tmp_path):
+    """PROMETHEUS_MULTIPROC_DIR names where the run's directory is made: files of an earlier run
+    never add to this run's counters, and nothing is left behind."""
+    parent = tmp_path / "multiproc"
+    ok = ("featurectl_requests_total", (("endpoint", "/get-online-features"), ("status", "200")))
+    request = {"features": ["stats:trips"], "entities": {"driver_id": [1]}}
+    for count in (3, 1):
+        server = FeatureServer(repo.root, workers=2, env={"PROMETHEUS_MULTIPROC_DIR": str(parent)}).start()
+        try:
+            for _ in range(count):
+                assert server.post("/get-online-features", request)[0] == 200
+            assert server.metrics()[ok] == count  # summed over both workers, this run only
+            assert len(list(parent.iterdir())) == 1
+        finally:
+            code, err = server.terminate()
+        assert "Traceback" not in err
+        assert list(parent.iterdir()) == [], "the run's metrics directory outlived it"
+
+
+def test_feature_logs_roll_by_size_and_by_time_while_serving(repo, tmp_path):
+    import pyarrow.dataset as ds
+
+    logs = tmp_path / "logs"
+    # Every flush rolls by size (1 byte); an idle file is closed after 2 s without another write.
+    env = {"FEATURECTL_SERVE_LOG_ROLL_BYTES": "1", "FEATURECTL_SERVE_LOG_ROLL_SECONDS": "2"}
+    with FeatureServer(repo.root, "--log-features", str(logs), env=env) as server:
+        served = []
+        for burst in ([1, 2], [3], [4, 5]):
+            assert server.post("/get-online-features", {"features": ["stats:trips"],
+                                                        "entities": {"driver_id": burst}})[0] == 200
+            served += burst
+            time.sleep(1.5)  # past a flush tick: the next burst goes to a new file
+        # Still serving, no SIGTERM: the last file is closed by age, not by the next write.
+        closed = wait_for(lambda: (lambda done: done if len(done) >= 3 and not list(logs.rglob("*.partial"))
+                                   else None)(sorted((logs / "stats").glob("*.parquet"))), timeout=20)
+        assert closed, sorted(p.name for p in logs.rglob("*"))
+        table = ds.dataset(closed, format="parquet").to_table()
+        assert sorted(table["driver_id"].to_pylist()) == served
+        for path in closed:  # each a whole Parquet file, readable alone
+            assert pq.read_metadata(path).num_rows >= 1
+        assert server.metrics()[("featurectl_feature_log_rows_total", ())] == len(served)
+
+
+def test_bad_roll_settings_are_refused_before_serving(repo, tmp_path):
+    result = run_featurectl("serve", "--log-features", str(tmp_path / "logs"), cwd=repo.root,
+                            env={"FEATURECTL_SERVE_LOG_ROLL_BYTES": "big"})
+    assert result.code == 2 and "FEATURECTL_SERVE_LOG_ROLL_BYTES='big' is not a positive number" in result.output
+    assert "Traceback" not in result.output

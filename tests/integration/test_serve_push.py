@@ -14,8 +14,7 @@ pytestmark = pytest.mark.xdist_group("serve")
 @pytest.fixture(scope="module")
 def served(tmp_path_factory):
     # One server for the module: each test uses its own entities or compares before with after.
-    repo = ServingRepo.write(tmp_path_factory.mktemp("push") / "repo")
-    repo.apply_and_materialize()
+    repo = ServingRepo.served(tmp_path_factory.mktemp("push") / "repo")
     with FeatureServer(repo.root) as server:
         yield repo, server
 
