@@ -552,7 +552,7 @@ def _to_arrow(frame: DataFrame) -> pa.Table:
 def _spills(spark: SparkSession) -> bool:
     """Results go through a temporary Parquet directory when Spark's executors write to the
     driver's own disk (a local master); a cluster's results are collected (docs/spark.md)."""
-    return RESULTS == "spill" and spark.sparkContext.master.startswith("local")
+    return RESULTS == "spill" and (spark.sparkContext.master or "").startswith("local")
 
 
 _SPILL_LOCK = threading.Lock()
