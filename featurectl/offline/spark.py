@@ -15,9 +15,11 @@ timestamps compare as UTC, as in DuckDB.
 """
 from __future__ import annotations
 
+import atexit
 import glob
 import os
 import re
+import shutil
 import tempfile
 import threading
 import warnings
@@ -29,6 +31,7 @@ from typing import Any
 
 import pyarrow as pa
 import pyarrow.compute as pc
+import pyarrow.parquet as pq
 
 from featurectl.core.dtypes import element_type
 from featurectl.core.errors import DefinitionError, Problem
@@ -77,8 +80,15 @@ _DEFAULT_CONF = {
     "spark.app.name": "featurectl",
     "spark.sql.execution.arrow.pyspark.enabled": "true",
     "spark.ui.showConsoleProgress": "false",  # no progress bars on the CLI's stderr
-    "spark.driver.maxResultSize": "0",  # results come back to the driver (docs/spark.md)
+    "spark.driver.maxResultSize": "0",  # results of a cluster master come back to the driver (docs/spark.md)
 }
+_LOCAL_MASTER = re.compile(r"^local(?:\[\s*(\*|\d+)\s*(?:,\s*\d+\s*)?\])?$")
+# How a result reaches the caller: "spill" (written by Spark to a temporary Parquet directory
+# the driver reads back batch by batch; local masters only, whose executors share the
+# driver's disk) or "collect" (`toArrow`, the whole result in driver memory). docs/spark.md
+# gives the measurements behind the choice; the benchmark sets it to compare the two.
+RESULTS = "spill"
+CHUNK_ROWS = 1_000_000  # point-in-time results are spilled and read back this many entity rows at a time
 
 _SESSION_LOCK = threading.Lock()
 
@@ -128,10 +138,21 @@ def spark_log_path() -> Path:
     return Path(tempfile.gettempdir()) / f"featurectl-spark-{os.getpid()}.log"
 
 
+def local_defaults(master: str) -> dict[str, str]:
+    """Settings for a local master that Spark's own defaults get wrong for one machine:
+    200 shuffle partitions (each a task, a sort and a file) where 2 per core measured fastest
+    (docs/spark.md), and a web UI nobody reads from a CLI process. Not applied to cluster masters."""
+    match = _LOCAL_MASTER.match(master.strip())
+    if not match:
+        return {}
+    cores = (os.cpu_count() or 1) if match.group(1) == "*" else int(match.group(1) or 1)
+    return {"spark.sql.shuffle.partitions": str(2 * max(cores, 1)), "spark.ui.enabled": "false"}
+
+
 def _start_session(config: SparkOfflineConfig) -> SparkSession:
     """Launch the JVM with its stdout and stderr in `spark_log_path()`, so that Spark's log
     and Java's warnings never mix with the command's own output, then start the session."""
-    settings = {**_DEFAULT_CONF, **config.conf, **_REQUIRED_CONF}
+    settings = {**_DEFAULT_CONF, **local_defaults(config.master), **config.conf, **_REQUIRED_CONF}
     conf = SparkConf().setMaster(config.master).setAll(
         [(k, str(v).lower() if isinstance(v, bool) else str(v)) for k, v in settings.items()])
     log = spark_log_path()
@@ -210,7 +231,10 @@ class _Source:
                     f"in the source definition (it is relative to the repository root)")
         if src.path.lower().endswith(".csv"):
             return spark.read.csv(paths, header=True, inferSchema=True)
-        return spark.read.option("mergeSchema", "true").parquet(*paths)
+        # Merging schemas is a Spark job over every footer; one file has one schema, which
+        # Spark reads from its footer on the driver.
+        merge = len(paths) > 1 or os.path.isdir(paths[0]) or bool(_URI.match(paths[0]))
+        return spark.read.option("mergeSchema", str(merge).lower()).parquet(*paths)
 
     def feature(self, name: str, raw: Column) -> Column:
         """The feature value `raw` cast to its declared dtype; a value that does not fit it
@@ -320,17 +344,18 @@ class SparkOfflineStore:
             for i, src in enumerate(sources):
                 frame = _pit_step(frame, src, i)
                 outputs += [f"__f{i}_{j}" for j in range(len(src.request.features))]
-            found = frame.select("__row", *outputs).toArrow()
-        found = found.take(pc.sort_indices(found.column("__row")))
-        if found.num_rows != entity_rows.num_rows:
-            raise OfflineStoreError(f"internal error: the join returned {found.num_rows} rows for "
-                                    f"{entity_rows.num_rows} entity rows")
-        table = entity_rows.replace_schema_metadata(None)
-        dtypes = [r.feature(f).dtype for r in requests for f in r.features]
-        features = [found.column(i + 1).cast(arrow_type(d)) for i, d in enumerate(dtypes)]
-        schema = pa.schema([*table.schema, *(pa.field(n, arrow_type(d)) for n, d in zip(names, dtypes))])
-        out = pa.Table.from_arrays([*table.columns, *features], schema=schema)
-        return pa.RecordBatchReader.from_batches(schema, out.to_batches(max_chunksize=100_000))
+            found = frame.select("__row", *outputs)
+            table = entity_rows.replace_schema_metadata(None)
+            dtypes = [r.feature(f).dtype for r in requests for f in r.features]
+            schema = pa.schema([*table.schema, *(pa.field(n, arrow_type(d)) for n, d in zip(names, dtypes))])
+            features = pa.schema([pa.field("__row", pa.int64()),
+                                  *(pa.field(f"__f{k}", arrow_type(d)) for k, d in enumerate(dtypes))])
+            if _spills(spark):
+                chunks = _spill_in_chunks(found, table.num_rows)
+            else:
+                collected = _to_arrow(found)
+                chunks = iter([collected.take(pc.sort_indices(collected.column("__row")))])
+        return pa.RecordBatchReader.from_batches(schema, _with_entity_rows(table, chunks, features, schema))
 
     # -- materialization ------------------------------------------------------------------
 
@@ -348,11 +373,10 @@ class SparkOfflineStore:
             top = window.groupBy(*(col(k) for k in src.keys)).agg(F.max_by(values, order).alias("__w"))
             out = top.select(*(col(k) for k in src.keys), F.col("__w.ts").alias("event_timestamp"),
                              *(src.feature(f, F.col(f"__w.v{j}")).alias(f) for j, f in enumerate(request.features)))
-            table = out.toArrow()
-        schema = pa.schema([*(pa.field(e.join_key, arrow_type(e.dtype)) for e in request.entities),
-                            pa.field("event_timestamp", pa.timestamp("us", tz="UTC")),
-                            *(pa.field(f, arrow_type(request.feature(f).dtype)) for f in request.features)])
-        return _reader(table, schema, batch_size)
+            schema = pa.schema([*(pa.field(e.join_key, arrow_type(e.dtype)) for e in request.entities),
+                                pa.field("event_timestamp", pa.timestamp("us", tz="UTC")),
+                                *(pa.field(f, arrow_type(request.feature(f).dtype)) for f in request.features)])
+            return _results(out, schema, batch_size)
 
     def source_rows(self, request: ViewRequest, start: datetime, end: datetime,
                     batch_size: int = 100_000) -> pa.RecordBatchReader:
@@ -361,10 +385,9 @@ class SparkOfflineStore:
             out = src.window(start, end).select(
                 F.col("__ts").alias("event_timestamp"),
                 *(src.feature(f, col("__v_" + f)).alias(f) for f in request.features))
-            table = out.toArrow()
-        schema = pa.schema([pa.field("event_timestamp", pa.timestamp("us", tz="UTC")),
-                            *(pa.field(f, arrow_type(request.feature(f).dtype)) for f in request.features)])
-        return _reader(table, schema, batch_size)
+            schema = pa.schema([pa.field("event_timestamp", pa.timestamp("us", tz="UTC")),
+                                *(pa.field(f, arrow_type(request.feature(f).dtype)) for f in request.features)])
+            return _results(out, schema, batch_size)
 
     def newest_event_time(self, request: ViewRequest) -> datetime | None:
         with _spark_errors([request]):
@@ -514,10 +537,127 @@ def _raw_row_report(spark: SparkSession, request: ViewRequest, rows: pa.Table) -
 # -- results and errors -----------------------------------------------------------------------
 
 
+def _conform(rows: Any, schema: pa.Schema) -> Any:
+    """A table or batch with its columns (by position) cast to the DuckDB engine's schema: the
+    same types, list element names and zone, whichever way the rows came back (spilled
+    timestamps come back as micros)."""
+    kind = pa.Table if isinstance(rows, pa.Table) else pa.RecordBatch
+    return kind.from_arrays([rows.column(i).cast(f.type) for i, f in enumerate(schema)], schema=schema)
+
+
+def _to_arrow(frame: DataFrame) -> pa.Table:
+    return frame.toArrow()
+
+
+def _spills(spark: SparkSession) -> bool:
+    """Results go through a temporary Parquet directory when Spark's executors write to the
+    driver's own disk (a local master); a cluster's results are collected (docs/spark.md)."""
+    return RESULTS == "spill" and (spark.sparkContext.master or "").startswith("local")
+
+
+_SPILL_LOCK = threading.Lock()
+_spill_root: list[Path] = []
+
+
+def _spill_dir() -> Path:
+    """A fresh directory for one result, under this process's spill root (removed at exit)."""
+    with _SPILL_LOCK:
+        if not _spill_root:
+            root = Path(tempfile.mkdtemp(prefix=f"featurectl-spark-results-{os.getpid()}-"))
+            atexit.register(shutil.rmtree, root, True)
+            _spill_root.append(root)
+    return Path(tempfile.mkdtemp(dir=_spill_root[0]))
+
+
+def _spillable(frame: DataFrame) -> DataFrame:
+    """Timestamps as microseconds since the epoch: Spark's Parquet writer would store them as
+    INT96 (a session setting decides), and the cast back on the driver is exact."""
+    from pyspark.sql.types import ArrayType, TimestampType
+    cols = []
+    for field in frame.schema.fields:
+        c = col(field.name)
+        if isinstance(field.dataType, TimestampType):
+            c = F.unix_micros(c)
+        elif isinstance(field.dataType, ArrayType) and isinstance(field.dataType.elementType, TimestampType):
+            c = F.transform(c, F.unix_micros)
+        cols.append(c.alias(field.name))
+    return frame.select(*cols)
+
+
+def _write(frame: DataFrame, where: Path, partition_by: str | None = None) -> None:
+    writer = _spillable(frame).write.mode("overwrite").option("compression", "lz4")
+    if partition_by:
+        writer = writer.partitionBy(partition_by)
+    writer.parquet(where.as_uri())
+
+
+def _results(frame: DataFrame, schema: pa.Schema, batch_size: int) -> pa.RecordBatchReader:
+    """The rows of `frame` (in no order) in `schema`, `batch_size` at a time. Spilled, the
+    driver holds one batch at a time; collected, the whole result."""
+    if not _spills(frame.sparkSession):
+        return _reader(_to_arrow(frame), schema, batch_size)
+    where = _spill_dir()
+    try:
+        _write(frame, where / "out")
+    except BaseException:
+        shutil.rmtree(where, ignore_errors=True)
+        raise
+
+    def batches() -> Iterator[pa.RecordBatch]:
+        try:
+            for path in sorted((where / "out").glob("*.parquet")):
+                for batch in pq.ParquetFile(path).iter_batches(batch_size=batch_size):
+                    yield _conform(batch, schema)
+        finally:
+            shutil.rmtree(where, ignore_errors=True)
+    return pa.RecordBatchReader.from_batches(schema, batches())
+
+
+def _spill_in_chunks(found: DataFrame, rows: int) -> Iterator[pa.Table]:
+    """The point-in-time result in entity-row order, CHUNK_ROWS rows at a time: written by
+    Spark partitioned by `__row // CHUNK_ROWS` (a sort within each task, no shuffle), each
+    chunk read back on its own and put in order on the driver."""
+    where = _spill_dir()
+    try:
+        _write(found.withColumn("__chunk", F.floor(F.col("__row") / F.lit(CHUNK_ROWS))), where / "out", "__chunk")
+    except BaseException:
+        shutil.rmtree(where, ignore_errors=True)
+        raise
+
+    def chunks() -> Iterator[pa.Table]:
+        try:
+            for chunk in range(-(-rows // CHUNK_ROWS)):
+                files = sorted((where / "out" / f"__chunk={chunk}").glob("*.parquet"))
+                part = pa.concat_tables([pq.read_table(f) for f in files]) if files else None
+                if part is None:
+                    continue
+                yield part.take(pc.sort_indices(part.column("__row")))
+        finally:
+            shutil.rmtree(where, ignore_errors=True)
+    return chunks()
+
+
+def _with_entity_rows(table: pa.Table, chunks: Iterator[pa.Table], features: pa.Schema,
+                      schema: pa.Schema) -> Iterator[pa.RecordBatch]:
+    """The entity rows' own columns beside the features found for them, batch by batch; the
+    features arrive in entity-row order (`__row` 0, 1, ...), one row for each entity row."""
+    done = 0
+    for chunk in chunks:
+        part = _conform(chunk, features)
+        rows = part.column(0)
+        if len(rows) and (rows[0].as_py() != done or rows[-1].as_py() != done + len(rows) - 1):
+            raise OfflineStoreError(f"internal error: the join returned rows {rows[0]}..{rows[-1]} "
+                                    f"where rows from {done} were due")
+        out = pa.Table.from_arrays([*table.slice(done, len(rows)).columns, *part.columns[1:]], schema=schema)
+        yield from out.to_batches(max_chunksize=100_000)
+        done += len(rows)
+    if done != table.num_rows:
+        raise OfflineStoreError(f"internal error: the join returned {done} rows for {table.num_rows} entity rows")
+
+
 def _reader(table: pa.Table, schema: pa.Schema, batch_size: int) -> pa.RecordBatchReader:
     """The collected Arrow result in the DuckDB engine's schema, handed out `batch_size` rows at a time."""
-    table = pa.Table.from_arrays([table.column(i).cast(f.type) for i, f in enumerate(schema)], schema=schema)
-    return pa.RecordBatchReader.from_batches(schema, table.to_batches(max_chunksize=batch_size))
+    return pa.RecordBatchReader.from_batches(schema, _conform(table, schema).to_batches(max_chunksize=batch_size))
 
 
 def _join_error(exc: BaseException, requests: list[ViewRequest]) -> OfflineStoreError:

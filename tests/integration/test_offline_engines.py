@@ -87,3 +87,22 @@ def test_composite_keys_are_compared_as_columns_not_glued_strings(tmp_path, engi
         latest = by_keys(store.latest_rows(request, minutes(-1), minutes(10)).read_all(), ["a", "b"])
         assert latest.select(["a", "b", "label"]).to_pylist() == [
             {"a": 1, "b": 23, "label": "one-twentythree"}, {"a": 12, "b": 3, "label": "twelve-three"}]
+
+
+def test_spilled_and_collected_results_are_the_same_and_leave_no_files(tmp_path, engines, monkeypatch):
+    """A local master's results go through temporary Parquet (docs/spark.md): the same rows
+    as collected, in entity-row order across chunks, and the files gone once read."""
+    import featurectl.offline.spark as spark_module
+
+    rng = random.Random(5)
+    rows = random_rows(rng, 120)
+    request = make_view("stats", write_source(tmp_path, "stats", rows, "parquet"), ttl="10m")
+    entities = entity_table(random_entity_rows(rng, 250), tz="UTC")
+    monkeypatch.setattr(spark_module, "CHUNK_ROWS", 40)  # several chunks, read back in order
+    spilled = engines[1].get_historical_features(entities, [request]).read_all()
+    latest = engines[1].latest_rows(request, minutes(-60), minutes(60), batch_size=7)
+    assert max(batch.num_rows for batch in latest) <= 7
+    assert not [p for root in spark_module._spill_root for p in root.iterdir()]
+    monkeypatch.setattr(spark_module, "RESULTS", "collect")
+    assert spilled.equals(engines[1].get_historical_features(entities, [request]).read_all())
+    assert spilled.equals(engines[0].get_historical_features(entities, [request]).read_all())
