@@ -128,6 +128,12 @@ def test_a_key_twice_in_one_batch_leaves_its_newest_row_and_the_last_of_equal_on
     rows = read(store, STATS, [(1,), (2,), (3,), (4,), (5,)])
     assert rows.values["trips"] == [10, 21, 30, 40, 51]
     assert rows.event_timestamps == [new, new, old, new, new]
+    # Keys that are not one integer column are compared encoded: a composite key repeated.
+    pairs = OnlineTable("rides", "pairs", 1, (("driver_id", "int64"), ("city", "string")), (("trips", "int64"),), 0)
+    store.write(pairs, pa.record_batch({
+        "driver_id": pa.array([1, 1, 1, 2], pa.int64()), "city": pa.array(["a", "a", "b", "a"]),
+        "event_timestamp": pa.array([new, old, old, old], TS), "trips": pa.array([1, 2, 3, 4])}))
+    assert read(store, pairs, [(1, "a"), (1, "b"), (2, "a")]).values["trips"] == [1, 3, 4]
 
 
 def test_an_empty_batch_writes_nothing(store):
