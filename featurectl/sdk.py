@@ -8,16 +8,17 @@ from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Mapping, Sequence, cast
 
-from featurectl.app import planning
 from featurectl.app.timeparse import to_utc
 from featurectl.core.definitions import Definitions
 from featurectl.core.errors import DefinitionError, UsageError
 from featurectl.core.model import QuerySource
-from featurectl.core.plan import Plan
 from featurectl.loading.repo import Repo
 
 if TYPE_CHECKING:
     import pyarrow as pa
+
+    from featurectl.app.planning import ApplyResult
+    from featurectl.core.plan import Plan
 
     from featurectl.app.materialize import OnlineStatus, Progress, ViewRun
     from featurectl.app.freshness import FreshnessResult
@@ -107,7 +108,8 @@ class FeatureStore:
 
     def applied(self) -> Definitions:
         """The definitions the registry holds (the current state), read now."""
-        return planning.current_definitions(self.registry)[1]
+        from featurectl.app.features import current_definitions
+        return current_definitions(self.registry)[1]
 
     # --- registry reads (result objects: render/registry.py shapes them) ------------------
     def list_objects(self, kind: str | None = None) -> "list[AppliedObject]":
@@ -164,6 +166,7 @@ class FeatureStore:
         return defs
 
     def plan(self, *, allow_removals: bool = False, against: str | None = None) -> Plan:
+        from featurectl.app import planning  # plans and applies only: reads need none of it
         desired = self.definitions  # bad files are exit 2 before any store is opened (or created)
         if against is not None:
             from featurectl.loading.git import definitions_at_ref
@@ -171,7 +174,8 @@ class FeatureStore:
             return planning.plan_against_git(self.project, against, base, desired, allow_removals)
         return planning.plan_against_registry(self.project, self.registry, desired, allow_removals)
 
-    def apply(self, plan_file: str | Path | None = None, *, allow_removals: bool = False) -> planning.ApplyResult:
+    def apply(self, plan_file: str | Path | None = None, *, allow_removals: bool = False) -> ApplyResult:
+        from featurectl.app import planning
         self._serving = None
         actor = self._actor or planning.default_actor()
         git_commit = self._git_commit()
@@ -342,7 +346,8 @@ class FeatureStore:
         """The registry is read only when features are named; the offline store only for a window."""
         from featurectl.app.monitoring import WINDOW_PREFIX, Sources
 
-        revision, defs = planning.current_definitions(self.registry) if refs else (None, None)
+        from featurectl.app.features import current_definitions
+        revision, defs = current_definitions(self.registry) if refs else (None, None)
         offline = self.offline if any(s.startswith(WINDOW_PREFIX) for s in specs) else None
         return Sources(defs, offline, self._clock(), registry_revision=revision)
 

@@ -5,7 +5,7 @@ from datetime import datetime
 from typing import Any, Callable
 
 from featurectl.app.materialize import OnlineStatus, online_status
-from featurectl.app.planning import current_definitions
+from featurectl.app.features import current_definitions
 from featurectl.core.catalog import AppliedRevision, Catalog, removed_objects
 from featurectl.core.definitions import Definitions
 from featurectl.core.errors import DefinitionError

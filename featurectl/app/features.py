@@ -4,15 +4,24 @@ against definitions. A pinned major reads the definition last applied under that
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Mapping
+from typing import TYPE_CHECKING, Mapping
 
 from featurectl.core.definitions import Definitions
 from featurectl.core.errors import UsageError, did_you_mean
 from featurectl.core.model import FeatureView, object_from_dict, parse_feature_ref
 from featurectl.core.naming import check_output_names, output_name
 
+if TYPE_CHECKING:
+    from featurectl.registry.base import Registry
+
 # (view name, major) -> the definition last applied under that major
 Majors = Mapping[tuple[str, int], FeatureView]
+
+
+def current_definitions(registry: Registry) -> tuple[int, Definitions]:
+    """The registry's revision and the definitions applied at it."""
+    snapshot = registry.read()
+    return snapshot.revision, Definitions.from_dict(snapshot.definitions)
 
 
 @dataclass(frozen=True)

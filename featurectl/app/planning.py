@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Callable
 
 from featurectl.app.errors import PlanRefused
+from featurectl.app.features import current_definitions
 from featurectl.app import saved_plan
 from featurectl.core.definitions import Definitions
 from featurectl.core.outcomes import STALE_PLAN
@@ -24,11 +25,6 @@ MAX_APPLY_ATTEMPTS = 5
 class ApplyResult:
     plan: Plan
     revision: int | None  # None: nothing to apply
-
-
-def current_definitions(registry: Registry) -> tuple[int, Definitions]:
-    snapshot = registry.read()
-    return snapshot.revision, Definitions.from_dict(snapshot.definitions)
 
 
 def plan_against_registry(project: str, registry: Registry, desired: Definitions,

@@ -217,8 +217,7 @@ def _view_statuses(rows) -> tuple[list[str], list[datetime | None]]:
 def build_reader(project: str, registry, online: OnlineStore, current: OnlineReader | None = None) -> OnlineReader:
     """A reader of the registry's applied definitions (and older majors) as they are now;
     `current` is kept, with its resolved requests, when the revision has not moved."""
-    from featurectl.app.features import applied_majors
-    from featurectl.app.planning import current_definitions
+    from featurectl.app.features import applied_majors, current_definitions
 
     revision, defs = current_definitions(registry)
     if current is not None and current.revision == revision:

@@ -59,6 +59,33 @@ def _register_commands() -> None:
     from featurectl.cli import definitions, planning, data, registry, monitoring, catalog, serve  # noqa: F401,I001  (commands attach to app)
 
 
+def _invoked_command(argv: list[str]) -> str | None:
+    """The command word of a command line (after the global --repo X / --debug), or None when
+    there is none or an option comes first that only the whole app knows (--help, --version)."""
+    args = iter(argv)
+    for arg in args:
+        if arg == "--debug":
+            continue
+        if arg == "--repo":
+            next(args, None)
+            continue
+        if arg.startswith("--repo="):
+            continue
+        return None if arg.startswith("-") else arg
+    return None
+
+
+def _keep_only_invoked_command(argv: list[str]) -> None:
+    """Keep only the command being run: typer builds every registered command's parameters
+    from its signature before parsing (a tenth of a `get-online` process), and one is used.
+    Help, a mistyped name or no command keep them all, so that they are listed or suggested."""
+    name = _invoked_command(argv)
+    mine = [c for c in app.registered_commands
+            if (c.name or typer.main.get_command_name(c.callback.__name__)) == name]  # type: ignore[union-attr]
+    if len(mine) == 1:
+        app.registered_commands = mine
+
+
 def exit_code_for(exc: BaseException, ui: Output) -> int:
     """Report an exception to the user and choose the exit code of SPEC §4."""
     from featurectl.app.errors import MaterializationFailed, PlanRefused
@@ -164,5 +191,6 @@ def command(*args, **kwargs):
 def main() -> None:
     signals.install()
     _register_commands()
+    _keep_only_invoked_command(sys.argv[1:])
     route_warnings()
     app(prog_name="featurectl")

@@ -1,18 +1,21 @@
 """Where a command's output goes: an `Output` made per invocation (colour only on a
 terminal), handed to the command, so that an embedding (a server, a test) passes its own
-consoles. Errors are reported through it; no traceback unless --debug."""
+consoles. Errors are reported through it; no traceback unless --debug.
+
+rich is imported when something is printed through it: machine output (`raw`: JSON, YAML)
+never needs it, and importing it is a tenth of a `get-online` process (docs/benchmarks.md)."""
 from __future__ import annotations
 
 import logging
+import sys
 from typing import IO, TYPE_CHECKING
-
-from rich.console import Console
-from rich.markup import escape as _escape_markup
 
 from featurectl.core.errors import Problem
 from featurectl.core.secrets import mask_secrets
 
 if TYPE_CHECKING:
+    from rich.console import Console
+
     from featurectl.render.tables import TableView
 
 __all__ = ["Output", "escape", "problem_lines", "out", "err", "print_raw", "report_problems", "report_error"]
@@ -20,7 +23,15 @@ __all__ = ["Output", "escape", "problem_lines", "out", "err", "print_raw", "repo
 
 def escape(value: object) -> str:
     """Any value (a path, a name) as text that rich markup prints literally."""
-    return _escape_markup(str(value))
+    from rich.markup import escape as escape_markup
+
+    return escape_markup(str(value))
+
+
+def _console(stderr: bool) -> Console:
+    from rich.console import Console
+
+    return Console(stderr=stderr, highlight=False, soft_wrap=True)
 
 
 def problem_lines(problem: Problem) -> list[str]:
@@ -36,12 +47,23 @@ _MIN_WRAPPED, _GAP, _BOXED_GAP = 10, 2, 3
 
 
 class Output:
-    """stdout and stderr of one command: rich consoles for people, raw text for machines."""
+    """stdout and stderr of one command: rich consoles for people (made on first use), raw
+    text for machines."""
 
     def __init__(self, out: Console | None = None, err: Console | None = None, raw: IO[str] | None = None):
-        self.out = out or Console(highlight=False, soft_wrap=True)
-        self.err = err or Console(stderr=True, highlight=False, soft_wrap=True)
-        self._raw = raw
+        self._out, self._err, self._raw = out, err, raw
+
+    @property
+    def out(self) -> Console:
+        if self._out is None:
+            self._out = _console(stderr=False)
+        return self._out
+
+    @property
+    def err(self) -> Console:
+        if self._err is None:
+            self._err = _console(stderr=True)
+        return self._err
 
     def print(self, markup: str, **kwargs) -> None:
         """Rich markup on stdout (escape values with `escape`)."""
@@ -53,13 +75,15 @@ class Output:
 
     def raw(self, text: str) -> None:
         """Machine-readable output (JSON, YAML, markdown): bypasses rich entirely."""
-        stream = self._raw if self._raw is not None else self.out.file
+        # A console's file is sys.stdout as it is at the time of writing; so is ours.
+        stream = self._raw if self._raw is not None else self._out.file if self._out is not None else sys.stdout
         stream.write(text if text.endswith("\n") else text + "\n")
         stream.flush()
 
     def table(self, view: "TableView") -> None:
         """A TableView on stdout. Cells are plain text; columns not in `view.wrap` are kept
         whole (never cut or folded), the others wrap into what width is left."""
+        from rich.console import Console
         from rich.table import Table
         from rich.text import Text
 

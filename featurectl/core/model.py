@@ -6,12 +6,12 @@ and Python users may pass the object itself, which is reduced to its name.
 """
 from __future__ import annotations
 
+import functools
 import math
 import re
 from datetime import datetime
 from typing import Annotated, Any, ClassVar, Literal, NamedTuple, Union, cast
 
-import semver
 from pydantic import (
     BaseModel,
     BeforeValidator,
@@ -33,9 +33,20 @@ Kind = Literal["entity", "source", "feature_view", "feature_service"]
 KINDS: tuple[Kind, ...] = ("entity", "source", "feature_view", "feature_service")
 
 
+# SemVer 2.0.0 (semver.org): MAJOR.MINOR.PATCH without leading zeros, then an optional
+# pre-release (dot-separated; a numeric identifier without leading zeros) and build metadata.
+# The semver package compares versions (core/bumps.py); it is imported there, not by every
+# command that reads definitions (tests/unit/test_model.py checks both accept the same).
+_NUMBER = r"0|[1-9][0-9]*"
+_PRERELEASE_ID = r"(?:0|[1-9][0-9]*|[0-9]*[A-Za-z-][0-9A-Za-z-]*)"
+_BUILD_ID = r"[0-9A-Za-z-]+"
+SEMVER = re.compile(rf"^({_NUMBER})\.(?:{_NUMBER})\.(?:{_NUMBER})"
+                    rf"(?:-{_PRERELEASE_ID}(?:\.{_PRERELEASE_ID})*)?(?:\+{_BUILD_ID}(?:\.{_BUILD_ID})*)?\Z")
+
+
 def _check_version(value: object) -> str:
     text = str(value).strip()
-    if not semver.Version.is_valid(text):
+    if SEMVER.match(text) is None:
         raise ValueError(f"invalid semantic version {value!r}; write MAJOR.MINOR.PATCH, e.g. 1.0.0")
     return text
 
@@ -62,7 +73,13 @@ Duration = Annotated[
                     "anyOf": [{"type": "string", "pattern": r"^(0|\d+[smhdw])$"}, {"const": 0}]}),
 ]
 Ref = Annotated[str, BeforeValidator(_name_of)]
-_ANY = TypeAdapter(Any)
+
+
+@functools.cache
+def _any_adapter() -> TypeAdapter[Any]:
+    """Built on first use: most values are JSON already (`_json_value`), and a command that
+    reads definitions should not build a schema it never needs."""
+    return TypeAdapter(Any)
 
 
 def _json_value(value: object) -> object:
@@ -70,7 +87,7 @@ def _json_value(value: object) -> object:
     registry gives back a string: normalising on input keeps the two equal (no phantom change)."""
     if value is None or type(value) in (str, int, bool) or (type(value) is float and math.isfinite(value)):
         return value  # already JSON: the common case, kept off pydantic's slower path
-    return _ANY.dump_python(value, mode="json")
+    return _any_adapter().dump_python(value, mode="json")
 
 
 JsonValue = Annotated[Any, BeforeValidator(_json_value)]
@@ -226,7 +243,9 @@ class FeatureView(_Model):
 
     @property
     def major(self) -> int:
-        return semver.Version.parse(self.version).major
+        match = SEMVER.match(self.version)
+        assert match is not None  # validated
+        return int(match.group(1))
 
     def feature(self, name: str) -> Feature | None:
         return next((f for f in self.features if f.name == name), None)

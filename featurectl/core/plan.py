@@ -68,7 +68,9 @@ class OldMajorDataRetained:
 
 @dataclass(frozen=True)
 class TtlIncreasedNeedsRematerialize:
-    """A longer ttl: online stores that expire keys dropped values at the old ttl."""
+    """A longer ttl: reads serve older values now, but the online store holds only what was
+    materialized under the old ttl (an incremental run first loads the ttl before its end), so
+    entities whose latest event is older are missing until the longer window is rematerialized."""
 
     view: str
     ttl_seconds: int  # the new ttl, the window to rematerialize; 0: no expiry

@@ -106,10 +106,11 @@ def _follow_up(follow_up: model.FollowUp) -> tuple[Document, str]:
                     f"feature view '{view}' keeps its major {major} online data for readers pinned to "
                     f"`{view}@{major}`; drop it with `featurectl prune` once none is left")
         case model.TtlIncreasedNeedsRematerialize(view=view, ttl_seconds=ttl):
-            window = format_duration(ttl) if ttl else "window"
+            span = f"the last {format_duration(ttl)}" if ttl else "its whole history"
             return ({"type": "ttl_increased_needs_rematerialize", "view": view, "ttl": format_duration(ttl)},
-                    f"feature view '{view}' keeps values longer now, but an online store that expires keys "
-                    f"(Redis) dropped older ones at the old ttl; rematerialize the last {window} to serve them")
+                    f"feature view '{view}' keeps values longer now, but its online store holds only what materialization "
+                    f"loaded under the old ttl (a first `materialize-incremental` starts the ttl before END); "
+                    f"rematerialize {span} to serve older values")
     raise TypeError(f"unknown follow-up {follow_up!r}")
 
 

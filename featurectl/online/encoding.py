@@ -14,6 +14,7 @@ before a minor version added a feature readable: the new feature reads as null.
 from __future__ import annotations
 
 import base64
+import itertools
 import json
 import operator
 import struct
@@ -72,14 +73,28 @@ def _key_column(column: pa.Array, dtype: str, name: str) -> pa.Array:
     return pc.cast(column, pa.binary())
 
 
-def binary_scalar(value: bytes) -> pa.BinaryScalar:
-    """`pa.scalar(value, pa.binary())` built from buffers: pyarrow's scalar() and array() on a
-    Python value import pandas, when it is installed, on their first call (0.2-0.3 s of a
+def binary_array(values: Sequence[bytes]) -> pa.BinaryArray:
+    """`pa.array(values, pa.binary())` built from buffers: pyarrow's scalar() and array() on
+    Python values import pandas, when it is installed, on their first call (0.2-0.3 s of a
     fresh process's first materialization)."""
     import pyarrow as pa
 
-    offsets = pa.py_buffer(struct.pack("<ii", 0, len(value)))
-    return pa.Array.from_buffers(pa.binary(), 1, [None, offsets, pa.py_buffer(value)])[0]
+    ends = list(itertools.accumulate(map(len, values), initial=0))
+    offsets = pa.py_buffer(struct.pack(f"<{len(ends)}i", *ends))
+    return pa.Array.from_buffers(pa.binary(), len(values), [None, offsets, pa.py_buffer(b"".join(values))])
+
+
+def binary_scalar(value: bytes) -> pa.BinaryScalar:
+    """`pa.scalar(value, pa.binary())` without pyarrow's pandas import (`binary_array`)."""
+    return binary_array([value])[0]
+
+
+def int64_scalar(value: int) -> pa.Int64Scalar:
+    """`pa.scalar(value, pa.int64())` without pyarrow's pandas import (`binary_array`); a
+    compute function handed a Python int converts it with scalar()."""
+    import pyarrow as pa
+
+    return pa.Array.from_buffers(pa.int64(), 1, [None, pa.py_buffer(struct.pack("<q", value))])[0]
 
 
 _EMPTY = b""

@@ -2,10 +2,11 @@
 
 Per entity one string, ``<17-digit event time><encoded value>``. The event time is epoch
 microseconds plus `_OFFSET`, zero-padded to 17 digits, so string order is time order: the
-write script compares a 17-byte GETRANGE of the stored record with the new one (no number
-parsing in Lua) and replaces the value with one SET. A plain string rather than a hash also
-takes about a third less memory and makes a read one MGET. Writes go through a Lua script so
-the newer-wins check and the update are atomic per entity; a batch is cut into groups (below)
+write script compares the first 17 bytes of the stored record with the new one's (no number
+parsing in Lua), a chunk at a time (one MGET, one MSET of the winners). A plain string rather
+than a hash also takes about a third less memory and makes a read one MGET. Writes go through
+a Lua script so the newer-wins check and the update are atomic per chunk; a batch holds each
+entity once (the latest row of a repeated key is kept first) and is cut into groups (below)
 and each group into chunks of `chunk_size` entities, one script call each, streamed and
 answered together (one round trip per batch and server). Small chunks keep each script short,
 so concurrent readers wait at most a few ms behind a write.
@@ -43,10 +44,8 @@ import uuid
 from datetime import datetime
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, Callable, Iterable, Iterator, Optional, Sequence, cast
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator, Optional, Sequence, cast
 
-import pyarrow as pa
-import pyarrow.compute as pc
 import redis
 from redis.backoff import NoBackoff
 from redis.cluster import ClusterNode, RedisCluster
@@ -64,6 +63,12 @@ from featurectl.core.secrets import mask_secrets, unencoded_url_problem
 from featurectl.online import encoding
 from featurectl.online.base import OnlineRows, OnlineStoreError, OnlineTable
 
+if TYPE_CHECKING:
+    import pyarrow as pa
+
+# pyarrow is imported where the store writes: a read (`get-online`, the server) needs none of
+# the data stack (encoding.py says the same for the encoder).
+
 _pack_command: Callable[[tuple], bytes] | None
 try:  # redis[hiredis] brings it; the store works without it, only slower
     from hiredis import pack_command as _hiredis_pack_command
@@ -77,32 +82,53 @@ _OFFSET = 5 * 10**16  # 17 digits then hold event times from year 385 to 3554
 STORE_ID_KEY = b"fc:_store_id"
 _ERRORS = (RedisError, RedisClusterException)
 
-# KEYS[1]: the hash keeping the group's `newest`, KEYS[1 + i]: n entity keys. ARGV[1]: the key
-# expiry in seconds ('0': none); ARGV[1 + i]: the record for KEYS[1 + i]. A missing key reads
-# as '' which sorts first. A SET without EX also clears any expiry the key had.
+# KEYS[1]: the hash keeping the group's `newest`, KEYS[1 + i]: n distinct entity keys (the
+# writer keeps one record per key). ARGV[1]: the key expiry in seconds ('0': none); ARGV[1 + i]:
+# the record for KEYS[1 + i]. Newer-wins in bulk: one MGET reads every stored record, the stamps
+# are compared in Lua, one MSET writes the winners (a per-entity GETRANGE and SET cost twice the
+# server time: each redis.call from Lua has a fixed cost). MGET reads a key of another type as
+# nil, so when some are nil an EXISTS over the chunk tells those from absent keys, and a
+# GETRANGE on each raises their WRONGTYPE before anything is written. On a first fill every key
+# is absent and every record wins. A SET or MSET without EX also clears any expiry the key had.
 _WRITE = """
 local n = #KEYS - 1
 local expiry = tonumber(ARGV[1])
-local written, newest = 0, ''
+local stored = redis.call('MGET', unpack(KEYS, 2))
+local sub = string.sub
+local absent = 0
 for i = 1, n do
-  local key, record = KEYS[i + 1], ARGV[i + 1]
-  local stamp = string.sub(record, 1, 17)
-  if redis.call('GETRANGE', key, 0, 16) <= stamp then
-    if expiry > 0 then
-      redis.call('SET', key, record, 'EX', expiry)
-    else
-      redis.call('SET', key, record)
-    end
-    written = written + 1
+  if not stored[i] then absent = absent + 1 end
+end
+if absent > 0 and redis.call('EXISTS', unpack(KEYS, 2)) > n - absent then
+  for i = 1, n do
+    if not stored[i] then redis.call('GETRANGE', KEYS[i + 1], 0, 16) end
+  end
+end
+local winners, m, newest = {}, 0, ''
+for i = 1, n do
+  local record = ARGV[i + 1]
+  local stamp = sub(record, 1, 17)
+  local old = stored[i]
+  if not old or sub(old, 1, 17) <= stamp then
+    winners[m + 1] = KEYS[i + 1]
+    winners[m + 2] = record
+    m = m + 2
     if stamp > newest then newest = stamp end
   end
 end
-if newest ~= '' then
+if m > 0 then
+  if expiry > 0 then
+    for j = 1, m, 2 do redis.call('SET', winners[j], winners[j + 1], 'EX', expiry) end
+  else
+    redis.call('MSET', unpack(winners, 1, m))
+  end
   local current = redis.call('HGET', KEYS[1], 'newest')
   if not current or current < newest then redis.call('HSET', KEYS[1], 'newest', newest) end
 end
-return written
+return m / 2
 """
+# Lua's unpack() returns at most ~8,000 values and MSET takes two per entity.
+_MAX_CHUNK = 3_000
 
 # KEYS[1]: the namespace's hash; ARGV[1]: the new watermark stamp. Returns the watermark in
 # force afterwards.
@@ -146,11 +172,47 @@ def _unstamp(stamp: bytes | str | None) -> datetime | None:
 
 
 def _records(micros: pa.Int64Array, values: pa.BinaryArray) -> pa.BinaryArray:
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
     low, high = pc.min_max(micros).values()
     if low.as_py() < -_OFFSET or high.as_py() >= 10**_WIDTH - _OFFSET:
         raise ValueError(f"event timestamps must lie {_RANGE}")
-    stamps = pc.utf8_lpad(pc.cast(pc.add(micros, _OFFSET), pa.string()), width=_WIDTH, padding="0")
-    return pc.binary_join_element_wise(pc.cast(stamps, pa.binary()), values, pa.scalar(b"", pa.binary()))
+    stamps = pc.utf8_lpad(pc.cast(pc.add(micros, encoding.int64_scalar(_OFFSET)), pa.string()), width=_WIDTH, padding="0")
+    return pc.binary_join_element_wise(pc.cast(stamps, pa.binary()), values, encoding.binary_scalar(b""))
+
+
+def _distinct(table: OnlineTable, batch: pa.RecordBatch, keys: pa.BinaryArray) -> bool:
+    """Whether each entity is in the batch once. An integer key column is checked itself (~5 ms
+    per 100k rows; their encoded keys take 10-30 ms): one column's values and its encoded keys
+    repeat alike."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    if len(table.join_keys) == 1:
+        column = batch.column(batch.schema.get_field_index(table.join_keys[0][0]))
+        if pa.types.is_integer(column.type):
+            return len(pc.unique(column)) == len(keys)
+    return len(pc.unique(keys)) == len(keys)
+
+
+def _newest_per_key(keys: pa.BinaryArray, micros: pa.Int64Array, order: pa.Array | None) -> pa.Array:
+    """The batch rows to write when `keys` repeat: per key the row with the greatest event
+    time, the last of those on a tie, in batch order. That is the record writing every row in
+    turn under newer-wins would leave; the write script compares each key with what is stored
+    only, so it needs each key once. `micros` is in batch order; `order` gives the batch row of
+    each of `keys` (None: the same order)."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    n = len(keys)
+    row = pa.array(range(n), pa.int64()) if order is None else order.cast(pa.int64())
+    rows = pa.table({"key": keys, "micros": micros.take(row), "row": row})
+    rows = rows.take(pc.sort_indices(rows, [("key", "ascending"), ("micros", "ascending"), ("row", "ascending")]))
+    ordered = rows.column("key").combine_chunks()
+    last = pa.concat_arrays([pc.not_equal(ordered.slice(0, n - 1), ordered.slice(1)), pa.array([True])])
+    winners = rows.column("row").combine_chunks().filter(last)
+    return winners.take(pc.array_sort_indices(winners))
 
 
 def redact(url: str) -> str:
@@ -247,7 +309,7 @@ def _buckets(namespace: str) -> tuple[pa.BinaryArray, tuple[bytes, ...], tuple[i
     """Per bucket of one namespace: the entity key prefix, the `newest` hash and their slot."""
     tags = [f"{{{namespace[3:]}:{b:02x}}}".encode() for b in range(_BUCKETS)]  # {project:view:vN:bb}
     metas = tuple(b"fc:" + tag for tag in tags)
-    return (pa.array([meta + b":" for meta in metas], pa.binary()), metas,
+    return (encoding.binary_array([meta + b":" for meta in metas]), metas,
             tuple(key_slot(tag) for tag in tags))
 
 
@@ -346,6 +408,8 @@ class _Cluster:
 
     def layout(self, table: OnlineTable, batch: pa.RecordBatch,
                encoder: encoding.ValueEncoder) -> tuple[pa.BinaryArray, Optional[pa.Array], list[Group]]:
+        import pyarrow.compute as pc
+
         prefixes, metas, slots = _buckets(encoding.namespace(table))
         entities = encoding.encode_keys(table, batch)
         buckets = encoder.first_md5_byte(entities)
@@ -353,7 +417,7 @@ class _Cluster:
         ordered = buckets.take(order)
         runs = pc.run_end_encode(ordered)  # one run per bucket
         ends = runs.run_ends.to_pylist()
-        keys = pc.binary_join_element_wise(prefixes.take(ordered), entities.take(order), pa.scalar(b"", pa.binary()))
+        keys = pc.binary_join_element_wise(prefixes.take(ordered), entities.take(order), encoding.binary_scalar(b""))
         groups = [(metas[b], slots[b], start, stop)
                   for b, start, stop in zip(runs.values.to_pylist(), [0, *ends[:-1]], ends)]
         return keys, order, groups
@@ -499,7 +563,7 @@ class RedisOnlineStore:
         self.cluster = cluster or self.nodes is not None
         self.timeout = timeout
         self.key_ttl_seconds = key_ttl_seconds
-        self._chunk = max(1, int(chunk_size))
+        self._chunk = min(max(1, int(chunk_size)), _MAX_CHUNK)
         self._lock = threading.Lock()
         self._shas: dict[str, str] = {}
         self._has_id = False
@@ -624,6 +688,10 @@ class RedisOnlineStore:
         with self._lock:  # also guards the encoder's DuckDB connection
             micros = encoding.event_micros(batch)
             keys, order, groups = self._space.layout(table, batch, self._encoder)
+            if not _distinct(table, batch, keys):  # a key twice (never from materialize's latest rows)
+                batch = batch.take(_newest_per_key(keys, micros, order))
+                micros = encoding.event_micros(batch)
+                keys, order, groups = self._space.layout(table, batch, self._encoder)
             records = _records(micros, self._encoder.encode(table, batch))
             if order is not None:
                 records = records.take(order)

@@ -104,6 +104,24 @@ def test_help_shows_what_was_written(run_cli) -> None:
     assert "[PLAN.json]" in apply_usage and "[[PLAN.json]]" not in apply_usage, apply_usage
 
 
+def test_every_command_is_listed_and_suggested_while_only_the_invoked_one_is_built(example_repo: Path,
+                                                                                   tmp_path: Path) -> None:
+    """The CLI builds only the command it runs (start-up cost); help, a mistyped name and the
+    global options before a command behave as with every command built."""
+    listed = run_featurectl("--help", cwd=tmp_path)
+    assert listed.code == 0
+    for name in ("init", "plan", "apply", "materialize", "materialize-incremental", "get-online", "list", "serve"):
+        assert re.search(rf"^\s+{name}\s", listed.stdout, re.MULTILINE), (name, listed.stdout)
+    mistyped = run_featurectl("--repo", example_repo, "--debug", "get-onlin", cwd=tmp_path)
+    assert mistyped.code == 2 and "Did you mean 'get-online'" in mistyped.output, mistyped.output
+    assert run_featurectl("--repo", example_repo, "apply", cwd=tmp_path).code == 0
+    read = run_featurectl("--debug", f"--repo={example_repo}", "get-online", "--features", "driver_stats:conv_rate",
+                          "-e", "driver_id=1001", cwd=tmp_path)
+    assert read.code == 0 and '"conv_rate"' in read.stdout, read.output
+    unknown = run_featurectl("--repo", example_repo, "get-online", "--no-such-flag", cwd=tmp_path)
+    assert unknown.code == 2 and "No such option" in unknown.output, unknown.output
+
+
 def test_version(run_cli) -> None:
     from importlib.metadata import version
 

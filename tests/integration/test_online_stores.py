@@ -118,6 +118,24 @@ def test_an_older_write_never_replaces_a_newer_value_and_an_equal_one_does(store
     assert rows.event_timestamps == [new, newer, old]
 
 
+def test_a_key_twice_in_one_batch_leaves_its_newest_row_and_the_last_of_equal_ones(store):
+    """As if each row were written in turn: Redis compares each key with what is stored in bulk,
+    so the store keeps one row per key of the batch first."""
+    new, old = T0, T0 - timedelta(minutes=5)
+    store.write(STATS, stats_batch([4], new, trips=[40]))
+    store.write(STATS, stats_batch([1, 1, 2, 2, 3, 5, 5, 4], [new, old, old, new, old, new, new, old],
+                                   trips=[10, 11, 20, 21, 30, 50, 51, 41]))
+    rows = read(store, STATS, [(1,), (2,), (3,), (4,), (5,)])
+    assert rows.values["trips"] == [10, 21, 30, 40, 51]
+    assert rows.event_timestamps == [new, new, old, new, new]
+    # Keys that are not one integer column are compared encoded: a composite key repeated.
+    pairs = OnlineTable("rides", "pairs", 1, (("driver_id", "int64"), ("city", "string")), (("trips", "int64"),), 0)
+    store.write(pairs, pa.record_batch({
+        "driver_id": pa.array([1, 1, 1, 2], pa.int64()), "city": pa.array(["a", "a", "b", "a"]),
+        "event_timestamp": pa.array([new, old, old, old], TS), "trips": pa.array([1, 2, 3, 4])}))
+    assert read(store, pairs, [(1, "a"), (1, "b"), (2, "a")]).values["trips"] == [1, 3, 4]
+
+
 def test_an_empty_batch_writes_nothing(store):
     assert store.write(STATS, stats_batch([], T0)) == 0
 
@@ -309,6 +327,19 @@ def test_key_ttl_seconds_expires_keys_that_long_after_their_last_write(redis_sto
     assert 595_000 < raw.pttl(key) <= 600_000
     assert store.write(TTL_VIEW, ttl_batch(T0 - timedelta(days=31))) == 0  # older: refused, expiry kept
     assert raw.pttl(key) <= 600_000
+
+
+def test_a_key_of_another_type_fails_the_write_before_its_chunk_writes_anything(redis_store):
+    store, raw = redis_store(chunk_size=1_000)
+    store.write(STATS, stats_batch([9], T0))
+    (key,) = [k for k in raw.scan_iter(match="fc:*driver_stats*") if raw.type(k) == b"string"]
+    raw.delete(key)
+    raw.hset(key, "x", "1")  # entity 9's key now holds a hash that featurectl did not write
+    with pytest.raises(OnlineStoreError, match="another type"):
+        store.write(STATS, stats_batch([1, 9, 3], T0))
+    assert raw.type(key) == b"hash"
+    if not store.cluster:  # one chunk: nothing of it was written (on a cluster 1 and 3 are other buckets)
+        assert read(store, STATS, [(1,), (3,)]).values["trips"] == [None, None]
 
 
 def test_key_ttl_seconds_is_checked_in_the_config():

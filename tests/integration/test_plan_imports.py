@@ -7,6 +7,7 @@ from __future__ import annotations
 import re
 
 import pytest
+import yaml
 
 from tests.fixtures.repos import copy_example_repo, run_featurectl
 
@@ -43,6 +44,24 @@ def test_reads_and_an_up_to_date_incremental_run_import_no_data_stack_module(tmp
         modules = imported(result.stderr)
         assert "featurectl.online.encoding" in modules  # the online store was opened, and traced
         assert sorted({m.split(".")[0] for m in modules if m.split(".")[0] in DATA_STACK}) == [], args
+
+
+def test_a_redis_get_online_imports_only_the_redis_client(tmp_path, clean_redis):
+    """The Redis store imports pyarrow where it writes: a read needs redis-py and hiredis only."""
+    repo = copy_example_repo(tmp_path / "repo")
+    config = yaml.safe_load((repo / "featurectl.yaml").read_text())
+    config["online_store"] = {"type": "redis", "url": clean_redis}
+    (repo / "featurectl.yaml").write_text(yaml.safe_dump(config))
+    assert run_featurectl("apply", cwd=repo).code == 0
+    assert run_featurectl("materialize-incremental", "2026-01-01T00:00:00", cwd=repo).code == 0
+    result = run_featurectl("get-online", "--features", "driver_stats:conv_rate", "-e", "driver_id=1001",
+                            "--format", "json", cwd=repo, env={"PYTHONPROFILEIMPORTTIME": "1"})
+    assert result.code == 0, result.output
+    assert '"conv_rate"' in result.output
+    modules = imported(result.stderr)
+    assert "featurectl.online.encoding" in modules  # the online store was opened, and traced
+    loaded = {m.split(".")[0] for m in modules}
+    assert sorted(loaded & {*DATA_STACK, "numpy", "pandas"}) == ["hiredis", "redis"]
 
 
 def test_the_trace_does_see_the_data_stack_when_a_command_loads_it(tmp_path):

@@ -110,6 +110,37 @@ def test_invalid_versions(bad):
 
 def test_view_major():
     assert view(version="3.2.1").major == 3
+    assert view(version="12.0.0-rc.1+b7").major == 12
+
+
+# Edge cases of SemVer 2.0.0: leading zeros, empty or odd identifiers, non-ASCII digits.
+SEMVER_CORPUS = [
+    "0.0.0", "1.2.3", "10.20.30", "1.1.2-prerelease+meta", "1.1.2+meta", "1.1.2+meta-valid", "1.0.0-alpha",
+    "1.0.0-beta", "1.0.0-alpha.beta", "1.0.0-alpha.beta.1", "1.0.0-alpha.1", "1.0.0-alpha0.valid",
+    "1.0.0-alpha.0valid", "1.0.0-alpha-a.b-c-somethinglong+build.1-aef.1-its-okay", "1.0.0-rc.1+build.1",
+    "2.0.0-rc.1+build.123", "1.2.3-beta", "10.2.3-DEV-SNAPSHOT", "1.2.3-SNAPSHOT-123", "2.0.0+build.1848",
+    "2.0.1-alpha.1227", "1.0.0-alpha+beta", "1.2.3----RC-SNAPSHOT.12.9.1--.12+788", "1.2.3----R-S.12.9.1--.12+meta",
+    "1.2.3----RC-SNAPSHOT.12.9.1--.12", "1.0.0+0.build.1-rc.10000aaa-kk-0.1", "1.0.0-0A.is.legal",
+    "99999999999999999999999.999999999999999999.99999999999999999", "1.0.0-00", "1.0.0-01", "1.0.0+01",
+    "1", "1.2", "1.2.3-0123", "1.2.3-0123.0123", "1.1.2+.123", "+invalid", "-invalid", "-invalid+invalid",
+    "-invalid.01", "alpha", "alpha.beta", "alpha.beta.1", "alpha.1", "alpha+beta", "alpha_beta", "alpha.",
+    "alpha..", "beta", "1.0.0-alpha_beta", "-alpha.", "1.0.0-alpha..", "1.0.0-alpha..1", "1.0.0-alpha...1",
+    "1.0.0-alpha....1", "1.0.0-alpha.....1", "1.0.0-alpha......1", "1.0.0-alpha.......1", "01.1.1", "1.01.1",
+    "1.1.01", "1.2.3.DEV", "1.2-SNAPSHOT", "1.2.31.2.3----RC-SNAPSHOT.12.09.1--..12+788", "1.2-RC-SNAPSHOT",
+    "-1.0.3-gamma+b7718", "+justmeta", "9.8.7+meta+meta", "9.8.7-whatever+meta+meta", "1.0.0-", "1.0.0+",
+    "1.0.0-a.", "1.0.0+a.", "1.0.0-\u00e9", "\u0661.0.0", "1.0.\u0663", "1.0.0-\u0661", "1.0.0 ", " 1.0.0", "1.0.0\n",
+    "v1.0.0", "1.0.0.0", "", "1.0.0-a b",
+]
+
+
+@pytest.mark.parametrize("text", SEMVER_CORPUS)
+def test_versions_are_checked_as_the_semver_package_parses_them(text):
+    """The model checks versions with its own SemVer 2.0.0 pattern (the semver package is
+    imported only where versions are compared); both must accept exactly the same."""
+    import semver
+
+    from featurectl.core.model import SEMVER
+    assert (SEMVER.match(text) is not None) == semver.Version.is_valid(text)
 
 
 @pytest.mark.parametrize("applied, declared, bump", [
