@@ -188,8 +188,10 @@ class Materializer:
         self.progress.start(run, run.rows_read)
         latest = run.report.latest if run.report is not None else None
         batches: Generator
-        if latest is not None:  # selected while validating (pushed rows): already in memory
-            batches = (batch for batch in latest.to_batches(WRITE_BATCH))
+        if latest is not None:
+            # Selected while validating (pushed rows), in memory: written as one batch, so one
+            # transaction of the store, all or nothing (DuckDB hands it in several chunks).
+            batches = (batch for batch in latest.combine_chunks().to_batches())
         else:
             reader = self.offline.latest_rows(request, run.start, run.end, batch_size=WRITE_BATCH, rows=rows)
             batches = _closing_batches(reader)
