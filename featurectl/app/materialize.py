@@ -186,8 +186,19 @@ class Materializer:
 
     def _write(self, run: ViewRun, request: ViewRequest, table: OnlineTable, rows: "pa.Table | None") -> None:
         self.progress.start(run, run.rows_read)
-        reader = self.offline.latest_rows(request, run.start, run.end, batch_size=WRITE_BATCH, rows=rows)
-        batches = prefetched(_closing_batches(reader))
+        latest = run.report.latest if run.report is not None else None
+        batches: Generator
+        if latest is not None:
+            # Selected while validating (pushed rows), in memory: written as one batch, so one
+            # transaction of the store, all or nothing (DuckDB hands it in several chunks).
+            batches = (batch for batch in latest.combine_chunks().to_batches())
+        else:
+            reader = self.offline.latest_rows(request, run.start, run.end, batch_size=WRITE_BATCH, rows=rows)
+            batches = _closing_batches(reader)
+            # The thread pays only when a next batch can be read while one is written; for a
+            # window of one batch it would cost a thread start (~3 ms) for nothing.
+            if run.rows_read > WRITE_BATCH:
+                batches = prefetched(batches)
         try:
             for batch in batches:
                 try:
@@ -197,9 +208,11 @@ class Materializer:
                 self.progress.advance(run, batch.num_rows)
         finally:
             batches.close()  # ends the producer thread now, not when garbage is collected
+            if latest is not None and run.report is not None:
+                run.report = replace(run.report, latest=None)  # the run outlives the rows it wrote
 
 
-def _closing_batches(reader) -> Iterator:
+def _closing_batches(reader) -> Generator:
     """The reader's batches; the reader is closed when the iteration ends or is abandoned."""
     try:
         yield from reader

@@ -56,6 +56,9 @@ class ValidationReport:
     rows_checked: int
     violations: dict[str, int] = field(default_factory=dict)  # "feature: reason" -> count
     samples: list[dict[str, Any]] = field(default_factory=list)
+    # What `latest_rows` would return for the same window, when the engine selected it while
+    # checking (pushed rows: one connection and no second scan); None: ask `latest_rows`.
+    latest: "pa.Table | None" = field(default=None, repr=False, compare=False)
 
     @property
     def ok(self) -> bool:

@@ -83,12 +83,16 @@ class _Source:
     join key), `__ts` and `__cr` as TIMESTAMPTZ (UTC), and the raw feature columns.
     """
 
-    def __init__(self, conn: duckdb.DuckDBPyConnection, root: Path, request: ViewRequest):
+    def __init__(self, conn: duckdb.DuckDBPyConnection, root: Path, request: ViewRequest,
+                 pushed: pa.Table | None = None):
+        """`pushed`: the rows of a push (registered as PUSHED_ROWS), whose column types are
+        known without asking DuckDB."""
         self.request = request
         self.source = request.source
         self.keys = [e.join_key for e in request.entities]
+        self.pushed = pushed is not None
         self.raw = self._raw_sql(root)
-        self.types = self._columns(conn)
+        self.types = _pushed_types(pushed) if pushed is not None else self._columns(conn)
         present = list(self.types)
         src = self.source
         needed = [(src.timestamp_field, "its timestamp_field")]
@@ -145,14 +149,16 @@ class _Source:
             raise SourceDataError(f"cannot read {self.describe()}: {_first_line(exc)}. "
                                     f"Check that the data is readable and the query is valid DuckDB SQL") from None
 
-    def feature(self, name: str, prefix: str = "") -> str:
+    def feature(self, name: str, prefix: str = "", checked: bool = False) -> str:
         """The feature column (under `prefix`, e.g. a struct's name) cast to its declared dtype;
-        a value that does not fit it exactly stops the query (SPEC §7: never altered silently)."""
+        a value that does not fit it exactly stops the query (SPEC §7: never altered silently).
+        `checked`: the same rows were just counted free of such values, on this connection (an
+        Arrow table cannot change under it), so the plain cast is enough (~2 ms less to plan)."""
         dtype = self.request.feature(name).dtype
         raw = f"{prefix}{ident('__v_' + name)}"
         cast = f"CAST({raw} AS {sql_type(dtype)})"
         invalid = invalid_value(raw, dtype, self.types.get(name))
-        if invalid is None:
+        if invalid is None or checked:
             return cast
         what = (f"{_INVALID_MARK}view '{self.request.view.name}' feature '{name}' ({dtype}): the value "
                 f"{{}} in {self.describe()} does not fit {dtype} exactly")
@@ -276,7 +282,11 @@ class DuckDBOfflineStore:
         with self._db_lock:
             if self._db is None:
                 try:
-                    self._db = duckdb.connect(":memory:", config=settings)
+                    db = duckdb.connect(":memory:", config=settings)
+                    # For every connection to it (TimeZone needs ICU, loaded once the database
+                    # runs): one statement per database instead of one per operation.
+                    db.execute("SET GLOBAL TimeZone = 'UTC'")
+                    self._db = db
                 except duckdb.Error as exc:
                     raise OfflineStoreError(f"cannot start DuckDB with offline_store settings {settings}: "
                                             f"{_first_line(exc)}. Fix offline_store in featurectl.yaml") from None
@@ -286,8 +296,6 @@ class DuckDBOfflineStore:
         """A connection of the operation's own (a cursor: its temp tables, registrations and
         stream are its alone), on the store's database."""
         conn = self._database()
-        # TimeZone needs the ICU extension, loaded only once the connection exists.
-        conn.execute("SET TimeZone = 'UTC'")
         if rows is not None:  # a push: these rows are the source (see `rows_source`)
             conn.register(PUSHED_ROWS, rows)
         return conn
@@ -323,30 +331,8 @@ class DuckDBOfflineStore:
                     batch_size: int = 100_000, rows: pa.Table | None = None) -> pa.RecordBatchReader:
         conn = self._connect(rows)
         with _closed_on_error(conn, [request]):
-            src = _Source(conn, self.root, request)
-            keys = _keys(src)
-            window = (f"FROM {src.sql} WHERE __ts >= CAST($start AS TIMESTAMPTZ) "
-                      f"AND __ts < CAST($end AS TIMESTAMPTZ) AND "
-                      + " AND ".join(f"{ident(k)} IS NOT NULL" for k in src.keys))
-            features = ", ".join(f"{src.feature(f)} AS {ident(f)}" for f in request.features)
-            if src.sql_with_row_id is not None:
-                # Per key, the position of its latest row, ranked on narrow columns; then one
-                # scan fetches exactly those rows (a semi-join on one BIGINT, which streams).
-                # On 1M rows / 100k keys this takes about half the CPU of DuckDB's own
-                # arg_max of the whole row (docs/benchmarks.md, the latest-row floor).
-                window = window.replace(f"FROM {src.sql}", f"FROM {src.sql_with_row_id}", 1)
-                sql = (f"WITH __top AS (SELECT arg_max(__rid, {_RANK}) AS __rid {window} GROUP BY {keys}) "
-                       f"SELECT {keys}, __ts AS event_timestamp, {features} FROM {src.sql_with_row_id} s "
-                       f"SEMI JOIN __top t ON s.__rid = t.__rid")
-            else:
-                # Rank per key first on narrow columns, then fetch the winners: one window
-                # function over all the wide rows cost about twice the CPU on 10M rows.
-                sql = (f"WITH __top AS (SELECT {keys}, max({_RANK}) AS __rank {window} GROUP BY {keys}) "
-                       f"SELECT {keys}, __ts AS event_timestamp, {features} FROM (SELECT *, {_RANK} AS __rank "
-                       f"{window}) s SEMI JOIN __top t ON {_on(src, 's', 't')} AND s.__rank = t.__rank "
-                       f"QUALIFY row_number() OVER (PARTITION BY {keys}) = 1")
-            reader = conn.sql(sql, params={"start": as_utc(start).isoformat(), "end": as_utc(end).isoformat()}
-                              ).to_arrow_reader(batch_size)
+            src = _Source(conn, self.root, request, rows)
+            reader = conn.sql(_latest_sql(src), params=_window_params(start, end)).to_arrow_reader(batch_size)
         return pa.RecordBatchReader.from_batches(reader.schema, _guarded(reader, conn, [request]))
 
     def source_rows(self, request: ViewRequest, start: datetime, end: datetime,
@@ -374,35 +360,77 @@ class DuckDBOfflineStore:
     def validate_window(self, request: ViewRequest, start: datetime, end: datetime,
                         rows: pa.Table | None = None) -> ValidationReport:
         conn = self._connect(rows)
+        latest = None
         try:
-            if rows is not None:
-                raw = _raw_row_report(conn, request)
-                if raw is not None:
-                    return raw
-            src = _Source(conn, self.root, request)
+            src = _Source(conn, self.root, request, rows)
             checks = _checks(request, src.types)
-            window = (f"(SELECT * FROM {src.sql} WHERE __ts >= CAST($start AS TIMESTAMPTZ) "
-                      f"AND __ts < CAST($end AS TIMESTAMPTZ))")
-            params = {"start": as_utc(start).isoformat(), "end": as_utc(end).isoformat()}
+            params = _window_params(start, end)
+            window = f"(SELECT * FROM {src.sql} WHERE {_WINDOW})"
             counts = ", ".join(f"count(*) FILTER (WHERE {cond})" for _, cond, _ in checks)
-            row = conn.sql(f"SELECT count(*){', ' + counts if counts else ''} FROM {window}",
-                           params=params).fetchall()[0]
+            query = f"SELECT count(*){', ' + counts if counts else ''} FROM {window}"
+            counted = conn.execute(query, params).fetchall()[0] if rows is None else \
+                _pushed_counts(conn, request, src, query, params)
+            if isinstance(counted, ValidationReport):
+                return counted
+            row = counted
             violations = {label: n for (label, _, _), n in zip(checks, row[1:]) if n}
             failing = [c for c in checks if c[0] in violations]
             samples = _samples(conn, src, window, params, failing) if failing else []
+            if rows is not None and not violations:
+                # The same connection and registration: a push pays one setup, not two.
+                latest = conn.sql(_latest_sql(src, checked=True), params=params).to_arrow_table()
         except duckdb.Error as exc:
             raise _join_error(exc, [request]) from None
         finally:
             conn.close()
         return ValidationReport(view=request.view.name, rows_checked=row[0],
-                                violations=violations, samples=samples)
+                                violations=violations, samples=samples, latest=latest)
 
 
 # -- pushed rows --------------------------------------------------------------------------
 
-def _raw_row_report(conn: duckdb.DuckDBPyConnection, request: ViewRequest) -> ValidationReport | None:
-    """Pushed rows come from JSON: a key or timestamp that does not parse would stop the
-    normalising casts, so these are counted first (a file source drops rows without a key)."""
+# Arrow types as DuckDB scans them, for the types a push's columns take (push._arrow): known
+# without a DESCRIBE. Any other type is named as Arrow names it, which equals no DuckDB type,
+# so its columns get every cast check.
+_ARROW_SQL = {"int64": "BIGINT", "int32": "INTEGER", "double": "DOUBLE", "float": "FLOAT", "bool": "BOOLEAN",
+              "string": "VARCHAR", "large_string": "VARCHAR"}
+
+
+def _arrow_sql_type(arrow_type: pa.DataType) -> str:
+    if pa.types.is_list(arrow_type) or pa.types.is_large_list(arrow_type):
+        elem = _ARROW_SQL.get(str(arrow_type.value_type))
+        return f"{elem}[]" if elem else str(arrow_type)
+    return _ARROW_SQL.get(str(arrow_type), str(arrow_type))
+
+
+def _pushed_types(rows: pa.Table) -> dict[str, str]:
+    return {f.name: _arrow_sql_type(f.type) for f in rows.schema}
+
+
+def _pushed_counts(conn: duckdb.DuckDBPyConnection, request: ViewRequest, src: _Source, query: str,
+                   params: dict) -> tuple | ValidationReport:
+    """The window's counts for pushed rows and, in the same statement, the rows whose key or
+    times are missing or do not parse. Those (or a normalising cast that stops the statement on
+    them) are reported by `_raw_row_report` instead, which costs its queries only then."""
+    raw = " OR ".join(f"({cond})" for _, cond, _ in _raw_checks(request))
+    try:
+        # execute, not sql: a relation plans its statement twice (bind, then run), ~2 ms here.
+        row = conn.execute(f"SELECT *, (SELECT count(*) FROM {PUSHED_ROWS} WHERE {raw}) FROM ({query})",
+                           params).fetchall()[0]
+    except duckdb.Error:
+        row = None
+    if row is None or row[-1]:
+        report = _raw_row_report(conn, request)
+        if report is not None:
+            return report
+        if row is None:  # not the keys or times: the error is the query's own, raised again
+            return conn.execute(query, params).fetchall()[0]
+    return row[:-1]
+
+
+def _raw_checks(request: ViewRequest) -> list[tuple[str, str, str]]:
+    """(label, condition, column) on the raw pushed rows: a key or timestamp that is missing or
+    does not parse (a file source drops rows without a key)."""
     src = request.source
     checks = [(f"{e.join_key}: missing or not a valid {e.dtype}",
                f"TRY_CAST({ident(e.join_key)} AS {sql_type(e.dtype)}) IS NULL", ident(e.join_key))
@@ -412,16 +440,23 @@ def _raw_row_report(conn: duckdb.DuckDBPyConnection, request: ViewRequest) -> Va
         checks.append((f"{column}: missing or not an ISO 8601 timestamp",
                        f"{missing}({ident(column)} IS NOT NULL AND TRY_CAST({ident(column)} AS TIMESTAMPTZ) IS NULL)",
                        ident(column)))
+    return checks
+
+
+def _raw_row_report(conn: duckdb.DuckDBPyConnection, request: ViewRequest) -> ValidationReport | None:
+    """Pushed rows come from JSON: a key or timestamp that does not parse would stop the
+    normalising casts, so these are reported alone."""
+    checks = _raw_checks(request)
     counts = ", ".join(f"count(*) FILTER (WHERE {cond})" for _, cond, _ in checks)
-    row = conn.sql(f"SELECT count(*), {counts} FROM {PUSHED_ROWS}").fetchall()[0]
+    row = conn.execute(f"SELECT count(*), {counts} FROM {PUSHED_ROWS}").fetchall()[0]
     violations = {label: n for (label, _, _), n in zip(checks, row[1:]) if n}
     if not violations:
         return None
     samples = []
     for label, cond, raw in checks:
         if label in violations:
-            found = conn.sql(f"SELECT CAST({raw} AS VARCHAR) AS value FROM {PUSHED_ROWS} WHERE {cond} "
-                             f"LIMIT {SAMPLE_LIMIT}").fetchall()
+            found = conn.execute(f"SELECT CAST({raw} AS VARCHAR) AS value FROM {PUSHED_ROWS} WHERE {cond} "
+                                 f"LIMIT {SAMPLE_LIMIT}").fetchall()
             samples += [{"violation": label, "value": value} for (value,) in found]
     return ValidationReport(view=request.view.name, rows_checked=row[0], violations=violations,
                             samples=samples[:SAMPLE_LIMIT])
@@ -502,6 +537,41 @@ def _on(src: _Source, left: str, right: str) -> str:
 # several times slower.
 _RANK = ("epoch_us(__ts)::HUGEINT * 18446744073709551616 "
          "+ coalesce(epoch_us(__cr)::HUGEINT + 9223372036854775808, 0)")
+
+
+_WINDOW = "__ts >= CAST($start AS TIMESTAMPTZ) AND __ts < CAST($end AS TIMESTAMPTZ)"
+
+
+def _window_params(start: datetime, end: datetime) -> dict[str, str]:
+    return {"start": as_utc(start).isoformat(), "end": as_utc(end).isoformat()}
+
+
+def _latest_sql(src: _Source, checked: bool = False) -> str:
+    """Per entity, its latest row of the window ($start, $end) (see `latest_rows`); `checked`
+    as in `_Source.feature`."""
+    request, keys = src.request, _keys(src)
+    window = f"FROM {src.sql} WHERE {_WINDOW} AND " + " AND ".join(f"{ident(k)} IS NOT NULL" for k in src.keys)
+    features = ", ".join(f"{src.feature(f, checked=checked)} AS {ident(f)}" for f in request.features)
+    if src.pushed:
+        # Rows handed in are few and in memory: one window over them plans and runs in about
+        # two thirds of the CPU of the two steps below (1,000 rows: ~8 ms against ~12-16 ms).
+        return (f"SELECT {keys}, __ts AS event_timestamp, {features} {window} "
+                f"QUALIFY row_number() OVER (PARTITION BY {keys} ORDER BY {_RANK} DESC) = 1")
+    if src.sql_with_row_id is not None:
+        # Per key, the position of its latest row, ranked on narrow columns; then one
+        # scan fetches exactly those rows (a semi-join on one BIGINT, which streams).
+        # On 1M rows / 100k keys this takes about half the CPU of DuckDB's own
+        # arg_max of the whole row (docs/benchmarks.md, the latest-row floor).
+        window = window.replace(f"FROM {src.sql}", f"FROM {src.sql_with_row_id}", 1)
+        return (f"WITH __top AS (SELECT arg_max(__rid, {_RANK}) AS __rid {window} GROUP BY {keys}) "
+                f"SELECT {keys}, __ts AS event_timestamp, {features} FROM {src.sql_with_row_id} s "
+                f"SEMI JOIN __top t ON s.__rid = t.__rid")
+    # Rank per key first on narrow columns, then fetch the winners: one window
+    # function over all the wide rows cost about twice the CPU on 10M rows.
+    return (f"WITH __top AS (SELECT {keys}, max({_RANK}) AS __rank {window} GROUP BY {keys}) "
+            f"SELECT {keys}, __ts AS event_timestamp, {features} FROM (SELECT *, {_RANK} AS __rank "
+            f"{window}) s SEMI JOIN __top t ON {_on(src, 's', 't')} AND s.__rank = t.__rank "
+            f"QUALIFY row_number() OVER (PARTITION BY {keys}) = 1")
 
 
 def _checks(request: ViewRequest, source_types: dict[str, str]) -> list[tuple[str, str, str]]:

@@ -567,3 +567,18 @@ def test_start_not_before_end_is_a_usage_error(sqlite_repo: Repo, start: datetim
 def test_start_equal_to_end_through_the_cli_is_exit_2(sqlite_repo: Repo):
     result = ok(run_featurectl("materialize", END.isoformat(), END.isoformat(), cwd=sqlite_repo.root), 2)
     assert "START" in result.stderr and "END" in result.stderr and END.isoformat() in result.stderr
+
+
+def test_a_push_is_one_write_of_the_online_store_all_or_nothing(sqlite_repo: Repo):
+    """DuckDB hands a push's latest rows over in several chunks; written chunk by chunk, a store
+    failing at the second would keep the first (and a push paid a commit and fsync per chunk)."""
+    from featurectl.app.push import push
+
+    n = 50_000
+    columns = {"user_id": list(range(1, n + 1)),
+               "event_timestamp": [(hours(30) + timedelta(seconds=i)).isoformat() for i in range(n)],
+               "score": [0.5] * n, "clicks": [1] * n, "rate": [0.25] * n, "tier": ["gold"] * n, "tag": ["x"] * n}
+    with sqlite_repo.store() as fs:
+        online = FailingWrites(fs.online, fail_at=2, fault=raise_store_error)
+        run = push(fs.project, fs.applied(), fs.offline, online, "user_stats", columns)
+        assert (run.status, run.entities_written, online.calls) == ("ok", n, 1), run.error

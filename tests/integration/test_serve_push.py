@@ -2,6 +2,7 @@
 newer-wins, several rows of one entity resolved by event then created time."""
 from __future__ import annotations
 
+import re
 from datetime import timedelta
 
 import pytest
@@ -61,6 +62,12 @@ def test_several_rows_of_one_entity_latest_event_then_created_wins(served):
     ("trips", [1, "many"], "trips: not a valid int64"),
     ("event_timestamp", ["2026-01-01T00:00:00", "yesterday"], "event_timestamp: missing or not an ISO 8601 timestamp"),
     ("driver_id", [1, "x"], "driver_id: missing or not a valid int64"),
+    # A missing key or time is counted with the checks (no cast fails on it); a created time
+    # that does not parse stops them, and is reported all the same.
+    ("driver_id", [1, None], "driver_id: missing or not a valid int64"),
+    ("event_timestamp", ["2026-01-01T00:00:00", None], "event_timestamp: missing or not an ISO 8601 timestamp"),
+    ("created", ["2026-01-01T00:00:00", "soon"], "created: missing or not an ISO 8601 timestamp"),
+    ("conv_rate", [0.5, 1.5], "conv_rate: above max 1"),
 ])
 def test_one_bad_row_refuses_the_request_and_writes_nothing(served, column, values, violation):
     repo, server = served
@@ -96,3 +103,19 @@ def test_bad_push_requests(served, body, status, code):
     _, server = served
     got, answer = server.post("/push", body)
     assert (got, answer["error"]) == (status, code), answer
+
+
+def test_a_push_of_plain_json_columns_does_not_import_pandas(tmp_path):
+    """pyarrow's array() imports pandas, when installed, on its first call with a Python list:
+    0.4 s of each server worker's first push. Ints, floats and strings are built from buffers."""
+    repo = ServingRepo.served(tmp_path / "repo")
+    t = text(repo.now + timedelta(minutes=1))
+    with FeatureServer(repo.root, env={"PYTHONPROFILEIMPORTTIME": "1"}) as server:
+        status, body = server.post("/push", {"feature_view": "stats", "df": {
+            "driver_id": [1, 2], "event_timestamp": [t, t], "conv_rate": [0.5, 0.25], "trips": [1, 2],
+            "label": ["a", "é"]}})
+        assert (status, body) == (200, {"written": 2, "rows": 2})
+        _, stderr = server.terminate()
+    modules = set(re.findall(r"^import time:\s+\d+ \|\s+\d+ \| +(\S+)$", stderr, re.MULTILINE))
+    assert "featurectl.app.push" in modules and "duckdb" in modules  # the push was traced
+    assert not {m for m in modules if m.split(".")[0] == "pandas"}
