@@ -42,7 +42,7 @@ def test_reads_and_an_up_to_date_incremental_run_import_no_data_stack_module(tmp
         result = run_featurectl(*args, cwd=repo, env={"PYTHONPROFILEIMPORTTIME": "1"})
         assert result.code == 0, result.output
         modules = imported(result.stderr)
-        assert "featurectl.online.encoding" in modules  # the online store was opened, and traced
+        assert "featurectl.online.names" in modules  # the online store was opened, and traced
         assert sorted({m.split(".")[0] for m in modules if m.split(".")[0] in DATA_STACK}) == [], args
 
 
