@@ -104,8 +104,9 @@ def start(argv: list[str], cwd: Path, port: int) -> subprocess.Popen:
     while time.monotonic() < deadline:
         try:
             body = json.dumps({"features": [f"{VIEW}:f0"], "entities": {"driver_id": [ID_BASE]}}).encode()
-            urllib.request.urlopen(urllib.request.Request(f"http://127.0.0.1:{port}/get-online-features", data=body),
-                                   timeout=2)
+            # urllib's default Content-Type is a form; Feast's server refuses a JSON body sent as one (422).
+            urllib.request.urlopen(urllib.request.Request(f"http://127.0.0.1:{port}/get-online-features", data=body,
+                                                          headers={"Content-Type": "application/json"}), timeout=2)
             return proc
         except OSError:
             time.sleep(0.5)
