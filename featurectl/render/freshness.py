@@ -27,11 +27,24 @@ def freshness_rows(result) -> list[dict[str, Any]]:
     return rows
 
 
+_AGE_UNITS = (("d", 86_400), ("h", 3_600), ("m", 60), ("s", 1))
+
+
 def _age(seconds: float | None) -> str:
+    """An age for people: its largest unit and the next when it is not zero ("30d 14h",
+    "2h 5m", "45s"), not one exact duration (a month-old value read "44091m")."""
     if seconds is None:
         return "–"
-    whole = int(abs(seconds))
-    text = format_duration(whole - whole % 60) if whole >= 60 else f"{whole}s"
+    rest, parts = int(abs(seconds)), list[str]()
+    for unit, size in _AGE_UNITS:
+        if rest >= size or (unit == "s" and not parts):
+            parts.append(f"{rest // size}{unit}")
+            rest %= size
+        elif parts:
+            break
+        if len(parts) == 2:
+            break
+    text = " ".join(parts)
     return f"-{text}" if seconds < 0 else text
 
 
