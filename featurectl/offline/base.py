@@ -65,6 +65,23 @@ class ValidationReport:
         return not self.violations
 
 
+def require_columns(request: ViewRequest, present: list[str], described: str) -> None:
+    """SourceDataError (exit 2) naming the first column the view needs that its source lacks:
+    the timestamp fields, every join key and every requested feature."""
+    source = request.source
+    needed = [(source.timestamp_field, "its timestamp_field")]
+    if source.created_timestamp_field:
+        needed.append((source.created_timestamp_field, "its created_timestamp_field"))
+    needed += [(e.join_key, f"the join key of entity '{e.name}'") for e in request.entities]
+    needed += [(f, "a feature of the view") for f in request.features]
+    for column, role in needed:
+        if column not in present:
+            raise SourceDataError(
+                f"{described} has no column '{column}' ({role}); columns present: "
+                f"{', '.join(present) or 'none'}. Add the column to the data, or change the "
+                f"definition to name an existing column")
+
+
 PUSHED_ROWS = "__pushed_rows"
 
 

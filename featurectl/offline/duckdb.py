@@ -32,7 +32,7 @@ from featurectl.core.times import as_utc
 from featurectl.offline.config import DuckdbOfflineConfig
 from featurectl.offline.query_check import check_query_sources, query_problem
 from featurectl.offline.base import (PUSHED_ROWS, EntityRowsError, InvalidSourceData, OfflineStoreError, SourceDataError,
-                                     ValidationReport, ViewRequest)
+                                     ValidationReport, ViewRequest, require_columns)
 
 _SQL_TYPES = {
     "bool": "BOOLEAN", "int32": "INTEGER", "int64": "BIGINT", "float32": "FLOAT",
@@ -95,17 +95,7 @@ class _Source:
         self.types = _pushed_types(pushed) if pushed is not None else self._columns(conn)
         present = list(self.types)
         src = self.source
-        needed = [(src.timestamp_field, "its timestamp_field")]
-        if src.created_timestamp_field:
-            needed.append((src.created_timestamp_field, "its created_timestamp_field"))
-        needed += [(e.join_key, f"the join key of entity '{e.name}'") for e in request.entities]
-        needed += [(f, "a feature of the view") for f in request.features]
-        for column, role in needed:
-            if column not in present:
-                raise SourceDataError(
-                    f"{self.describe()} has no column '{column}' ({role}); columns present: "
-                    f"{', '.join(present) or 'none'}. Add the column to the data, or change the "
-                    f"definition to name an existing column")
+        require_columns(request, present, self.describe())
         created = (f"CAST({ident(src.created_timestamp_field)} AS TIMESTAMPTZ)"
                    if src.created_timestamp_field else "NULL::TIMESTAMPTZ")
         cols = [f"CAST({ident(e.join_key)} AS {sql_type(e.dtype)}) AS {ident(e.join_key)}"

@@ -38,7 +38,7 @@ from featurectl.core.errors import DefinitionError, Problem
 from featurectl.core.model import FileSource, QuerySource
 from featurectl.core.times import as_utc
 from featurectl.offline.base import (InvalidSourceData, OfflineStoreError, SourceDataError, ValidationReport,
-                                     ViewRequest)
+                                     ViewRequest, require_columns)
 from featurectl.offline.config import SparkOfflineConfig
 from featurectl.offline.duckdb import (SAMPLE_LIMIT, _output_names, pick_samples,
                                        typed_entity_rows)
@@ -190,17 +190,7 @@ class _Source:
         self.types = {f.name: f.dataType.simpleString() for f in fields}
         present = list(self.types)
         src = self.source
-        needed = [(src.timestamp_field, "its timestamp_field")]
-        if src.created_timestamp_field:
-            needed.append((src.created_timestamp_field, "its created_timestamp_field"))
-        needed += [(e.join_key, f"the join key of entity '{e.name}'") for e in request.entities]
-        needed += [(f, "a feature of the view") for f in request.features]
-        for column, role in needed:
-            if column not in present:
-                raise SourceDataError(
-                    f"{self.describe()} has no column '{column}' ({role}); columns present: "
-                    f"{', '.join(present) or 'none'}. Add the column to the data, or change the "
-                    f"definition to name an existing column")
+        require_columns(request, present, self.describe())
         created = (col(src.created_timestamp_field).cast("timestamp") if src.created_timestamp_field
                    else F.lit(None).cast("timestamp"))
         self.df = self.raw.select(
