@@ -4,7 +4,8 @@ a chosen point (nothing is cleaned up, as after `kill -9` or a power cut).
 Run: python -m tests.integration.kill_harness ROOT POINT N START END
 POINT: `write` (before the Nth batch write, the first N-1 committed), `commit` (SQLite: the
 Nth batch's rows upserted, before its COMMIT), `send` (Redis: after the Nth script call was
-sent, before any reply is read), `watermark` (every batch written, before the watermark moves).
+sent, before any reply is read), `send-node` (Redis Cluster: after the Nth burst of commands was
+sent to a node, before any reply is read), `watermark` (every batch written, before the watermark moves).
 """
 from __future__ import annotations
 
@@ -62,6 +63,9 @@ def main(root: str, point: str, n: int, start: str, end: str) -> None:
     elif point == "send":
         import featurectl.online.redis as redis_store
         redis_store._send = counted(redis_store._send, after=True)
+    elif point == "send-node":
+        import featurectl.online.redis as redis_store
+        redis_store._send_all = counted(redis_store._send_all, after=True)
     elif point == "watermark":
         online.advance_watermark = lambda *args: die()
     else:

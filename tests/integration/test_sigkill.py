@@ -1,4 +1,5 @@
-"""A materialization killed with SIGKILL at several points, into SQLite and a private Redis:
+"""A materialization killed with SIGKILL at several points, into SQLite, a private Redis and a
+private 3-node Redis Cluster:
 every entity holds its old or its new value (checked against the brute-force oracle), the
 watermark has not moved, and a rerun completes correctly (issue 7, SPEC §5)."""
 from __future__ import annotations
@@ -19,7 +20,18 @@ OLDER, NEWER = (BASE, hours(24)), (hours(24), END)
 POINTS = {
     "sqlite": [("write", 1), ("write", 4), ("commit", 3), ("watermark", 0)],
     "redis": [("write", 1), ("write", 4), ("send", 3), ("watermark", 0)],
+    # on a cluster a write is several nodes' bursts: `send-node` dies after the Nth burst was sent
+    # to one node, before any node's reply is read (the other nodes may not have theirs yet)
+    "redis-cluster": [("write", 1), ("write", 4), ("send-node", 3), ("watermark", 0)],
 }
+
+
+def online_config(request, backend: str) -> dict:
+    if backend == "sqlite":
+        return {"type": "sqlite", "path": ".featurectl/online.db"}
+    if backend == "redis":
+        return {"type": "redis", "url": request.getfixturevalue("clean_redis")}
+    return {"type": "redis", "url": request.getfixturevalue("clean_redis_cluster").url, "cluster": True}
 
 
 def killed_run(repo: Repo, point: str, n: int) -> None:
@@ -33,9 +45,7 @@ def killed_run(repo: Repo, point: str, n: int) -> None:
 @pytest.mark.parametrize("backend, point, n", [(b, p, n) for b, points in POINTS.items() for p, n in points])
 def test_a_materialization_killed_with_sigkill_leaves_old_or_new_values_and_the_watermark(
         tmp_path: Path, request, backend: str, point: str, n: int):
-    online = ({"type": "sqlite", "path": ".featurectl/online.db"} if backend == "sqlite"
-              else {"type": "redis", "url": request.getfixturevalue("clean_redis")})
-    repo = Repo(tmp_path / "repo", online)
+    repo = Repo(tmp_path / "repo", online_config(request, backend))
     with repo.store() as fs:
         fs.apply()
     with small_batch_store(repo) as fs:
