@@ -5,15 +5,25 @@ decimal text (so int32 and int64 keys of the same entity agree), a string its UT
 and bytes themselves. In a composite key each component escapes NUL as NUL 0x01 and the
 components are joined by NUL NUL, which keeps the encoding injective.
 
-Value: one JSON object per entity, ``{feature: value}``, produced by DuckDB over the whole
-Arrow batch (no per-row Python). Bytes travel as base64 and timestamps as epoch
-microseconds; NaN/Infinity use Python's JSON extension, which DuckDB writes and
-``json.loads`` reads. An object keyed by name (not a positional array) keeps values written
-before a minor version added a feature readable: the new feature reads as null.
+Value, written from the whole Arrow batch (no per-row Python), in one of two formats told
+apart by the first byte (docs/decisions.md, "Packed online values"):
+
+- packed (format 1, first byte 0x01, `online/packed.py`): a header naming each feature and
+  its stored type, a null bitmap, the fixed-width values as their bytes and the strings and
+  bytes with their lengths. Written for every view whose features are all scalars.
+- JSON (first byte '{'): one object per entity, ``{feature: value}``, produced by DuckDB.
+  Written for views with list features; every value written before the packed format is one.
+  Bytes travel as base64 and timestamps as epoch microseconds; NaN/Infinity use Python's JSON
+  extension, which DuckDB writes and ``json.loads`` reads.
+
+Both name each feature (an object key, a header field), which keeps values written before a
+minor version added or widened a feature readable: the new feature reads as null, a widened
+one converts.
 """
 from __future__ import annotations
 
 import base64
+import functools
 import itertools
 import json
 import operator
@@ -26,6 +36,7 @@ import orjson
 
 from featurectl.core.dtypes import element_type, shortest_float32
 from featurectl.core.sql import ident
+from featurectl.online import packed
 from featurectl.online.base import OnlineRows, OnlineTable
 from featurectl.online.names import datetime_to_micros, micros_to_datetime, namespace  # noqa: F401 (re-exported)
 
@@ -39,6 +50,7 @@ if TYPE_CHECKING:
 
 EVENT_TIMESTAMP = "event_timestamp"
 _ESCAPE, _ESCAPED, _SEP = b"\x00", b"\x00\x01", b"\x00\x00"
+_PACKED = bytes([packed.FORMAT])
 _INTS = ("int32", "int64")
 
 
@@ -190,20 +202,30 @@ def _encoding_cursor() -> "duckdb.DuckDBPyConnection":
 
 
 class ValueEncoder:
-    """Encodes a batch's feature columns to one JSON value per row with DuckDB.
+    """Encodes a batch's feature columns to one value per row: packed when every column can be
+    (`packed.layout_of`), else JSON with DuckDB.
 
-    Holds its own connection (opened on the first encode) to the process's encoding
+    Holds its own connection (opened on the first JSON encode) to the process's encoding
     database; not shared across threads."""
 
     def __init__(self) -> None:
         self._con: "duckdb.DuckDBPyConnection | None" = None
 
     def encode(self, table: OnlineTable, batch: pa.RecordBatch) -> pa.BinaryArray:
+        names = [name for name, _ in table.features]
+        for name in names:
+            _column(batch, name)
+        codes = packed.layout_of(batch, names)
+        if codes is not None:
+            return packed.encode(batch, names, codes)
+        return self.encode_json(table, batch)
+
+    def encode_json(self, table: OnlineTable, batch: pa.RecordBatch) -> pa.BinaryArray:
+        """The JSON format, whatever the columns (views with list features; tests of values
+        written before the packed format)."""
         import pyarrow as pa
         import pyarrow.compute as pc
 
-        for name, _ in table.features:
-            _column(batch, name)
         con = self._cursor()
         fields = ", ".join(f"{ident(n)} := {_sql_value(ident(n), d)}" for n, d in table.features)
         # Expose the batch under a fixed name; DuckDB scans it zero-copy.
@@ -238,8 +260,9 @@ class ValueEncoder:
             self._con = None
 
 
-def _b64(value: str) -> bytes:
-    return base64.b64decode(value)
+def _b64(value: str | bytes) -> bytes:
+    """JSON holds bytes as base64 text; a packed value holds them as they are."""
+    return value if isinstance(value, bytes) else base64.b64decode(value)
 
 
 # None: JSON already gives the Python type. Floats are converted because a value written
@@ -250,7 +273,9 @@ _DECODERS: dict[str, Callable[[Any], Any] | None] = {
 }
 
 
+@functools.lru_cache(maxsize=None)
 def _decoder(dtype: str) -> Callable[[Any], Any] | None:
+    """One function per dtype (cached), so the readers keyed by converters are found again."""
     elem = element_type(dtype)
     if elem is None:
         return _DECODERS[dtype]
@@ -270,12 +295,74 @@ def decoders(table: OnlineTable, features: Sequence[str]) -> list[tuple[str, Cal
     return [(name, _decoder(declared[name])) for name in features]
 
 
-def decode_value(blob: bytes, wanted: list[tuple[str, Callable[[Any], Any] | None]]) -> list[Any]:
-    """The requested features of one stored value, typed; only those are converted."""
+Wanted = list[tuple[str, Callable[[Any], Any] | None]]
+
+
+class UnreadableValue(ValueError):
+    """A stored value in neither format: not written by featurectl (or by a newer one)."""
+
+
+def readable(blob: bytes, wanted: Wanted) -> bool:
+    """Whether the wanted features of `blob` can be read (for naming the key that cannot)."""
+    try:
+        decode_value(blob, wanted)
+    except UnreadableValue:
+        return False
+    return True
+
+
+def value_decoder(wanted: Wanted) -> Callable[[bytes], list[Any]]:
+    """Reads the wanted features of stored values, typed; only those are converted. Packed
+    values are read by a `packed.reader` per header (one per layout written)."""
+    key = tuple(wanted)
+    header: bytes | None = None  # the last layout read and its reader: most reads see one
+    read: Callable[[bytes], list[Any]] | None = None
+
+    def decode(blob: bytes) -> list[Any]:
+        nonlocal header, read
+        try:
+            if header is not None and blob.startswith(header):
+                return read(blob)  # type: ignore[misc]
+            if blob[:1] == _PACKED:
+                header = packed.header_of(blob)
+                read = _reader(header, key)
+                return read(blob)
+        except packed.PackedValueError as exc:
+            raise UnreadableValue(str(exc)) from None
+        return _decode_json(blob, wanted)
+
+    return decode
+
+
+_READERS: dict[tuple[bytes, tuple], Callable[[bytes], list[Any]]] = {}
+
+
+def _reader(header: bytes, wanted: tuple) -> Callable[[bytes], list[Any]]:
+    """The process's reader of one (layout, wanted features): a read of one entity would
+    otherwise spend more on making it (~15 us) than on reading."""
+    read = _READERS.get((header, wanted))
+    if read is None:
+        if len(_READERS) >= 4096:  # layouts x feature selections in use; only a bound
+            _READERS.clear()
+        read = _READERS[header, wanted] = packed.reader(header, wanted)
+    return read
+
+
+def decode_value(blob: bytes, wanted: Wanted) -> list[Any]:
+    """The requested features of one stored value, typed (`value_decoder`)."""
+    return value_decoder(wanted)(blob)
+
+
+def _decode_json(blob: bytes, wanted: Wanted) -> list[Any]:
     try:
         obj = orjson.loads(blob)
     except orjson.JSONDecodeError:  # NaN/Infinity: Python's JSON extension, which orjson refuses
-        obj = json.loads(blob)
+        try:
+            obj = json.loads(blob)
+        except ValueError as exc:
+            raise UnreadableValue(f"neither a packed value nor JSON: {exc}") from None
+    if not isinstance(obj, dict):
+        raise UnreadableValue("JSON that is not an object")
     out = []
     for name, convert in wanted:
         value = obj.get(name)
@@ -297,6 +384,7 @@ def build_rows(table: OnlineTable, stored: Sequence[tuple[Any, Any] | None], fea
     A value older than now - ttl is treated as absent (None time, None values); one exactly
     at now - ttl still counts, as in point-in-time joins (SPEC §5)."""
     wanted = decoders(table, features)
+    decode = value_decoder(wanted)
     cutoff = datetime_to_micros(now) - table.ttl_seconds * 1_000_000 if table.ttl_seconds > 0 else None
     absent = [None] * len(wanted)
     times: list[datetime | None] = []
@@ -311,7 +399,7 @@ def build_rows(table: OnlineTable, stored: Sequence[tuple[Any, Any] | None], fea
         else:
             times.append(micros_to_datetime(micros))
             expired.append(None)
-            rows.append(decode_value(item[1], wanted))
+            rows.append(decode(item[1]))
     columns = zip(*rows) if rows else ([] for _ in wanted)
     return OnlineRows(event_timestamps=times, values={name: list(col) for (name, _), col in zip(wanted, columns)},
                       expired_timestamps=expired)

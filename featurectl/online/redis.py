@@ -37,7 +37,6 @@ applied when reading (docs/decisions.md, "Redis keys and expiry").
 from __future__ import annotations
 
 import hashlib
-import json
 import threading
 import time
 import uuid
@@ -218,14 +217,6 @@ def _newest_per_key(keys: pa.BinaryArray, micros: pa.Int64Array, order: pa.Array
 def redact(url: str) -> str:
     """The URL with any password replaced by ***, fit for error messages."""
     return mask_secrets(url)
-
-
-def _is_json(blob: bytes) -> bool:
-    try:
-        json.loads(blob)
-    except ValueError:
-        return False
-    return True
 
 
 def _meta_key(table: OnlineTable) -> bytes:
@@ -737,8 +728,9 @@ class RedisOnlineStore:
             stored = [None if r is None else (int(r[:_WIDTH]) - _OFFSET, r[_WIDTH:]) for r in records]
         try:
             return encoding.build_rows(table, stored, features, now)
-        except json.JSONDecodeError:
-            bad = next(k for k, r in zip(encoded, stored) if r is not None and not _is_json(r[1]))
+        except encoding.UnreadableValue:
+            wanted = encoding.decoders(table, features)
+            bad = next(k for k, r in zip(encoded, stored) if r is not None and not encoding.readable(r[1], wanted))
             raise self._foreign(table, bad) from None
 
     def _foreign(self, table: OnlineTable, key: bytes) -> OnlineStoreError:

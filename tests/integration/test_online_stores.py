@@ -11,7 +11,7 @@ import redis as redis_client
 from redis.cluster import RedisCluster
 
 from featurectl.online.config import RedisOnlineConfig, SqliteOnlineConfig
-from featurectl.online import OnlineStoreError, OnlineTable, create_online_store
+from featurectl.online import OnlineStoreError, OnlineTable, create_online_store, encoding
 from featurectl.online.redis import RedisOnlineStore, redact
 from tests.fixtures.redis_server import _free_port
 
@@ -116,6 +116,21 @@ def test_an_older_write_never_replaces_a_newer_value_and_an_equal_one_does(store
     rows = read(store, STATS, [(1,), (2,), (3,)])
     assert rows.values["trips"] == [12, 23, 33]
     assert rows.event_timestamps == [new, newer, old]
+
+
+def test_values_in_the_json_format_of_earlier_versions_read_and_newer_packed_ones_replace_them(store, monkeypatch):
+    """A store filled before the packed format holds JSON values: they read as before, and a
+    write keeps newer-wins across the two formats (Redis compares the stamps, not the value)."""
+    monkeypatch.setattr(encoding.ValueEncoder, "encode", encoding.ValueEncoder.encode_json)  # what they wrote
+    store.write(STATS, stats_batch([1, 2], T0, conv=[0.42, 0.5], trips=[3, 4], names=["ann", "bo"]))
+    monkeypatch.undo()
+    rows = read(store, STATS, [(1,), (2,)])
+    assert rows.values == {"conv_rate": [0.42, 0.5], "trips": [3, 4], "name": ["ann", "bo"]}
+    later, earlier = T0 + timedelta(minutes=1), T0 - timedelta(minutes=1)
+    assert store.write(STATS, stats_batch([1, 2], [later, earlier], conv=[0.25, 0.75], trips=[30, 40])) == 1
+    rows = read(store, STATS, [(1,), (2,)])
+    assert rows.values == {"conv_rate": [0.25, 0.5], "trips": [30, 4], "name": ["d1", "bo"]}
+    assert rows.event_timestamps == [later, T0]
 
 
 def test_a_key_twice_in_one_batch_leaves_its_newest_row_and_the_last_of_equal_ones(store):

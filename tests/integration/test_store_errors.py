@@ -37,7 +37,8 @@ def test_foreign_values_at_featurectl_redis_keys_are_named(tmp_path: Path, clean
     client = redis_client.Redis.from_url(clean_redis)
     key = "fc:rides:driver_stats:v1:1001"
     fresh = b"%017d" % (int(time.time() * 1e6) + 5 * 10**16)  # a current event time, then not JSON
-    for foreign in (b"hello", fresh + b"not json"):
+    # (A JSON array once crashed the read with AttributeError; a cut packed value is foreign too.)
+    for foreign in (b"hello", fresh + b"not json", fresh + b"[1]", fresh + b"\x01\x05\x00\x01"):
         client.set(key, foreign)
         clear(run_featurectl(*GET, cwd=repo), 3, key, "did not write")
     client.delete(key)

@@ -1,9 +1,11 @@
 """The shared online key/value encoding: scalar and vectorized keys agree, values round-trip."""
 from __future__ import annotations
 
+import json
 import math
 import struct
 from datetime import datetime, timedelta, timezone
+from pathlib import Path
 
 import pyarrow as pa
 import pytest
@@ -153,14 +155,18 @@ def encoder():
     enc.close()
 
 
-@given(case=feature_columns())
-@settings(max_examples=150, deadline=None)
-def test_every_dtype_round_trips(encoder, case):
+@given(case=feature_columns(), offset=st.integers(0, 2), json_format=st.booleans())
+@settings(max_examples=300, deadline=None)
+def test_every_dtype_round_trips_in_both_formats(encoder, case, offset, json_format):
     dtypes, columns = case
     names = [f"f{i}" for i in range(len(dtypes))]
     t = table([("id", "int64")], zip(names, dtypes))
-    arrays = [pa.array(col, arrow_type(d)) for col, d in zip(columns, dtypes)]
-    blobs = encoder.encode(t, pa.record_batch(arrays, names=names)).to_pylist()
+    # Rows before `offset` are sliced off: column buffers then start inside the arrays.
+    arrays = [pa.array([None] * offset + col, arrow_type(d)).slice(offset) for col, d in zip(columns, dtypes)]
+    batch = pa.record_batch(arrays, names=names)
+    blobs = (encoder.encode_json if json_format else encoder.encode)(t, batch).to_pylist()
+    packed = all(not d.startswith("list<") for d in dtypes) and not json_format
+    assert all(b[:1] == (b"\x01" if packed else b"{") for b in blobs)
     wanted = encoding.decoders(t, names)
     for row, blob in enumerate(blobs):
         decoded = encoding.decode_value(blob, wanted)
@@ -170,15 +176,17 @@ def test_every_dtype_round_trips(encoder, case):
         assert all(same(e, d) for e, d in zip(expected, decoded)), (expected, decoded)
 
 
-def test_special_floats_and_awkward_strings_round_trip(encoder):
+@pytest.mark.parametrize("json_format", [False, True])
+def test_special_floats_and_awkward_strings_round_trip(encoder, json_format):
     t = table([("id", "int64")], [("f", "float32"), ("d", "list<float64>"), ("s", "string")])
+    encode = encoder.encode_json if json_format else encoder.encode
     batch = pa.record_batch({
         "f": pa.array([float("nan"), float("-inf"), -0.0], pa.float32()),
         "d": pa.array([[float("inf"), None], [float("nan")], []], pa.list_(pa.float64())),
         "s": pa.array(['"\\\x00\n\u2028', "\U0001F600é", ""]),
     })
     wanted = encoding.decoders(t, ["f", "d", "s"])
-    got = [encoding.decode_value(b, wanted) for b in encoder.encode(t, batch).to_pylist()]
+    got = [encoding.decode_value(b, wanted) for b in encode(t, batch).to_pylist()]
     assert math.isnan(got[0][0]) and got[0][1] == [float("inf"), None] and got[0][2] == '"\\\x00\n\u2028'
     assert got[1][0] == float("-inf") and math.isnan(got[1][1][0]) and got[1][2] == "\U0001F600é"
     assert math.copysign(1, got[2][0]) == -1 and got[2][1] == [] and got[2][2] == ""
@@ -223,8 +231,98 @@ def test_a_key_column_of_the_wrong_arrow_type_is_refused():
         encoding.encode_keys(table([("id", "int64")]), batch)
 
 
-def test_float32_reads_as_its_shortest_decimal(encoder):
+@pytest.mark.parametrize("json_format", [False, True])
+def test_float32_reads_as_its_shortest_decimal(encoder, json_format):
     t = table([("id", "int64")], [("f", "float32"), ("g", "float64")])
     batch = pa.record_batch([pa.array([0.42], pa.float32()), pa.array([0.42], pa.float64())], names=["f", "g"])
-    blob = encoder.encode(t, batch).to_pylist()[0]
+    blob = (encoder.encode_json if json_format else encoder.encode)(t, batch).to_pylist()[0]
     assert encoding.decode_value(blob, encoding.decoders(t, ["f", "g"])) == [0.42, 0.42]
+
+
+# ---- the packed format, and values written before it --------------------------------
+
+GOLDEN = table([("id", "int64")], [("flag", "bool"), ("small", "int32"), ("big", "int64"), ("ratio", "float32"),
+                                   ("score", "float64"), ("name", "string"), ("raw", "bytes"), ("seen", "timestamp")])
+GOLDEN_ROWS = [
+    [True, -2**31, 2**63 - 1, 0.42, -math.inf, "jörg \U0001F600\x00\"", b"\x00\xff",
+     datetime(1969, 7, 20, 20, 17, 0, 250, tzinfo=UTC)],
+    [None, None, 0, math.nan, None, None, b"", None],
+    [False, 7, None, None, -0.0, "", None, datetime(2262, 1, 1, tzinfo=UTC)],
+]
+GOLDEN_FILE = Path(__file__).resolve().parents[1] / "data" / "online_values_golden.json"
+
+
+def golden_batch() -> pa.RecordBatch:
+    columns = list(zip(*GOLDEN_ROWS))
+    return pa.record_batch([pa.array(list(col), ARROW[d]) for col, (_, d) in zip(columns, GOLDEN.features)],
+                           names=[n for n, _ in GOLDEN.features])
+
+
+def golden(kind: str) -> list[bytes]:
+    return [bytes.fromhex(h) for h in json.loads(GOLDEN_FILE.read_text())[kind]]
+
+
+@pytest.mark.parametrize("kind", ["json", "packed_v1"])
+def test_values_written_by_earlier_versions_still_read(kind):
+    wanted = encoding.decoders(GOLDEN, [n for n, _ in GOLDEN.features])
+    got = [encoding.decode_value(blob, wanted) for blob in golden(kind)]
+    assert all(same(g, e) for row, expected in zip(got, GOLDEN_ROWS) for g, e in zip(row, expected)), got
+    assert math.copysign(1, got[2][4]) == -1
+
+
+def test_the_packed_format_is_what_format_1_says(encoder):
+    """A change to the bytes written needs a new format byte (and this reader kept for 1)."""
+    assert encoder.encode(GOLDEN, golden_batch()).to_pylist() == golden("packed_v1")
+
+
+def test_both_formats_read_alike_after_a_minor_version_adds_reorders_and_widens_features():
+    """Old values are read through the newer definition: a new feature reads as null, widened
+    ones convert (int32 -> int64, int64 -> float64, float32 -> float64), the order is the
+    reader's."""
+    newer = table([("id", "int64")], [("added", "string"), ("seen", "timestamp"), ("ratio", "float64"),
+                                      ("big", "float64"), ("small", "int64"), ("name", "string")])
+    wanted = encoding.decoders(newer, ["added", "seen", "ratio", "big", "small", "name"])
+    from_json, from_packed = ([encoding.decode_value(b, wanted) for b in golden(k)] for k in ("json", "packed_v1"))
+    assert repr(from_json) == repr(from_packed)
+    assert from_packed[0][:5] == [None, GOLDEN_ROWS[0][7], 0.41999998688697815, 9.223372036854776e18, -2**31]
+    assert [type(v) for v in from_packed[0][2:5]] == [float, float, int]
+
+
+def test_a_feature_column_of_another_arrow_type_is_packed_as_stored_and_read_as_declared(encoder):
+    t = table([("id", "int64")], [("n", "string"), ("t", "timestamp"), ("x", "float64")])
+    batch = pa.record_batch({
+        "n": pa.array(["a", None, "a"]).dictionary_encode(),
+        "t": pa.array([1_500, None, -2_000], pa.timestamp("ns", tz="UTC")),  # sub-microsecond digits dropped
+        "x": pa.array([1, None, 2], pa.int32()),  # read through float64: a float
+    })
+    blobs = encoder.encode(t, batch).to_pylist()
+    assert all(b[:1] == b"\x01" for b in blobs)
+    got = [encoding.decode_value(b, encoding.decoders(t, ["n", "t", "x"])) for b in blobs]
+    epoch = datetime(1970, 1, 1, tzinfo=UTC)
+    assert got == [["a", epoch + timedelta(microseconds=1), 1.0], [None, None, None],
+                   ["a", epoch - timedelta(microseconds=2), 2.0]]
+    assert type(got[0][2]) is float
+
+
+@pytest.mark.parametrize("blob", [
+    b"\x01", b"\x01\x05\x00", b"\x01\x05\x00\x01\x00",  # cut short
+    b"\x01\x09\x00\x01\x00\x06\x01a\x00\x02\x00\x00\x00ab",  # a header longer than its fields
+    b"\x01\x08\x00\x01\x00\x63\x01a\x00",  # a type code no version wrote
+    b"\x01\x08\x00\x01\x00\x06\x01a\x00\x05\x00\x00\x00ab",  # a string longer than the value
+    b"\x01\x08\x00\x01\x00\x06\x01a\x00\x02\x00\x00\x00abc",  # bytes after the last one
+    b"\x01\x08\x00\x01\x00\x06\x01a\x00\x02\x00\x00\x00\xff\xfe",  # a string that is not UTF-8
+    b"hello", b"[1, 2]", b"",
+])
+def test_a_value_in_neither_format_is_unreadable_not_a_crash(blob):
+    """(A JSON array once raised AttributeError out of the read.)"""
+    wanted = encoding.decoders(table([("id", "int64")], [("a", "string")]), ["a"])
+    assert not encoding.readable(blob, wanted)
+    with pytest.raises(encoding.UnreadableValue):
+        encoding.decode_value(blob, wanted)
+
+
+def test_a_hand_made_packed_value_reads_as_format_1_describes():
+    """The layout docs/decisions.md describes, byte by byte (the invalid values above are it cut)."""
+    t = table([("id", "int64")], [("a", "string"), ("b", "int32")])
+    blob = b"\x01\x08\x00\x01\x00\x06\x01a\x00\x02\x00\x00\x00ab"
+    assert encoding.decode_value(blob, encoding.decoders(t, ["b", "a"])) == [None, "ab"]
