@@ -23,6 +23,7 @@ Arrow type outside `_ARROW_CODES`.
 """
 from __future__ import annotations
 
+import array
 import operator
 import struct
 import sys
@@ -100,15 +101,19 @@ def _header(names: Sequence[str], codes: Sequence[int]) -> bytes:
     return _HEAD.pack(FORMAT, _HEAD.size + len(fields), len(names)) + fields
 
 
-def _as_binary(data: "pa.Buffer", width: int, n: int) -> "pa.Array":
-    """`n` fixed-width items of `data` as a binary array of `width`-byte values."""
+def _as_binary(data: "pa.Buffer", width: int, n: int, offsets: dict[int, "pa.Buffer"]) -> "pa.Array":
+    """`n` fixed-width items of `data` as a binary array of `width`-byte values, without a copy:
+    the data buffer as it is, beside offsets 0, w, 2w, ... (shared by the pieces of one width
+    in `offsets`). A cast from fixed_size_binary would copy every column (~35 MB more peak
+    RSS per 100k rows of 10 features)."""
     import pyarrow as pa
 
-    fixed = pa.Array.from_buffers(pa.binary(width), n, [None, data])
-    return fixed.cast(pa.binary())
+    if width not in offsets:
+        offsets[width] = pa.py_buffer(array.array("i", range(0, (n + 1) * width, width)))
+    return pa.Array.from_buffers(pa.binary(), n, [None, offsets[width], data])
 
 
-def _fixed_part(column: "pa.Array", code: int) -> "pa.Array":
+def _fixed_part(column: "pa.Array", code: int, offsets: dict[int, "pa.Buffer"]) -> "pa.Array":
     """The column's values as `width`-byte strings, zeros where null."""
     import pyarrow as pa
     import pyarrow.compute as pc
@@ -123,7 +128,7 @@ def _fixed_part(column: "pa.Array", code: int) -> "pa.Array":
         column = _zero_nulls(column)
     width = column.type.bit_width // 8
     data = column.buffers()[1].slice(column.offset * width, len(column) * width)
-    return _as_binary(data, width, len(column))
+    return _as_binary(data, width, len(column), offsets)
 
 
 def _zero_nulls(column: "pa.Array") -> "pa.Array":
@@ -135,7 +140,7 @@ def _zero_nulls(column: "pa.Array") -> "pa.Array":
     return pc.fill_null(column, zero[0])
 
 
-def _var_parts(column: "pa.Array") -> tuple["pa.Array", "pa.Array"]:
+def _var_parts(column: "pa.Array", offsets: dict[int, "pa.Buffer"]) -> tuple["pa.Array", "pa.Array"]:
     """The column as its u32 lengths (4-byte pieces) and its bytes, empty where null."""
     import pyarrow as pa
     import pyarrow.compute as pc
@@ -147,11 +152,11 @@ def _var_parts(column: "pa.Array") -> tuple["pa.Array", "pa.Array"]:
     if values.null_count:
         values = pc.fill_null(values, binary_scalar(b"").cast(values.type))
     lengths = pc.cast(pc.binary_length(values), pa.uint32())
-    return (_as_binary(lengths.buffers()[1].slice(lengths.offset * 4, len(lengths) * 4), 4, len(lengths)),
+    return (_as_binary(lengths.buffers()[1].slice(lengths.offset * 4, len(lengths) * 4), 4, len(lengths), offsets),
             values.cast(pa.binary()))
 
 
-def _null_bitmap(columns: Sequence["pa.Array"], n: int) -> list["pa.Array"]:
+def _null_bitmap(columns: Sequence["pa.Array"], n: int, offsets: dict[int, "pa.Buffer"]) -> list["pa.Array"]:
     """One 1-byte piece per 8 features: bit i % 8 of byte i // 8 set where feature i is null."""
     import pyarrow as pa
     import pyarrow.compute as pc
@@ -166,7 +171,7 @@ def _null_bitmap(columns: Sequence["pa.Array"], n: int) -> list["pa.Array"]:
             byte = flags if byte is None else pc.bit_wise_or(byte, flags)
         if byte is None:
             byte = pa.Array.from_buffers(pa.uint8(), n, [None, pa.py_buffer(bytes(n))])
-        pieces.append(_as_binary(byte.buffers()[1].slice(byte.offset, n), 1, n))
+        pieces.append(_as_binary(byte.buffers()[1].slice(byte.offset, n), 1, n, offsets))
     return pieces
 
 
@@ -187,11 +192,12 @@ def encode(batch: "pa.RecordBatch", names: Sequence[str], codes: Sequence[int]) 
     for name in names:
         column = batch.column(batch.schema.get_field_index(name))
         columns.append(column.dictionary_decode() if _is_dictionary(column.type) else column)
-    fixed = [_fixed_part(c, code) for c, code in zip(columns, codes) if _CODES[code][0] is not None]
-    var = [_var_parts(c) for c, code in zip(columns, codes) if _CODES[code][0] is None]
+    offsets: dict[int, pa.Buffer] = {}
+    fixed = [_fixed_part(c, code, offsets) for c, code in zip(columns, codes) if _CODES[code][0] is not None]
+    var = [_var_parts(c, offsets) for c, code in zip(columns, codes) if _CODES[code][0] is None]
     lengths, data = [length for length, _ in var], [values for _, values in var]
     header = binary_scalar(_header(names, codes))
-    return pc.binary_join_element_wise(header, *_null_bitmap(columns, batch.num_rows), *fixed, *lengths, *data,
+    return pc.binary_join_element_wise(header, *_null_bitmap(columns, batch.num_rows, offsets), *fixed, *lengths, *data,
                                        binary_scalar(b""))
 
 
