@@ -29,7 +29,6 @@ import struct
 import sys
 from typing import TYPE_CHECKING, Any, Callable, Optional, Sequence
 
-
 if TYPE_CHECKING:
     import pyarrow as pa
 
@@ -51,7 +50,6 @@ _CODES: dict[int, tuple[Optional[str], Callable[[Any], Any] | None]] = {
     7: (None, None),  # bytes
     8: ("q", None),  # timestamp, epoch microseconds
 }
-_WIDTH = {"?": 1, "i": 4, "q": 8, "f": 4, "d": 8}
 
 
 class PackedValueError(ValueError):

@@ -326,3 +326,12 @@ def test_a_hand_made_packed_value_reads_as_format_1_describes():
     t = table([("id", "int64")], [("a", "string"), ("b", "int32")])
     blob = b"\x01\x08\x00\x01\x00\x06\x01a\x00\x02\x00\x00\x00ab"
     assert encoding.decode_value(blob, encoding.decoders(t, ["b", "a"])) == [None, "ab"]
+
+
+def test_an_empty_batch_and_a_column_of_nulls_pack(encoder):
+    t = table([("id", "int64")], [("a", "int64"), ("s", "string"), ("b", "bool")])
+    empty = pa.record_batch({"a": pa.array([], pa.int64()), "s": pa.array([], pa.string()), "b": pa.array([], pa.bool_())})
+    assert encoder.encode(t, empty).to_pylist() == []
+    nulls = pa.record_batch({"a": pa.nulls(2, pa.int64()), "s": pa.nulls(2, pa.string()), "b": pa.nulls(2, pa.bool_())})
+    wanted = encoding.decoders(t, ["a", "s", "b"])
+    assert [encoding.decode_value(v, wanted) for v in encoder.encode(t, nulls).to_pylist()] == [[None] * 3] * 2
