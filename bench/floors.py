@@ -9,7 +9,7 @@ other task; featurectl's own code only prepares the payloads of the online floor
   the row over `(event_timestamp, created)`, grouped by key, to an Arrow table.
 - `floor-pit`: DuckDB's bare `ASOF LEFT JOIN` of the entity rows and the feature rows (no
   created-timestamp tie-break, no ttl), entity order restored, to an Arrow table.
-- `floor-sqlite`: the encoded rows materialization writes (key, event time, JSON value) put
+- `floor-sqlite`: the encoded rows materialization writes (key, event time, stored value) put
   into a SQLite table of the same shape and settings with one `executemany` in one
   transaction: an empty table first, then the same rows again over it.
 - `floor-redis`: the same records (17-digit stamp + value) written with plain MSETs of 1,000
