@@ -1,10 +1,14 @@
 """Distribution statistics in DuckDB: one scan per table and pass, every feature of the table
 in the same statement; Python only sees a few numbers per feature.
 
-Numeric reference pass 1: rows, values, mean, std, the deciles (exact, linear interpolation)
-and a KS grid (approximate quantiles at 0.001 … 0.999). Pass 2, and the only pass over the
-current side: counts per fine bin (`histogram` with the grid as boundaries: bins
-(g[i-1], g[i]], the last open), from which the PSI bins and the KS statistic follow.
+Numeric reference: a 10,000-row sample gives the KS grid (every tenth sampled value); one
+scan counts rows, values, mean, std and the values per fine bin of that grid (`histogram`
+with the grid as boundaries: bins (g[i-1], g[i]], the last open); the counts say which bins
+hold the order statistics of each decile, and one filtered scan fetches just those bins'
+values (core/quantiles.py): the exact deciles without sorting the column, and the fine bins
+split at the deciles, so that every PSI edge is a grid edge. The current side: one scan
+counting per fine bin of the reference's grid, from which the PSI bins and the KS statistic
+follow.
 
 The numeric columns of a table are staged once as an Arrow table of plain doubles (NaN as
 null) before those passes, a few columns at a time within STAGE_BYTES: the passes then read
@@ -21,6 +25,7 @@ from dataclasses import dataclass
 import duckdb
 
 from featurectl.core.monitoring import DECILES, OTHER, TOP_CATEGORIES, ReferenceProfile, SideCounts, merge_edges
+from featurectl.core.quantiles import Fetched, bins_holding, neighbours, order_ranks, ranges, split_counts
 from featurectl.stats.datasets import Column, Table
 
 KS_GRID_POINTS = 1000  # the KS statistic is low by at most ~1/KS_GRID_POINTS (docs/monitoring.md)
@@ -94,32 +99,88 @@ def _profile_numeric(conn, table: Table, group: list[tuple[Wanted, Column]]) -> 
 def _profile_staged(conn, table: Table, group: list[tuple[Wanted, Column]]) -> list[ReferenceProfile]:
     with _staged(conn, table, [c for _, c in group]) as staged:
         indexes = range(len(group))
-        aggregates = ", ".join(
-            f"count(__c{i}), avg(__c{i}), stddev_samp(__c{i}), quantile_cont(__c{i}, {list(DECILES)})"
-            for i in indexes)
-        row = _fetch(conn, f"SELECT {aggregates} FROM {staged}")
         samples = _fetch(conn, f"SELECT {', '.join(f'list_sort(list(__c{i}) FILTER (WHERE __c{i} IS NOT NULL))' for i in indexes)} "
                                f"FROM (SELECT * FROM {staged} "
                                f"USING SAMPLE reservoir({GRID_SAMPLE_ROWS} ROWS) REPEATABLE ({GRID_SEED}))")
-        stats = [(*row[i * 4:(i + 1) * 4], samples[i]) for i in indexes]
-        grids = [_grid(deciles, sample) for _, _, _, deciles, sample in stats]
-        counts = _histograms(conn, staged, grids)
-    return [ReferenceProfile(
-        view=w.view, feature=w.feature, kind="numeric", dtype=w.dtype, version=w.version,
-        side=SideCounts(table.rows, values, tuple(bins), _float(mean), _float(std)),
-        deciles=tuple(float(q) for q in deciles or ()), grid=tuple(grid))
-        for (w, _), (values, mean, std, deciles, _), grid, bins in zip(group, stats, grids, counts)]
+        coarse = [_sample_edges(sample) for sample in samples]
+        parts = ", ".join(f"count(__c{i}), avg(__c{i}), stddev_samp(__c{i}), {_histogram_sql(i, coarse[i])}"
+                          for i in indexes)
+        row = _fetch(conn, f"SELECT {parts} FROM {staged}", _grid_params(coarse))
+        stats = [(row[4 * i], row[4 * i + 1], row[4 * i + 2], _bin_counts(row[4 * i + 3], coarse[i])) for i in indexes]
+        ranks = [order_ranks(values, DECILES) if values else [] for values, *_ in stats]
+        wanted = [bins_holding(r, counts) for r, (_, _, _, counts) in zip(ranks, stats)]
+        held = _values_in_bins(conn, staged, list(zip(coarse, wanted)))
+    fetched = [Fetched(counts, bins, *pairs) for (_, _, _, counts), bins, pairs in zip(stats, wanted, held)]
+    deciles = _interpolated(conn, [neighbours(r, f) for r, f in zip(ranks, fetched)])
+    profiles = []
+    for (w, _), (values, mean, std, counts), grid, cuts, f in zip(group, stats, coarse, deciles, fetched):
+        edges, fine = split_counts(grid, counts, cuts, f) if cuts else ([], counts)
+        profiles.append(ReferenceProfile(
+            view=w.view, feature=w.feature, kind="numeric", dtype=w.dtype, version=w.version,
+            side=SideCounts(table.rows, values, tuple(fine), _float(mean), _float(std)),
+            deciles=tuple(cuts), grid=tuple(edges)))
+    return profiles
 
 
-def _grid(deciles, sample) -> list[float]:
-    """Decile edges and KS points, sorted and distinct: the fine bins' upper edges."""
-    if deciles is None:  # no values: one open bin
-        return []
+def _interpolated(conn, columns: list[list[tuple[float, float, float]]]) -> list[list[float]]:
+    """Each quantile from its two order statistics, by DuckDB's own `quantile_cont` over just
+    those two values at the upper one's weight: the same double that sorting the whole column
+    gives, to the last bit: the engine's compiled arithmetic decides that bit (this build fuses
+    the multiply-add), which the same formula in Python would not reproduce."""
+    between = [(lower, upper, weight) for column in columns for lower, upper, weight in column if weight]
+    interpolated = iter(())
+    if between:
+        parts = ", ".join(f"quantile_cont(v, $w{j}) FILTER (WHERE k = {j})" for j in range(len(between)))
+        params: dict[str, object] = {f"w{j}": weight for j, (_, _, weight) in enumerate(between)}
+        params.update(k=[j for j in range(len(between)) for _ in (0, 1)],
+                      v=[value for lower, upper, _ in between for value in (lower, upper)])
+        interpolated = iter(_fetch(conn, f"SELECT {parts} FROM (SELECT unnest($k) AS k, unnest($v::DOUBLE[]) AS v)",
+                                   params))
+    return [[next(interpolated) if weight else lower for lower, _, weight in column] for column in columns]
+
+
+def _sample_edges(sample) -> list[float]:
+    """The KS grid from a sorted sample (the deciles join it later): every value when the
+    sample may hold the whole column, else every tenth."""
     sample = sample or []
     # A column smaller than the sample is all in it: then every value is an edge, and the
     # reference's CDF is exact at each of its values.
     step = 1 if len(sample) < GRID_SAMPLE_ROWS else len(sample) // KS_GRID_POINTS
-    return merge_edges([*map(float, deciles), *map(float, sample[step - 1::step])])
+    return merge_edges([float(v) for v in sample[step - 1::step]])
+
+
+def _values_in_bins(conn, staged: str, wanted: list[tuple[list[float], list[int]]]
+                    ) -> list[tuple[list[float], list[int]]]:
+    """Per staged column, the values of the fine bins named, as (sorted distinct values, how
+    many of each): one filtered scan of every column, handing over a few thousand values (as
+    Arrow, not Python objects) where a sort would order them all. Distinct values keep a bin
+    that is mostly one repeated value small."""
+    parts, params = [], {}
+    for i, (grid, indexes) in enumerate(wanted):
+        if not indexes:
+            continue
+        conditions = []
+        for j, (lower, upper) in enumerate(ranges(grid, indexes)):
+            bounds = []
+            if lower is not None:
+                params[f"lo{i}_{j}"] = lower
+                bounds.append(f"__c{i} > $lo{i}_{j}::DOUBLE")
+            if upper is not None:
+                params[f"hi{i}_{j}"] = upper
+                bounds.append(f"__c{i} <= $hi{i}_{j}::DOUBLE")
+            conditions.append(f"({' AND '.join(bounds) or f'__c{i} IS NOT NULL'})")
+        # a filtered list, then its histogram: `histogram(x) FILTER` costs ten times as much here
+        parts.append((i, f"list_histogram(list(__c{i}) FILTER (WHERE {' OR '.join(conditions)}))"))
+    found: list[tuple[list[float], list[int]]] = [([], []) for _ in wanted]
+    if parts:
+        inner = ", ".join(f"{sql} AS __h{i}" for i, sql in parts)
+        outer = ", ".join(f"map_keys(__h{i}), map_values(__h{i})" for i, _ in parts)
+        table = conn.sql(f"SELECT {outer} FROM (SELECT {inner} FROM {staged})", params=params).to_arrow_table()
+        lists = [column.combine_chunks().values.to_pylist() for column in table.columns]
+        for k, (i, _) in enumerate(parts):
+            pairs = sorted(zip(lists[2 * k], lists[2 * k + 1]))
+            found[i] = ([v for v, _ in pairs], [n for _, n in pairs])
+    return found
 
 
 def _float(value) -> float | None:
@@ -143,12 +204,6 @@ def _grid_params(grids: list[list[float]]) -> dict[str, list[float]]:
     """The `$g<i>` parameters of _histogram_sql: only grids that it names (DuckDB refuses a
     parameter the statement does not use, as for a column with no values)."""
     return {f"g{i}": g for i, g in enumerate(grids) if g}
-
-
-def _histograms(conn, staged: str, grids: list[list[float]]) -> list[list[int]]:
-    parts = [_histogram_sql(i, g) for i, g in enumerate(grids)]
-    row = _fetch(conn, f"SELECT {', '.join(parts)} FROM {staged}", _grid_params(grids))
-    return [_bin_counts(value, grid) for value, grid in zip(row, grids)]
 
 
 def _profile_categorical(conn, table: Table, wanted: Wanted, column: Column) -> ReferenceProfile:
