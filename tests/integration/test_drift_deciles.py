@@ -27,8 +27,8 @@ def columns() -> dict[str, list]:
         "ties": rng.integers(0, 12, ROWS).tolist(),  # int64: every decile on a run of equal values
         "atom": np.where(rng.random(ROWS) < 0.85, 0.0, rng.lognormal(0, 2, ROWS)).tolist(),
         "constant": [3.25] * ROWS,
-        "nulls_and_nan": [None if i % 3 == 0 else (math.nan if i % 7 == 0 else float(v))
-                          for i, v in enumerate(rng.normal(0, 1, ROWS))],
+        "nulls_and_nan": [None if i % 3 == 0 else (math.nan if i % 7 == 0 else -math.nan if i % 11 == 0 else float(v))
+                          for i, v in enumerate(rng.normal(0, 1, ROWS))],  # NaN of either sign is a null
         # a handful of values among nulls: the grid's sample may hold none of them
         "sparse": [float(i % 5) if i % 9000 == 1 else None for i in range(ROWS)],
         "empty": [None] * ROWS,
