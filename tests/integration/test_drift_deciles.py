@@ -105,3 +105,16 @@ def test_drift_on_large_columns_matches_numpy_psi(data, tmp_path):
         c = np.bincount(np.searchsorted(edges, now, side="left"), minlength=len(edges) + 1) / len(now)
         r, c = np.maximum(r, 0.0001), np.maximum(c, 0.0001)
         assert got[name].psi == pytest.approx(float(np.sum((c - r) * np.log(c / r))), rel=1e-9, abs=1e-12)
+
+
+@pytest.mark.parametrize("values", [[4.5], [2.0, -1.0], [3.0, 3.0, 1.0], [1.0, None, 7.0, None, 2.0]])
+def test_a_tiny_reference_has_numpys_deciles_and_exact_counts(tmp_path, values):
+    path = tmp_path / "tiny.parquet"
+    pq.write_table(pa.table({"x": pa.array(values, pa.float64())}), path)
+    content = monitoring.profile(str(path), None, monitoring.Sources(None, None, datetime.now(timezone.utc)))
+    (feature,) = content["features"]
+    present = values_of(values)
+    assert feature["deciles"] == pytest.approx(np.quantile(present, DECILES).tolist(), rel=1e-14, abs=1e-14)
+    grid = feature["grid"]
+    assert feature["grid_counts"] == np.bincount(np.searchsorted(grid, present, side="left"),
+                                                 minlength=len(grid) + 1).tolist()
