@@ -265,13 +265,14 @@ def reader(header: bytes, wanted: Wanted) -> Callable[[bytes], list[Any]]:
     layout = struct.Struct("<" + "B" * bitmap + "".join(str(_CODES[code][0]) for _, code in fixed_fields)
                            + "I" * len(var_fields))
     # Index of each feature in the tuple `read` assembles: bitmap bytes, fixed values, variable
-    # lengths, variable values, then one None for the names this layout does not hold.
+    # lengths, variable values (only when one is wanted), then one None for the names this
+    # layout does not hold: always the last item, whether the variable values were sliced or not.
     first_var = bitmap + len(fixed_fields) + len(var_fields)
     slot = {name: bitmap + i for i, (name, _) in enumerate(fixed_fields)}
     slot.update((name, first_var + i) for i, (name, _) in enumerate(var_fields))
     position = {name: i for i, (name, _) in enumerate(fields)}
     codes = dict(fields)
-    absent = first_var + len(var_fields)
+    absent = -1
     pick = _picker([slot.get(name, absent) for name, _ in wanted])
     pad = any(name not in slot for name, _ in wanted)
     nulls = [(i, position[name] // 8, 1 << position[name] % 8) for i, (name, _) in enumerate(wanted) if name in codes]

@@ -335,3 +335,15 @@ def test_an_empty_batch_and_a_column_of_nulls_pack(encoder):
     nulls = pa.record_batch({"a": pa.nulls(2, pa.int64()), "s": pa.nulls(2, pa.string()), "b": pa.nulls(2, pa.bool_())})
     wanted = encoding.decoders(t, ["a", "s", "b"])
     assert [encoding.decode_value(v, wanted) for v in encoder.encode(t, nulls).to_pylist()] == [[None] * 3] * 2
+
+
+def test_a_feature_added_after_a_packed_value_reads_as_null_beside_fixed_width_features_only(encoder):
+    """Reading a new feature and only fixed-width stored ones of a value that also holds a
+    string (the string is not sliced out then) raised IndexError in `featurectl serve` and
+    `get-online` after a minor version added a feature."""
+    before = table([("id", "int64")], [("trips", "int64"), ("city", "string")])
+    blob = encoder.encode(before, pa.record_batch({"trips": [7], "city": ["Oslo"]})).to_pylist()[0]
+    after = table([("id", "int64")], [("trips", "int64"), ("city", "string"), ("extra", "int64")])
+    assert encoding.decode_value(blob, encoding.decoders(after, ["extra", "trips"])) == [None, 7]
+    assert encoding.decode_value(blob, encoding.decoders(after, ["extra"])) == [None]
+    assert encoding.decode_value(blob, encoding.decoders(after, ["city", "extra"])) == ["Oslo", None]
