@@ -1,15 +1,25 @@
 """HTTP serving benchmark: `featurectl serve` vs `feast serve` (default and tuned) on the
 same data, driven by wrk (installed from Debian when missing).
 
-  .venv/bin/python bench/serve_bench.py [--quick] [--seconds 10] [--out docs/benchmarks.md]
+  .venv/bin/python bench/serve_bench.py [--part all|read|push|logging] [--stores sqlite redis]
+      [--featurectl-only] [--loads 1x1 4x1 16x1 1x100] [--rounds 3] [--seconds 10] [--out FILE]
 
-Both repositories are built and materialized from the benchmark data (bench/harness.py), the
-servers are started here, one at a time, and wrk posts Feast's request for 1 entity x 10
-features (random ids) at 1, 4 and 16 connections, then 100 entities at 1 connection.
+Both repositories are built and materialized from the benchmark data (bench/harness.py), once
+per online store: SQLite, and Redis on a private redis-server per peer started here on a free
+port (as bench/run.py does for materialize-redis). The servers are started here, one at a
+time, and wrk posts Feast's request for 1 entity x 10 features (random ids) at 1, 4 and 16
+connections, then 100 entities at 1 connection (`--loads CONNECTIONSxENTITIES` picks some).
+Beside wrk's figures each row has the server's CPU per request (user+sys of its whole process
+tree over the run, from /proc: what a loaded machine does not disturb much) and, after the
+loads, the resident memory of each worker process (VmRSS).
 
-The push part (`--part push` alone) posts `POST /push` bodies of 1,000 rows x 10 features to
-`featurectl serve` at 1 and 4 connections (SPEC §8 target: 50,000 rows/s): each row a random
-driver with event times after the materialized window, so every row is validated and written.
+`--part logging` (featurectl only) runs the same loads with `--log-features DIR` off and on,
+alternating for `--rounds` rounds, and reports the medians and on/off throughput ratio
+(SPEC §8 target: logging costs at most 10%).
+
+`--part push` posts `POST /push` bodies of 1,000 rows x 10 features to `featurectl serve` at 1
+and 4 connections (SPEC §8 target: 50,000 rows/s): each row a random driver with event times
+after the materialized window, so every row is validated and written.
 """
 from __future__ import annotations
 
@@ -19,12 +29,14 @@ import os
 import re
 import shutil
 import signal
+import statistics
 import subprocess
 import sys
 import tempfile
 import time
 import urllib.request
 from pathlib import Path
+from typing import Callable
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from harness import BENCH_DIR, FEATURES, ID_BASE, VIEW, ensure_data, free_port, load_meta, window  # noqa: E402
@@ -70,6 +82,7 @@ request = function()
 end
 """
 PUSH_ROWS = 1_000
+LOADS = ((1, 1), (4, 1), (16, 1), (1, 100))  # (connections, entities per request)
 
 
 def ensure_wrk() -> str:
@@ -80,21 +93,22 @@ def ensure_wrk() -> str:
     return shutil.which("wrk") or "wrk"
 
 
-def featurectl_repo(work: Path, data: Path, meta: dict) -> Path:
+def featurectl_repo(work: Path, data: Path, meta: dict, store: str = "sqlite", redis_url: str | None = None) -> Path:
     from featurectl import FeatureStore
     from featurectl_peer import write_repo
 
-    repo = write_repo(work, data, "sqlite", None, 0)
-    with FeatureStore(repo) as store:
-        store.apply()
-        store.materialize(*window(meta))
+    repo = write_repo(work, data, store, redis_url, 0)
+    with FeatureStore(repo) as sdk:
+        sdk.apply()
+        sdk.materialize(*window(meta))
     return repo
 
 
-def feast_repo(work: Path, data: Path) -> Path:
+def feast_repo(work: Path, data: Path, store: str, redis_url: str | None) -> Path:
     subprocess.run([str(FEAST_PY), str(BENCH_DIR / "feast_peer.py"), "--data", str(data), "--work", str(work),
-                    "--task", "materialize-sqlite", "--ttl-days", "0"], check=True, stdout=subprocess.DEVNULL)
-    return work / "feast-sqlite"
+                    "--task", f"materialize-{store}", "--ttl-days", "0",
+                    *(["--redis-url", redis_url] if redis_url else [])], check=True, stdout=subprocess.DEVNULL)
+    return work / f"feast-{store}"
 
 
 def start(argv: list[str], cwd: Path, port: int) -> subprocess.Popen:
@@ -122,116 +136,249 @@ def stop(proc: subprocess.Popen) -> None:
         os.killpg(proc.pid, signal.SIGKILL)
 
 
+# --- the server's processes, from /proc ------------------------------------------------
+
+def _tree(pid: int) -> list[int]:
+    """pid and its descendants, alive now."""
+    pids, todo = [], [pid]
+    while todo:
+        p = todo.pop()
+        pids.append(p)
+        try:
+            children = Path(f"/proc/{p}/task/{p}/children").read_text().split()
+        except OSError:
+            continue
+        todo += [int(c) for c in children]
+    return pids
+
+
+def tree_cpu_seconds(pid: int) -> float:
+    """user+sys of the server's process tree. Reaped children (a recycled Feast worker) count
+    in their parent's cutime/cstime, live ones in their own utime/stime: none twice."""
+    tick, total = os.sysconf("SC_CLK_TCK"), 0.0
+    for p in _tree(pid):
+        try:
+            fields = Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += sum(int(v) for v in fields[11:15]) / tick  # utime stime cutime cstime
+    return total
+
+
+def worker_rss_mb(pid: int) -> list[float]:
+    """VmRSS of each worker: the descendants that serve (uvicorn's spawned workers, gunicorn's
+    forks; not multiprocessing's resource tracker), or the process itself when it has none."""
+    rss = []
+    for p in _tree(pid)[1:] or [pid]:
+        try:
+            if b"resource_tracker" in Path(f"/proc/{p}/cmdline").read_bytes():
+                continue
+            status = Path(f"/proc/{p}/status").read_text()
+        except OSError:
+            continue
+        kb = re.search(r"^VmRSS:\s+(\d+) kB", status, re.M)
+        if kb:
+            rss.append(int(kb.group(1)) / 1024)
+    return rss
+
+
+# --- wrk -------------------------------------------------------------------------------
+
 def _ms(text: str) -> float:
     number, unit = re.fullmatch(r"([0-9.]+)(us|ms|s)", text).groups()
     return float(number) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
 
 
-def wrk(binary: str, port: int, connections: int, seconds: int, per: int, entities: int, script: Path) -> dict:
+def read_script(per: int, entities: int, script: Path) -> Path:
     features = ", ".join(f'"{VIEW}:{f}"' for f in FEATURES)
     script.write_text(LUA.format(base=ID_BASE, span=entities, per=per, features=features))
-    return run_wrk(binary, port, connections, seconds, script)
+    return script
 
 
-def push_wrk(binary: str, port: int, connections: int, seconds: int, entities: int, meta: dict,
-             script: Path) -> dict:
-    """wrk posting 1,000-row push bodies; event times start after the materialized window."""
+def push_script(entities: int, meta: dict, script: Path) -> Path:
+    """1,000-row push bodies; event times start after the materialized window."""
     def names(part: slice) -> str:
         return ", ".join(f'"{f}"' for f in FEATURES[part])
 
     start = int(window(meta)[1].timestamp())
     script.write_text(PUSH_LUA.format(base=ID_BASE, span=entities, rows=PUSH_ROWS, start=start, view=VIEW,
                                       floats=names(slice(0, 6)), ints=names(slice(6, 9)), texts=names(slice(9, 10))))
-    result = run_wrk(binary, port, connections, seconds, script)
-    result["rows_per_s"] = result["rps"] * PUSH_ROWS
-    return result
+    return script
 
 
-def run_wrk(binary: str, port: int, connections: int, seconds: int, script: Path) -> dict:
+def run_wrk(binary: str, proc: subprocess.Popen, port: int, connections: int, seconds: int, script: Path) -> dict:
+    """wrk's rate and latency, and the server's CPU per request over the same run."""
+    cpu = tree_cpu_seconds(proc.pid)
     out = subprocess.run([binary, "-t", str(min(connections, 2)), "-c", str(connections), "-d", f"{seconds}s",
                           "--latency", "-s", str(script), f"http://127.0.0.1:{port}"],
                          capture_output=True, text=True, check=True).stdout
+    cpu = tree_cpu_seconds(proc.pid) - cpu
     latency = dict(re.findall(r"^\s+(50|99)%\s+(\S+)\s*$", out, re.M))
     if len(latency) != 2:
         raise RuntimeError(f"wrk printed no latency distribution:\n{out}")
     errors = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    requests = int(re.search(r"(\d+) requests in", out).group(1))
     return {"rps": float(re.search(r"Requests/sec:\s+([0-9.]+)", out).group(1)),
-            "p50_ms": _ms(latency["50"]), "p99_ms": _ms(latency["99"]), "errors": int(errors.group(1)) if errors else 0}
+            "p50_ms": _ms(latency["50"]), "p99_ms": _ms(latency["99"]), "errors": int(errors.group(1)) if errors else 0,
+            "cpu_us_per_req": cpu / max(requests, 1) * 1e6}
+
+
+Argv = Callable[[int], list[str]]  # a server's command line for a port
+
+
+def measure(binary: str, name: str, argv: Argv, repo: Path, loads, seconds: int, script) -> tuple[list, list]:
+    """Start one server, run each (connections, entities/request) load, read its workers' RSS."""
+    port = free_port()
+    proc = start(argv(port), repo, port)
+    results = []
+    try:
+        for connections, per in loads:
+            result = run_wrk(binary, proc, port, connections, seconds, script(per))
+            results.append(result)
+            print(name, connections, per, result, file=sys.stderr, flush=True)
+        return results, worker_rss_mb(proc.pid)
+    finally:
+        stop(proc)
+
+
+def _rss(rss: list[float]) -> str:
+    return " / ".join(f"{mb:.0f}" for mb in rss)
+
+
+# --- the parts -------------------------------------------------------------------------
+
+def featurectl_argv(*extra: str) -> Argv:
+    return lambda port: [sys.executable, "-m", "featurectl", "serve", "--port", str(port), *extra]
+
+
+def feast_servers(feast: Path) -> dict[str, Argv]:
+    return {"feast serve (defaults)": lambda port: [str(feast), "serve", "-p", str(port)],
+            "feast serve (tuned: -w 2 --no-access-log --max-requests 0)": lambda port: [
+                str(feast), "serve", "-p", str(port), "-w", "2", "--no-access-log", "--max-requests", "0"]}
+
+
+READ_HEADER = ["| server | online store | connections | entities/request | req/s | p50 ms | p99 ms | "
+               "server CPU µs/request | non-2xx | RSS MB per worker |", "|---|---|---:|---:|---:|---:|---:|---:|---:|---|"]
+
+
+def read_section(args, binary: str, data: Path, meta: dict, work: Path) -> str:
+    """get-online-features against featurectl serve and (unless --featurectl-only, and when its
+    venv is there) feast serve, on each online store."""
+    from harness import redis_server
+
+    entities = meta["distinct_feature_ids"]
+    with_feast = FEAST_PY.exists() and not args.featurectl_only
+    table = list(READ_HEADER)
+    for store in args.stores:
+        with redis_server() as featurectl_url, redis_server() as feast_url:
+            urls = (featurectl_url, feast_url) if store == "redis" else (None, None)
+            servers = {"featurectl serve (defaults)": (featurectl_argv(), featurectl_repo(
+                work / store, data, meta, store, urls[0]))}
+            if with_feast:
+                repo = feast_repo(work / store, data, store, urls[1])
+                servers.update({name: (argv, repo) for name, argv in feast_servers(FEAST_PY.with_name("feast")).items()})
+            for name, (argv, repo) in servers.items():
+                results, rss = measure(binary, name, argv, repo, args.loads, args.seconds,
+                                       lambda per: read_script(per, entities, work / "post.lua"))
+                table += [f"| {name} | {store} | {c} | {p} | {r['rps']:,.0f} | {r['p50_ms']:.2f} | {r['p99_ms']:.2f} | "
+                          f"{r['cpu_us_per_req']:,.0f} | {r['errors']} | {_rss(rss)} |"
+                          for (c, p), r in zip(args.loads, results)]
+    text = "\n".join(table)
+    print(text)
+    return text
+
+
+def logging_section(args, binary: str, data: Path, meta: dict, work: Path) -> str:
+    """featurectl serve with --log-features off and on, alternating round by round, same loads."""
+    entities = meta["distinct_feature_ids"]
+    repo = featurectl_repo(work / "logging", data, meta)
+    runs: dict[str, list] = {"off": [], "on": []}
+    logged = []  # rows found in the Parquet logs of each "on" round: logging did happen
+    for r in range(args.rounds):
+        for mode in ("off", "on"):
+            logs = work / "feature-logs" / f"round{r}"
+            argv = featurectl_argv(*(["--log-features", str(logs)] if mode == "on" else []))
+            runs[mode].append(measure(binary, f"featurectl serve, --log-features {mode}", argv, repo, args.loads,
+                                      args.seconds, lambda per: read_script(per, entities, work / "post.lua")))
+            if mode == "on":
+                logged.append(_parquet_rows(logs))
+                shutil.rmtree(logs, ignore_errors=True)
+    print("feature-log rows written per round:", logged, file=sys.stderr)
+    table = ["| --log-features | connections | entities/request | req/s (median) | p50 ms | p99 ms | "
+             "server CPU µs/request | req/s on/off | RSS MB per worker (last round) |",
+             "|---|---:|---:|---:|---:|---:|---:|---:|---|"]
+    medians = {mode: [_median([results[i] for results, _ in rounds]) for i in range(len(args.loads))]
+               for mode, rounds in runs.items()}
+    for mode in ("off", "on"):
+        for (c, p), r, off in zip(args.loads, medians[mode], medians["off"]):
+            table.append(f"| {mode} | {c} | {p} | {r['rps']:,.0f} | {r['p50_ms']:.2f} | {r['p99_ms']:.2f} | "
+                         f"{r['cpu_us_per_req']:,.0f} | {r['rps'] / off['rps']:.2f} | {_rss(runs[mode][-1][1])} |")
+    text = "\n".join(table)
+    print(text)
+    return text
+
+
+def push_section(args, binary: str, data: Path, meta: dict, work: Path) -> str:
+    """POST /push of 1,000-row batches against `featurectl serve` at 1 and 4 connections."""
+    entities = meta["distinct_feature_ids"]
+    repo = featurectl_repo(work / "push", data, meta)
+    loads = [(1, PUSH_ROWS), (4, PUSH_ROWS)]
+    results, rss = measure(binary, "featurectl serve, POST /push", featurectl_argv(), repo, loads, args.seconds,
+                           lambda _: push_script(entities, meta, work / "push.lua"))
+    table = ["| server | connections | rows/request | rows/s | req/s | p50 ms | p99 ms | server CPU ms/request | "
+             "non-2xx | RSS MB per worker |", "|---|---|---|---|---|---|---|---|---|---|"]
+    table += [f"| featurectl serve (defaults), POST /push | {c} | {p:,} | {r['rps'] * p:,.0f} | {r['rps']:,.1f} | "
+              f"{r['p50_ms']:.1f} | {r['p99_ms']:.1f} | {r['cpu_us_per_req'] / 1000:.1f} | {r['errors']} | {_rss(rss)} |"
+              for (c, p), r in zip(loads, results)]
+    text = "\n".join(table)
+    print(text)
+    return text
+
+
+def _median(results: list[dict]) -> dict:
+    return {key: statistics.median(r[key] for r in results) for key in results[0]}
+
+
+def _parquet_rows(directory: Path) -> int:
+    import pyarrow.parquet as pq
+
+    return sum(pq.ParquetFile(f).metadata.num_rows for f in directory.rglob("*.parquet"))
+
+
+def _load(text: str) -> tuple[int, int]:
+    connections, per = text.lower().split("x")
+    return int(connections), int(per)
 
 
 def main() -> None:
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # still stop the servers and redis-servers
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--quick", action="store_true")
-    parser.add_argument("--seconds", type=int, default=10)
-    parser.add_argument("--out", type=Path)
-    parser.add_argument("--part", choices=("all", "read", "push"), default="all",
-                        help="read: get-online-features, both servers; push: POST /push, featurectl only")
+    parser.add_argument("--quick", action="store_true", help="small data (50k rows, 5k entities)")
+    parser.add_argument("--seconds", type=int, default=10, help="per wrk run")
+    parser.add_argument("--out", type=Path, help="append the tables to this file")
+    parser.add_argument("--part", choices=("all", "read", "push", "logging"), default="all",
+                        help="read: get-online-features, both servers; push: POST /push, featurectl only; "
+                             "logging: --log-features off vs on, featurectl only")
+    parser.add_argument("--stores", nargs="+", choices=("sqlite", "redis"), default=["sqlite", "redis"],
+                        help="online stores of the read part")
+    parser.add_argument("--featurectl-only", action="store_true", help="read part: skip feast serve")
+    parser.add_argument("--loads", nargs="+", type=_load, default=list(LOADS), metavar="CxE",
+                        help="connections x entities per request, e.g. 16x1 (read and logging parts)")
+    parser.add_argument("--rounds", type=int, default=3, help="logging part: off/on rounds, alternating")
     args = parser.parse_args()
     binary = ensure_wrk()
     data = ensure_data(*SIZES["quick" if args.quick else "default"], sys.executable)
     meta = load_meta(data)
-    entities = meta["distinct_feature_ids"]
     work = Path(tempfile.mkdtemp(prefix="featurectl-serve-bench-"))
-    featurectl_argv = lambda port: [sys.executable, "-m", "featurectl", "serve", "--port", str(port)]  # noqa: E731
-    sections = []
-    if args.part in ("all", "read"):
-        sections.append(read_section(args, binary, data, meta, entities, work, featurectl_argv))
-    if args.part in ("all", "push"):
-        sections.append(push_section(args, binary, meta, entities, work, featurectl_argv, featurectl_repo(
-            work / "push", data, meta)))
+    parts = {"read": read_section, "logging": logging_section, "push": push_section}
+    try:
+        sections = [part(args, binary, data, meta, work) for name, part in parts.items() if args.part in ("all", name)]
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
     if args.out:
-        command = "`.venv/bin/python bench/serve_bench.py" + (" --quick" if args.quick else "") + "`"
+        command = "`.venv/bin/python bench/serve_bench.py " + " ".join(sys.argv[1:]) + "`"
         with open(args.out, "a") as f:
             f.write(f"\n\n## HTTP serving ({command}, {time.strftime('%Y-%m-%d')})\n\n" + "\n\n".join(sections) + "\n")
-
-
-def push_section(args, binary: str, meta: dict, entities: int, work: Path, argv, repo: Path) -> str:
-    """POST /push of 1,000-row batches against `featurectl serve` at 1 and 4 connections."""
-    port = free_port()
-    proc = start(argv(port), repo, port)
-    rows = []
-    try:
-        for connections in (1, 4):
-            result = push_wrk(binary, port, connections, args.seconds, entities, meta, work / "push.lua")
-            rows.append((connections, result))
-            print("push", connections, result, file=sys.stderr, flush=True)
-    finally:
-        stop(proc)
-    table = ["| server | connections | rows/request | rows/s | req/s | p50 ms | p99 ms | non-2xx |",
-             "|---|---|---|---|---|---|---|---|"]
-    table += [f"| featurectl serve (defaults), POST /push | {c} | {PUSH_ROWS:,} | {r['rows_per_s']:,.0f} | "
-              f"{r['rps']:,.1f} | {r['p50_ms']:.1f} | {r['p99_ms']:.1f} | {r['errors']} |" for c, r in rows]
-    text = "\n".join(table)
-    print(text)
-    return text
-
-
-def read_section(args, binary: str, data: Path, meta: dict, entities: int, work: Path, argv) -> str:
-    """get-online-features against featurectl serve and, when its venv is there, feast serve."""
-    servers = {"featurectl serve (defaults)": (argv, featurectl_repo(work, data, meta))}
-    if FEAST_PY.exists():
-        feast = FEAST_PY.with_name("feast")
-        repo = feast_repo(work, data)
-        servers["feast serve (defaults)"] = (lambda port: [str(feast), "serve", "-p", str(port)], repo)
-        servers["feast serve (tuned: -w 2 --no-access-log --max-requests 0)"] = (
-            lambda port: [str(feast), "serve", "-p", str(port), "-w", "2", "--no-access-log", "--max-requests", "0"], repo)
-    rows = []
-    for name, (argv, repo) in servers.items():
-        port = free_port()
-        proc = start(argv(port), repo, port)
-        try:
-            for connections, per in ((1, 1), (4, 1), (16, 1), (1, 100)):
-                result = wrk(binary, port, connections, args.seconds, per, entities, work / "post.lua")
-                rows.append((name, connections, per, result))
-                print(name, connections, per, result, file=sys.stderr, flush=True)
-        finally:
-            stop(proc)
-    table = ["| server | connections | entities/request | req/s | p50 ms | p99 ms | non-2xx |", "|---|---|---|---|---|---|---|"]
-    table += [f"| {n} | {c} | {p} | {r['rps']:,.0f} | {r['p50_ms']:.2f} | {r['p99_ms']:.2f} | {r['errors']} |"
-              for n, c, p, r in rows]
-    text = "\n".join(table)
-    print(text)
-    return text
 
 
 if __name__ == "__main__":
