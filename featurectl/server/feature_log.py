@@ -1,10 +1,16 @@
 """Feature logging (`serve --log-features DIR`): every served value, written as Parquet under
 DIR/<view>/ by a background thread, never on the request path.
 
-A request hands its result to a bounded queue (`put_nowait`); when the writer falls behind,
-the request's rows are dropped and counted (featurectl_feature_log_dropped_rows_total)
-instead of making serving wait or memory grow. The writer groups rows per view, appends a row
-group per flush (every second, or sooner when MAX_PENDING_ROWS are waiting), and rolls to a
+A request's values are appended to plain column lists kept per request shape (key columns
+and features), at most `queue_size` requests between two flushes; beyond that the request's
+rows are dropped and counted (featurectl_feature_log_dropped_rows_total) instead of making
+serving wait or memory grow. The writer is not woken per request: it takes the columns at
+each one-second tick (or sooner, woken once, when MAX_PENDING_ROWS are waiting). Two
+measured reasons for this shape (docs/benchmarks.md): a `queue.Queue` woke the writer thread
+at every put, which then contended with the event loop for the GIL; and holding each
+request's result objects for a second made Python's full garbage collections walk hundreds
+of thousands of objects (80 ms each), where a few long lists of values cost nothing to walk.
+The writer builds a table per view, appends a row group per flush, and rolls to a
 new file when the open one reaches `roll_bytes` on disk or `roll_seconds` of age, checked at
 every flush tick, so an idle view's file is closed on time too. A file being written is named
 `*.parquet.partial` and renamed when closed, so readers of DIR (`featurectl drift`) see only
@@ -13,11 +19,11 @@ whole files. Closing (SIGTERM) flushes what is queued and closes every file.
 from __future__ import annotations
 
 import os
-import queue
 import threading
 import time
-from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
+from itertools import chain, repeat
+from operator import attrgetter
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +32,7 @@ import pyarrow.parquet as pq
 
 from featurectl.app.retrieval import OnlineResult
 from featurectl.core.dtypes import element_type
+from featurectl.core.times import EPOCH, as_utc
 
 _SCALARS = {"bool": pa.bool_(), "int32": pa.int32(), "int64": pa.int64(), "float32": pa.float32(),
             "float64": pa.float64(), "string": pa.string(), "bytes": pa.binary(),
@@ -35,13 +42,6 @@ _SCALARS = {"bool": pa.bool_(), "int32": pa.int32(), "int64": pa.int64(), "float
 def arrow_type(dtype: str) -> pa.DataType:
     elem = element_type(dtype)
     return pa.list_(_SCALARS[elem]) if elem else _SCALARS[dtype]
-
-
-@dataclass(frozen=True)
-class _Served:
-    request_time: datetime
-    request_id: str
-    result: OnlineResult
 
 
 class _ViewFile:
@@ -83,54 +83,71 @@ class FeatureLogger:
         self.directory = Path(directory)
         self.metrics = metrics
         self.flush_seconds, self.roll_bytes, self.roll_seconds = flush_seconds, roll_bytes, roll_seconds
-        self._queue: queue.Queue[_Served | None] = queue.Queue(maxsize=queue_size)
+        self.queue_size = queue_size
+        # Guards the pending columns and their counts: held for an append or a swap, never
+        # across a write, so a request waits at most for a swap.
+        self._lock = threading.Lock()
+        self._pending: dict[tuple, _Columns] = {}
+        self._requests = self._rows = 0
+        self._wake = threading.Event()  # early flush (MAX_PENDING_ROWS waiting) or close
+        self._closing = False
         self._files: dict[str, _ViewFile] = {}
         self._sequence = 0
         self._thread = threading.Thread(target=self._run, name="featurectl-feature-log", daemon=True)
         self._thread.start()
 
     def log(self, request_time: datetime, request_id: str, result: OnlineResult) -> None:
-        """On the request path: one non-blocking put."""
-        try:
-            self._queue.put_nowait(_Served(request_time, request_id, result))
-        except queue.Full:
-            self.metrics.log_dropped.inc(len(next(iter(result.keys.values()), ())))  # entities served
+        """On the request path: the values appended to their columns under an uncontended lock;
+        no thread is woken unless enough rows wait for an early flush."""
+        count = len(next(iter(result.keys.values()), ()))
+        shape = (tuple(result.keys), tuple(map(_SHAPE, result.features)))  # map: no generator per request
+        with self._lock:
+            full = self._requests >= self.queue_size
+            if not full:
+                columns = self._pending.get(shape)
+                if columns is None:
+                    columns = self._pending[shape] = _Columns(*shape)
+                columns.add(request_time, request_id, count, result)
+                self._requests += 1
+                self._rows += count
+                early = self._rows >= MAX_PENDING_ROWS
+        if full:
+            self.metrics.log_dropped.inc(count)
+        elif early:
+            self._wake.set()
 
     def close(self) -> None:
-        """Write everything queued, close every file (SIGTERM path)."""
-        self._queue.put(None)
+        """Write everything handed over, close every file (SIGTERM path)."""
+        self._closing = True
+        self._wake.set()
         self._thread.join(timeout=60)
 
-    def _run(self) -> None:
-        pending: list[_Served] = []
-        rows = 0
-        deadline = time.monotonic() + self.flush_seconds
-        while True:
-            try:
-                item = self._queue.get(timeout=max(0.0, deadline - time.monotonic()))
-            except queue.Empty:
-                pass
-            else:
-                if item is None:  # closing: write what is left, close every file
-                    self._flush(pending)
-                    for file in self._files.values():
-                        file.close()
-                    self._files.clear()
-                    return
-                pending.append(item)
-                rows += _entities(item)
-            if time.monotonic() >= deadline or rows >= MAX_PENDING_ROWS:
-                self._flush(pending)
-                self._roll_old()
-                pending, rows = [], 0
-                deadline = time.monotonic() + self.flush_seconds
+    def _take(self) -> list[_Columns]:
+        with self._lock:
+            pending, self._pending, self._requests, self._rows = self._pending, {}, 0, 0
+        return list(pending.values())
 
-    def _flush(self, pending: list[_Served]) -> None:
+    def _run(self) -> None:
+        while True:
+            self._wake.wait(self.flush_seconds)
+            self._wake.clear()
+            closing = self._closing  # read before the last take: nothing handed over after is lost
+            self._flush(self._take())
+            if closing:
+                for file in self._files.values():
+                    file.close()
+                self._files.clear()
+                return
+            self._roll_old()
+
+    def _flush(self, pending: list[_Columns]) -> None:
+        if not pending:
+            return
         try:
             for view, table in _tables(pending).items():
                 self._append(view, table)
         except Exception as exc:  # a full disk must not stop the writer thread (or serving)
-            self.metrics.log_dropped.inc(sum(_entities(s) for s in pending))
+            self.metrics.log_dropped.inc(sum(c.rows for c in pending))
             print(f"featurectl serve: feature log write failed: {exc}", flush=True)
 
     def _append(self, view: str, table: pa.Table) -> None:
@@ -158,41 +175,67 @@ class FeatureLogger:
                 del self._files[view]
 
 
-def _entities(served: _Served) -> int:
-    return len(next(iter(served.result.keys.values()), ()))
+_SHAPE = attrgetter("view", "feature", "dtype")
+_MICROSECOND = timedelta(microseconds=1)
 
 
-def _tables(pending: list[_Served]) -> dict[str, pa.Table]:
-    """Per view, one table: request_time, request_id, its join keys, then each feature and
-    its status, for every entity served. Requests naming different features of a view give
-    different schemas; each schema is its own table (and file)."""
-    groups: dict[tuple[str, tuple], dict[str, list[Any]]] = {}
-    types: dict[tuple[str, tuple], dict[str, pa.DataType]] = {}
-    for served in pending:
-        result = served.result
-        count = len(next(iter(result.keys.values()), ()))
-        by_view: dict[str, list] = {}
-        for column in result.features:
-            by_view.setdefault(column.view, []).append(column)
-        for view, columns in by_view.items():
-            signature = tuple((c.feature, c.dtype) for c in columns)
-            key = (view, signature)
-            if key not in groups:
-                groups[key] = {"request_time": [], "request_id": []}
-                types[key] = {"request_time": pa.timestamp("us", tz="UTC"), "request_id": pa.string()}
-            out, kinds = groups[key], types[key]
-            out["request_time"] += [served.request_time] * count
-            out["request_id"] += [served.request_id] * count
-            for name, values in result.keys.items():
-                out.setdefault(name, []).extend(values)
-            for column in columns:
-                out.setdefault(column.feature, []).extend(column.values)
-                out.setdefault(f"{column.feature}__status", []).extend(column.statuses)
-                kinds[column.feature] = arrow_type(column.dtype)
-                kinds[f"{column.feature}__status"] = pa.string()
+class _Columns:
+    """The served rows of one request shape (key columns; (view, feature, dtype) per feature)
+    waiting to be written, as one list per column."""
+
+    def __init__(self, key_names: tuple[str, ...], features: tuple[tuple[str, str, str], ...]):
+        self.key_names, self.features = key_names, features
+        self.times: list[datetime] = []  # per request, with its id and entity count
+        self.ids: list[str] = []
+        self.counts: list[int] = []
+        self.keys: list[list[Any]] = [[] for _ in key_names]
+        self.values: list[list[Any]] = [[] for _ in features]
+        self.statuses: list[list[str]] = [[] for _ in features]
+        self.rows = 0
+
+    def add(self, request_time: datetime, request_id: str, count: int, result: OnlineResult) -> None:
+        self.times.append(request_time)
+        self.ids.append(request_id)
+        self.counts.append(count)
+        for column, values in zip(self.keys, result.keys.values()):
+            column.extend(values)
+        for values, statuses, feature in zip(self.values, self.statuses, result.features):
+            values.extend(feature.values)
+            statuses.extend(feature.statuses)
+        self.rows += count
+
+    def view_table(self, view: str) -> pa.Table:
+        """request_time, request_id, the key columns, then each of the view's features and
+        its status."""
+        micros = ((as_utc(t) - EPOCH) // _MICROSECOND for t in self.times)
+        columns: dict[str, pa.Array] = {
+            # int64 micros cast to the timestamp type: converting datetime objects one by one
+            # was the slowest column.
+            "request_time": pa.array(_repeated(micros, self.counts), pa.int64()).cast(pa.timestamp("us", tz="UTC")),
+            "request_id": pa.array(_repeated(self.ids, self.counts), pa.string()),
+        }
+        for name, values in zip(self.key_names, self.keys):
+            columns[name] = pa.array(values)
+        for (of, feature, dtype), values, statuses in zip(self.features, self.values, self.statuses):
+            if of == view:
+                columns[feature] = pa.array(values, arrow_type(dtype))
+                columns[f"{feature}__status"] = pa.array(statuses, pa.string())
+        return pa.table(columns)
+
+
+def _repeated(items, counts: list[int]) -> list[Any]:
+    """Each item `count` times: a request's time and id on every entity row it served."""
+    return list(chain.from_iterable(map(repeat, items, counts)))
+
+
+def _tables(pending: list[_Columns]) -> dict[str, pa.Table]:
+    """Per view, one table of every pending row. Requests naming different features of a view
+    (or giving different key columns) have different schemas: tables of one view are
+    concatenated with the schemas merged, and a new schema rolls the view's file (`_append`)."""
     tables: dict[str, pa.Table] = {}
-    for (view, signature), data in groups.items():
-        kinds = types[(view, signature)]
-        table = pa.table({name: pa.array(values, type=kinds.get(name)) for name, values in data.items()})
-        tables[view] = pa.concat_tables([tables[view], table], promote_options="permissive") if view in tables else table
+    for columns in pending:
+        for view in dict.fromkeys(v for v, _, _ in columns.features):
+            table = columns.view_table(view)
+            tables[view] = (pa.concat_tables([tables[view], table], promote_options="permissive")
+                            if view in tables else table)
     return tables
