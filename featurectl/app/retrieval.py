@@ -64,8 +64,8 @@ PRESENT, NULL_VALUE, NOT_FOUND, OUTSIDE_MAX_AGE = "PRESENT", "NULL_VALUE", "NOT_
 _MISSING = object()  # a key an entity row does not give
 
 
-@dataclass(frozen=True)
-class FeatureColumn:
+@dataclass(slots=True)  # not frozen: built once per feature per served request, and a frozen
+class FeatureColumn:  # dataclass's __init__ costs 4x more (object.__setattr__ per field)
     """One requested feature: per entity its value, status and event time (None: none)."""
 
     name: str  # the output name: `feature` or `view__feature`

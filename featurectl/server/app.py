@@ -1,15 +1,16 @@
 """The Starlette application: routes, error bodies, metrics. One instance per worker process."""
 from __future__ import annotations
 
+import itertools
 import os
 import sys
 import time
-import uuid
 from contextlib import asynccontextmanager
 from datetime import datetime, timezone
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
+from urllib.parse import parse_qsl
 
 import orjson
 from starlette.applications import Starlette
@@ -20,15 +21,16 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from featurectl.app.freshness import freshness
-from featurectl.app.push import push
 from featurectl.core.errors import UsageError
 from featurectl.online.base import OnlineStoreError
 from featurectl.registry.base import RegistryError
 from featurectl.render.freshness import freshness_families
 from featurectl.render.values import column_encoder, encode_columns, timestamp_text
-from featurectl.server.feature_log import FeatureLogger
 from featurectl.server.metrics import CONTENT_TYPE_LATEST, Metrics
 from featurectl.server.state import ServingState
+
+if TYPE_CHECKING:  # pyarrow: loaded by a worker's first push or feature log, not by reads (~75 MB RSS)
+    from featurectl.server.feature_log import FeatureLogger
 
 REPO_ENV = "FEATURECTL_SERVE_REPO"
 LOG_ENV = "FEATURECTL_SERVE_LOG_FEATURES"
@@ -56,8 +58,11 @@ def _json(body: Any, status: int = 200) -> Response:
 
 
 async def _body(request: Request) -> dict[str, Any]:
+    return _parse_body(await request.body())
+
+
+def _parse_body(raw: bytes) -> dict[str, Any]:
     """The JSON object of the request, whatever its Content-Type (Feast's client sends none)."""
-    raw = await request.body()
     try:
         body = orjson.loads(raw)
     except ValueError as exc:
@@ -78,11 +83,25 @@ def _now() -> datetime:
     return datetime.now(timezone.utc)
 
 
+class RequestIds:
+    """Unique request ids (32 hex digits, as uuid4().hex) without a system call each: a random
+    64-bit prefix per worker process, then a counter. uuid4 read the kernel's random source
+    (getrandom) on every request."""
+
+    def __init__(self) -> None:
+        self._prefix = os.urandom(8).hex()
+        self._count = itertools.count()
+
+    def next(self) -> str:
+        return f"{self._prefix}{next(self._count):016x}"
+
+
 class Server:
     """The endpoints, bound to one process's serving state and metrics."""
 
     def __init__(self, state: ServingState, metrics: Metrics, logger: FeatureLogger | None = None):
         self.state, self.metrics, self.logger = state, metrics, logger
+        self._request_ids = RequestIds()
 
     def _reader(self):
         reader = self.state.reader
@@ -90,8 +109,9 @@ class Server:
             raise ApiError(503, "STORE_UNAVAILABLE", f"no applied definitions to serve: {self.state.registry_error}")
         return reader
 
-    async def get_online_features(self, request: Request) -> Response:
-        body = await _body(request)
+    def online_features(self, raw: bytes, query_format: str | None) -> tuple[bytes, str]:
+        """POST /get-online-features: the encoded answer and its request id."""
+        body = _parse_body(raw)
         features = _field(body, "features", list, "a list of 'view:feature' references")
         service = _field(body, "feature_service", str, "a feature service name")
         entities = _field(body, "entities", dict, "an object of join key -> list of values")
@@ -110,13 +130,10 @@ class Server:
             raise ApiError(400, "BAD_REQUEST", "field 'features' must be a list of 'view:feature' strings")
         now = _now()
         result = self._reader().read_columns(features, entities, now, service=service, full_feature_names=full)
-        request_id = uuid.uuid4().hex
+        request_id = self._request_ids.next()
         if self.logger is not None:
             self.logger.log(now, request_id, result)
-        answer = _rows(result) if request.query_params.get("format") == "rows" else _feast_response(result)
-        response = _json(answer)
-        response.headers["x-request-id"] = request_id
-        return response
+        return _dumps(_rows(result) if query_format == "rows" else _feast_response(result)), request_id
 
     async def push(self, request: Request) -> Response:
         """SPEC §8 push: {"feature_view" (or Feast's "push_source_name"), "df", "to": "online"}."""
@@ -140,6 +157,8 @@ class Server:
         df = _field(body, "df", dict, "an object of column -> list of values")
         if not df:
             raise ApiError(400, "BAD_REQUEST", "give the rows as 'df': {column: [values...]}")
+        from featurectl.app.push import push  # pyarrow and DuckDB: at the first push (see TYPE_CHECKING)
+
         reader = self._reader()
         store = self.state.store
         # DuckDB checks the rows: off the event loop, so reads keep flowing meanwhile.
@@ -207,6 +226,59 @@ def _rows(result) -> list[dict[str, Any]]:
     return [{name: values[i] for name, values in columns.items()} for i in range(count)]
 
 
+_JSON_HEADER = (b"content-type", JSON.encode())
+
+
+class OnlineFeaturesEndpoint:
+    """POST /get-online-features as a plain ASGI callable on uvicorn: no Request, Response or
+    routing objects on the hot path (what they cost per request: docs/benchmarks.md). Its
+    answers, errors included, are those of the Starlette endpoints: same bodies, same headers
+    (content-length, content-type), the same error mapping (`_error_of`)."""
+
+    def __init__(self, server: Server, metrics: Metrics):
+        self.server, self.metrics = server, metrics
+
+    async def __call__(self, scope, receive, send) -> None:
+        await self.respond(scope, receive, send)
+
+    async def respond(self, scope, receive, send) -> int:
+        """Answer one request; the status sent (499: the client left before its body arrived)."""
+        raw = await _read_body(receive)
+        if raw is None:
+            return 499
+        headers = []
+        try:
+            body, request_id = self.server.online_features(raw, _query_format(scope["query_string"]))
+            status = 200
+            headers.append((b"x-request-id", request_id.encode()))
+        except Exception as exc:
+            status, code, message = _error_of(exc, scope["path"], self.metrics)
+            body = _dumps({"error": code, "message": message})
+        await send({"type": "http.response.start", "status": status,
+                    "headers": [(b"content-length", b"%d" % len(body)), _JSON_HEADER, *headers]})
+        await send({"type": "http.response.body", "body": body})
+        return status
+
+
+async def _read_body(receive) -> bytes | None:
+    """The whole request body; None when the client disconnected first."""
+    chunks = []
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            return None
+        chunks.append(message.get("body", b""))
+        if not message.get("more_body", False):
+            return chunks[0] if len(chunks) == 1 else b"".join(chunks)
+
+
+def _query_format(query: bytes) -> str | None:
+    """`?format=` as Starlette's query_params reads it (latin-1, the last value wins)."""
+    if not query:
+        return None
+    return dict(parse_qsl(query.decode("latin-1"), keep_blank_values=True)).get("format")
+
+
 ENDPOINTS = {"/get-online-features", "/push", "/write-to-online-store", "/health", "/ready", "/metrics"}
 
 
@@ -214,13 +286,17 @@ class Instrumented:
     """ASGI wrapper: every request's endpoint, status and latency into the metrics, and every
     failure into a JSON error body (never a traceback)."""
 
-    def __init__(self, app, metrics: Metrics):
-        self.app, self.metrics = app, metrics
+    def __init__(self, app, metrics: Metrics, online: OnlineFeaturesEndpoint):
+        self.app, self.metrics, self.online = app, metrics, online
 
     async def __call__(self, scope, receive, send):
         if scope["type"] != "http":
             return await self.app(scope, receive, send)
         began = time.perf_counter()
+        if scope["path"] == "/get-online-features" and scope["method"] == "POST":  # the hot path, unrouted
+            status = await self.online.respond(scope, receive, send)
+            self.metrics.observe("/get-online-features", status, time.perf_counter() - began)
+            return
         status = 500
 
         async def recording_send(message):
@@ -241,17 +317,23 @@ def _guarded(endpoint, metrics: Metrics):
     async def guarded(request: Request) -> Response:
         try:
             return await endpoint(request)
-        except ApiError as exc:
-            return _error_response(exc.status, exc.code, exc.message)
-        except UsageError as exc:
-            return _error_response(400, exc.code, f"{exc}; {exc.hint}" if exc.hint else str(exc))
-        except (OnlineStoreError, RegistryError) as exc:
-            metrics.store_errors.inc()
-            return _error_response(503, "STORE_UNAVAILABLE", str(exc))
-        except Exception as exc:  # a bug: say so in the body and the log, and keep serving
-            print(f"featurectl serve: unexpected {type(exc).__name__} on {request.url.path}: {exc}", file=sys.stderr)
-            return _error_response(500, "INTERNAL", f"unexpected {type(exc).__name__}: {exc}")
+        except Exception as exc:
+            return _error_response(*_error_of(exc, request.url.path, metrics))
     return guarded
+
+
+def _error_of(exc: Exception, path: str, metrics: Metrics) -> tuple[int, str, str]:
+    """(status, SPEC §8 code, message) of a failed request."""
+    if isinstance(exc, ApiError):
+        return exc.status, exc.code, exc.message
+    if isinstance(exc, UsageError):
+        return 400, exc.code, f"{exc}; {exc.hint}" if exc.hint else str(exc)
+    if isinstance(exc, (OnlineStoreError, RegistryError)):
+        metrics.store_errors.inc()
+        return 503, "STORE_UNAVAILABLE", str(exc)
+    # a bug: say so in the body and the log, and keep serving
+    print(f"featurectl serve: unexpected {type(exc).__name__} on {path}: {exc}", file=sys.stderr)
+    return 500, "INTERNAL", f"unexpected {type(exc).__name__}: {exc}"
 
 
 async def _http_error(request: Request, exc: HTTPException) -> Response:
@@ -308,6 +390,8 @@ def create_app(repo: str | None = None) -> Instrumented:
     async def lifespan(app):
         state.start()
         if log_dir:
+            from featurectl.server.feature_log import FeatureLogger
+
             server.logger = FeatureLogger(Path(log_dir), metrics, **_roll_settings())
         try:
             yield
@@ -318,12 +402,16 @@ def create_app(repo: str | None = None) -> Instrumented:
             print(f"featurectl serve: worker {os.getpid()} stopped; in-flight requests were answered",
                   file=sys.stderr, flush=True)
 
-    routes = [("/get-online-features", server.get_online_features, "POST"), ("/push", server.push, "POST"),
+    online = OnlineFeaturesEndpoint(server, metrics)
+    routes = [("/push", server.push, "POST"),
               ("/write-to-online-store", server.write_to_online_store, "POST"), ("/health", server.health, "GET"),
               ("/ready", server.ready, "GET"), ("/metrics", server.metrics_text, "GET")]
     app = Starlette(
-        routes=[Route(path, _guarded(fn, metrics), methods=[method]) for path, fn, method in routes],
+        # /get-online-features is routed here too, for the 405 of another method (its POSTs
+        # never reach the router: Instrumented answers them).
+        routes=[Route("/get-online-features", online, methods=["POST"]),
+                *(Route(path, _guarded(fn, metrics), methods=[method]) for path, fn, method in routes)],
         exception_handlers={HTTPException: cast(Any, _http_error)},
         lifespan=lifespan,
     )
-    return Instrumented(app, metrics)
+    return Instrumented(app, metrics, online)

@@ -1,6 +1,7 @@
 """`featurectl serve` over HTTP: Feast's request and response, statuses, errors (SQLite)."""
 from __future__ import annotations
 
+import http.client
 import json
 from datetime import datetime, timezone
 
@@ -121,6 +122,28 @@ def test_not_json_unknown_path_and_wrong_method(served):
     status, answer = server.get("/no-such-path")
     assert (status, answer["error"]) == (404, "NOT_FOUND")
     assert server.get("/get-online-features")[0] == 405
+
+
+def test_a_body_sent_in_chunks_is_read_whole_and_answered_with_json_headers(served):
+    """The hot path reads the ASGI body messages itself: a chunked body arrives in several."""
+    _, server = served
+    body = json.dumps({"features": ["stats:trips"], "entities": {"driver_id": [1, 2]}}).encode()
+    connection = http.client.HTTPConnection("127.0.0.1", server.port, timeout=30)
+    try:
+        connection.request("POST", "/get-online-features", body=iter([body[:10], body[10:25], body[25:]]),
+                           encode_chunked=True)
+        response = connection.getresponse()
+        raw = response.read()
+    finally:
+        connection.close()
+    assert response.status == 200
+    assert response.getheader("content-type") == "application/json"
+    assert int(response.getheader("content-length")) == len(raw)
+    assert columns(json.loads(raw))["driver_id"]["values"] == [1, 2]
+    _, _, first = server.request_with_headers("POST", "/get-online-features", body=json.loads(body))
+    _, _, second = server.request_with_headers("POST", "/get-online-features", body=json.loads(body))
+    ids = {first["x-request-id"], second["x-request-id"], response.getheader("x-request-id")}
+    assert len(ids) == 3 and all(len(i) == 32 and int(i, 16) >= 0 for i in ids)
 
 
 def test_health_ready_and_startup_line(served):
