@@ -293,11 +293,13 @@ class Instrumented:
         if scope["type"] != "http":
             return await self.app(scope, receive, send)
         began = time.perf_counter()
-        if scope["path"] == "/get-online-features" and scope["method"] == "POST":  # the hot path, unrouted
-            status = await self.online.respond(scope, receive, send)
-            self.metrics.observe("/get-online-features", status, time.perf_counter() - began)
-            return
         status = 500
+        if scope["path"] == "/get-online-features" and scope["method"] == "POST":  # the hot path, unrouted
+            try:
+                status = await self.online.respond(scope, receive, send)
+            finally:
+                self.metrics.observe("/get-online-features", status, time.perf_counter() - began)
+            return
 
         async def recording_send(message):
             nonlocal status
