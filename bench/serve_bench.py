@@ -13,9 +13,10 @@ Beside wrk's figures each row has the server's CPU per request (user+sys of its 
 tree over the run, from /proc: what a loaded machine does not disturb much) and, after the
 loads, the resident memory of each worker process (VmRSS).
 
-`--part logging` (featurectl only) runs the same loads with `--log-features DIR` off and on,
-alternating for `--rounds` rounds, and reports the medians and on/off throughput ratio
-(SPEC §8 target: logging costs at most 10%).
+`--part logging` (featurectl only) starts two servers, `--log-features DIR` off and on, and
+runs the same loads on each in alternating order for `--rounds` rounds; it reports the
+medians and the on/off ratios of throughput and of CPU per request (SPEC §8 target: logging
+costs at most 10%). Every server gets a 2-second wrk run before it is measured.
 
 `--part push` posts `POST /push` bodies of 1,000 rows x 10 features to `featurectl serve` at 1
 and 4 connections (SPEC §8 target: 50,000 rows/s): each row a random driver with event times
@@ -35,6 +36,7 @@ import sys
 import tempfile
 import time
 import urllib.request
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import Callable
 
@@ -226,19 +228,30 @@ def run_wrk(binary: str, proc: subprocess.Popen, port: int, connections: int, se
 Argv = Callable[[int], list[str]]  # a server's command line for a port
 
 
-def measure(binary: str, name: str, argv: Argv, repo: Path, loads, seconds: int, script) -> tuple[list, list]:
-    """Start one server, run each (connections, entities/request) load, read its workers' RSS."""
+WARM_UP_SECONDS = 2  # one short wrk run before measuring: first requests pay imports and caches
+
+
+@contextmanager
+def serving(binary: str, argv: Argv, repo: Path, warm_up: tuple[int, Path]):
+    """A started, warmed-up server: (process, port). Stopped on exit."""
     port = free_port()
     proc = start(argv(port), repo, port)
-    results = []
     try:
+        run_wrk(binary, proc, port, warm_up[0], WARM_UP_SECONDS, warm_up[1])
+        yield proc, port
+    finally:
+        stop(proc)
+
+
+def measure(binary: str, name: str, argv: Argv, repo: Path, loads, seconds: int, script) -> tuple[list, list]:
+    """Start one server, run each (connections, entities/request) load, read its workers' RSS."""
+    with serving(binary, argv, repo, (loads[0][0], script(loads[0][1]))) as (proc, port):
+        results = []
         for connections, per in loads:
             result = run_wrk(binary, proc, port, connections, seconds, script(per))
             results.append(result)
             print(name, connections, per, result, file=sys.stderr, flush=True)
         return results, worker_rss_mb(proc.pid)
-    finally:
-        stop(proc)
 
 
 def _rss(rss: list[float]) -> str:
@@ -289,30 +302,40 @@ def read_section(args, binary: str, data: Path, meta: dict, work: Path) -> str:
 
 
 def logging_section(args, binary: str, data: Path, meta: dict, work: Path) -> str:
-    """featurectl serve with --log-features off and on, alternating round by round, same loads."""
+    """featurectl serve with --log-features off and on, same loads, alternating."""
     entities = meta["distinct_feature_ids"]
     repo = featurectl_repo(work / "logging", data, meta)
-    runs: dict[str, list] = {"off": [], "on": []}
-    logged = []  # rows found in the Parquet logs of each "on" round: logging did happen
-    for r in range(args.rounds):
-        for mode in ("off", "on"):
-            logs = work / "feature-logs" / f"round{r}"
-            argv = featurectl_argv(*(["--log-features", str(logs)] if mode == "on" else []))
-            runs[mode].append(measure(binary, f"featurectl serve, --log-features {mode}", argv, repo, args.loads,
-                                      args.seconds, lambda per: read_script(per, entities, work / "post.lua")))
-            if mode == "on":
-                logged.append(_parquet_rows(logs))
-                shutil.rmtree(logs, ignore_errors=True)
-    print("feature-log rows written per round:", logged, file=sys.stderr)
+    logs = work / "feature-logs"
+    argvs = {"off": featurectl_argv(), "on": featurectl_argv("--log-features", str(logs))}
+    script = lambda per: read_script(per, entities, work / "post.lua")  # noqa: E731
+    runs: dict[str, list[list[dict]]] = {"off": [], "on": []}
+    # Both servers up at once, the two measured load by load in alternating order: a machine
+    # whose load drifts weighs on both alike.
+    with ExitStack() as stack:
+        servers = {mode: stack.enter_context(serving(binary, argv, repo, (16, script(1))))
+                   for mode, argv in argvs.items()}
+        for r in range(args.rounds):
+            for mode in ("off", "on"):
+                runs[mode].append([])
+            for connections, per in args.loads:
+                for mode in (("off", "on") if r % 2 == 0 else ("on", "off")):
+                    proc, port = servers[mode]
+                    result = run_wrk(binary, proc, port, connections, args.seconds, script(per))
+                    runs[mode][-1].append(result)
+                    print(f"--log-features {mode}", connections, per, result, file=sys.stderr, flush=True)
+        rss = {mode: worker_rss_mb(proc.pid) for mode, (proc, _) in servers.items()}
+    logged = _parquet_rows(logs)  # after the stop: every file closed; logging did happen
+    print("feature-log rows written:", logged, file=sys.stderr)
     table = ["| --log-features | connections | entities/request | req/s (median) | p50 ms | p99 ms | "
-             "server CPU µs/request | req/s on/off | RSS MB per worker (last round) |",
-             "|---|---:|---:|---:|---:|---:|---:|---:|---|"]
-    medians = {mode: [_median([results[i] for results, _ in rounds]) for i in range(len(args.loads))]
+             "server CPU µs/request | req/s on/off | CPU/request on/off | RSS MB per worker (at the end) |",
+             "|---|---:|---:|---:|---:|---:|---:|---:|---:|---|"]
+    medians = {mode: [_median([results[i] for results in rounds]) for i in range(len(args.loads))]
                for mode, rounds in runs.items()}
     for mode in ("off", "on"):
         for (c, p), r, off in zip(args.loads, medians[mode], medians["off"]):
             table.append(f"| {mode} | {c} | {p} | {r['rps']:,.0f} | {r['p50_ms']:.2f} | {r['p99_ms']:.2f} | "
-                         f"{r['cpu_us_per_req']:,.0f} | {r['rps'] / off['rps']:.2f} | {_rss(runs[mode][-1][1])} |")
+                         f"{r['cpu_us_per_req']:,.0f} | {r['rps'] / off['rps']:.2f} | "
+                         f"{r['cpu_us_per_req'] / off['cpu_us_per_req']:.2f} | {_rss(rss[mode])} |")
     text = "\n".join(table)
     print(text)
     return text
