@@ -13,6 +13,7 @@ import glob
 import json
 import tempfile
 import threading
+import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime
@@ -43,6 +44,10 @@ _SQL_INTEGERS = {"TINYINT", "SMALLINT", "INTEGER", "BIGINT", "HUGEINT",
                  "UTINYINT", "USMALLINT", "UINTEGER", "UBIGINT", "UHUGEINT"}
 # Prefixes the error() a point-in-time join raises on a value that does not fit its dtype.
 _INVALID_MARK = "featurectl-invalid-value: "
+# Arrow from a DB-API result (`execute(...).to_arrow_table()`), which DuckDB warns copies the
+# rows: for pushed rows the copy is cheaper than a relation's second planning (`_counted_latest`).
+warnings.filterwarnings("ignore", message="Arrow output on a DB-API result", category=UserWarning,
+                        module=__name__)
 
 
 def sql_type(dtype: str) -> str:
@@ -247,7 +252,8 @@ class DuckDBOfflineStore:
     def __init__(self, root: Path, config: DuckdbOfflineConfig):
         self.root = Path(root).resolve()
         self.config = config
-        self._db: duckdb.DuckDBPyConnection | None = None
+        # The store's database, and the one that checks pushed rows (see `_database`).
+        self._dbs: dict[bool, duckdb.DuckDBPyConnection] = {}
         self._db_lock = threading.Lock()
 
     @classmethod
@@ -255,39 +261,46 @@ class DuckDBOfflineStore:
         return cls(root, config)
 
     def close(self) -> None:
-        """Close the store's database; streams already returned keep their own connection."""
+        """Close the store's databases; streams already returned keep their own connection."""
         with self._db_lock:
-            if self._db is not None:
-                self._db.close()
-                self._db = None
+            for db in self._dbs.values():
+                db.close()
+            self._dbs.clear()
 
-    def _database(self) -> duckdb.DuckDBPyConnection:
-        """The store's one in-memory DuckDB, started on first use (~20-40 ms)."""
+    def _database(self, pushed: bool = False) -> duckdb.DuckDBPyConnection:
+        """A cursor on the store's in-memory DuckDB, started on first use (~20-40 ms). Pushed
+        rows (`pushed`) are checked on a database of their own with one thread: a push's
+        statements run on a thousand rows in memory, where waking DuckDB's other threads costs
+        more CPU than they save (~2 ms of ~9 per 1,000-row push, docs/benchmarks.md); the
+        settings are otherwise the same."""
         # Spill to the system temp dir, not a `.tmp` folder in whatever directory the user is in.
         settings: dict[str, str | bool | int | float | list[str]] = {
             "file_search_path": str(self.root), "temp_directory": str(Path(tempfile.gettempdir()) / "featurectl-duckdb"),
             "memory_limit": self.config.memory_limit or DEFAULT_MEMORY_LIMIT}
-        if self.config.threads:
+        if pushed:
+            settings["threads"] = 1
+        elif self.config.threads:
             settings["threads"] = self.config.threads
         with self._db_lock:
-            if self._db is None:
+            if pushed not in self._dbs:
                 try:
                     db = duckdb.connect(":memory:", config=settings)
                     # For every connection to it (TimeZone needs ICU, loaded once the database
                     # runs): one statement per database instead of one per operation.
                     db.execute("SET GLOBAL TimeZone = 'UTC'")
-                    self._db = db
+                    self._dbs[pushed] = db
                 except duckdb.Error as exc:
                     raise OfflineStoreError(f"cannot start DuckDB with offline_store settings {settings}: "
                                             f"{_first_line(exc)}. Fix offline_store in featurectl.yaml") from None
-            return self._db.cursor()
+            return self._dbs[pushed].cursor()
 
     def _connect(self, rows: pa.Table | None = None) -> duckdb.DuckDBPyConnection:
         """A connection of the operation's own (a cursor: its temp tables, registrations and
         stream are its alone), on the store's database."""
-        conn = self._database()
-        if rows is not None:  # a push: these rows are the source (see `rows_source`)
-            conn.register(PUSHED_ROWS, rows)
+        if rows is None:
+            return self._database()
+        conn = self._database(pushed=True)
+        conn.register(PUSHED_ROWS, rows)  # a push: these rows are the source (see `rows_source`)
         return conn
 
     def check_sources(self, defs: Any, origins: dict | None = None) -> None:
@@ -358,15 +371,21 @@ class DuckDBOfflineStore:
             window = f"(SELECT * FROM {src.sql} WHERE {_WINDOW})"
             counts = ", ".join(f"count(*) FILTER (WHERE {cond})" for _, cond, _ in checks)
             query = f"SELECT count(*){', ' + counts if counts else ''} FROM {window}"
-            counted = conn.execute(query, params).fetchall()[0] if rows is None else \
-                _pushed_counts(conn, request, src, query, params)
-            if isinstance(counted, ValidationReport):
-                return counted
-            row = counted
+            counted = None if rows is None else _counted_latest(conn, request, src, window, checks, params)
+            if counted is not None:
+                row, latest = counted
+            else:
+                counted = conn.execute(query, params).fetchall()[0] if rows is None else \
+                    _pushed_counts(conn, request, src, query, params)
+                if isinstance(counted, ValidationReport):
+                    return counted
+                row = counted
             violations = {label: n for (label, _, _), n in zip(checks, row[1:]) if n}
             failing = [c for c in checks if c[0] in violations]
             samples = _samples(conn, src, window, params, failing) if failing else []
-            if rows is not None and not violations:
+            if violations:
+                latest = None  # selected beside the counts: rows of a refused push are not written
+            elif rows is not None and latest is None:
                 # The same connection and registration: a push pays one setup, not two.
                 latest = conn.sql(_latest_sql(src, checked=True), params=params).to_arrow_table()
         except duckdb.Error as exc:
@@ -395,6 +414,36 @@ def _arrow_sql_type(arrow_type: pa.DataType) -> str:
 
 def _pushed_types(rows: pa.Table) -> dict[str, str]:
     return {f.name: _arrow_sql_type(f.type) for f in rows.schema}
+
+
+_COUNTS = "__featurectl_counts"
+
+
+def _counted_latest(conn: duckdb.DuckDBPyConnection, request: ViewRequest, src: _Source, window: str,
+                    checks: list[tuple[str, str, str]], params: dict) -> tuple[tuple, pa.Table] | None:
+    """Pushed rows in one statement (each costs ~1 ms to plan and start, whatever its rows):
+    the latest row per entity, and beside each the window's counts, exactly the `query` of
+    `validate_window`, plus the raw rows whose key or times are missing or do not parse. The
+    plain casts of the latest rows are safe there: a value that does not fit stops the
+    statement, one that would be rounded is counted in the same statement, which refuses the
+    rows. None when that statement cannot answer alone (it stopped, a raw row is bad, or no row
+    has a key): the caller then counts the same rules in statements of their own."""
+    raw = " OR ".join(f"({cond})" for _, cond, _ in _raw_checks(request))
+    counts = ", ".join(["count(*)", *(f"count(*) FILTER (WHERE {cond})" for _, cond, _ in checks),
+                        f"(SELECT count(*) FROM {PUSHED_ROWS} WHERE {raw})"])
+    also = f"(SELECT [{counts}] FROM {window}) AS {_COUNTS}"
+    try:
+        # execute, not sql: a relation plans its statement twice (bind, then run). The Arrow
+        # copy of a DB-API result that DuckDB warns about costs less (1,000 rows: ~3 ms less).
+        table = conn.execute(_latest_sql(src, checked=True, also=also), params).to_arrow_table()
+    except duckdb.Error:
+        return None
+    if not table.num_rows:
+        return None
+    row = tuple(table.column(_COUNTS)[0].as_py())
+    if row[-1]:
+        return None
+    return row[:-1], table.drop_columns([_COUNTS])
 
 
 def _pushed_counts(conn: duckdb.DuckDBPyConnection, request: ViewRequest, src: _Source, query: str,
@@ -536,16 +585,17 @@ def _window_params(start: datetime, end: datetime) -> dict[str, str]:
     return {"start": as_utc(start).isoformat(), "end": as_utc(end).isoformat()}
 
 
-def _latest_sql(src: _Source, checked: bool = False) -> str:
+def _latest_sql(src: _Source, checked: bool = False, also: str = "") -> str:
     """Per entity, its latest row of the window ($start, $end) (see `latest_rows`); `checked`
-    as in `_Source.feature`."""
+    as in `_Source.feature`; `also`: one more output column, for pushed rows only."""
     request, keys = src.request, _keys(src)
     window = f"FROM {src.sql} WHERE {_WINDOW} AND " + " AND ".join(f"{ident(k)} IS NOT NULL" for k in src.keys)
     features = ", ".join(f"{src.feature(f, checked=checked)} AS {ident(f)}" for f in request.features)
     if src.pushed:
         # Rows handed in are few and in memory: one window over them plans and runs in about
         # two thirds of the CPU of the two steps below (1,000 rows: ~8 ms against ~12-16 ms).
-        return (f"SELECT {keys}, __ts AS event_timestamp, {features} {window} "
+        extra = f", {also}" if also else ""
+        return (f"SELECT {keys}, __ts AS event_timestamp, {features}{extra} {window} "
                 f"QUALIFY row_number() OVER (PARTITION BY {keys} ORDER BY {_RANK} DESC) = 1")
     if src.sql_with_row_id is not None:
         # Per key, the position of its latest row, ranked on narrow columns; then one

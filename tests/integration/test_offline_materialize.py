@@ -10,12 +10,12 @@ import pytest
 
 from featurectl.core.errors import UsageError
 from featurectl.core.model import Constraints, Feature
-from featurectl.offline.base import OfflineStoreError
+from featurectl.offline.base import OfflineStoreError, rows_source
 from featurectl.offline.config import DuckdbOfflineConfig
 from featurectl.offline import create_offline_store
 from featurectl.app.result_files import write_table
 from tests.fixtures.offline_stores import engine_param, in_turn, open_offline_store
-from tests.integration.test_offline_pit import DRIVER, RIDER, make_view, minutes, random_rows, ref_view
+from tests.integration.test_offline_pit import DRIVER, FEATURES, RIDER, make_view, minutes, random_rows, ref_view
 from tests.reference import SOURCE_KINDS, as_utc, latest_in_window, write_source
 
 
@@ -170,6 +170,45 @@ def test_validate_window_clean_data_and_list_constraints(tmp_path, store):
     report = store.validate_window(request, minutes(0), minutes(5))
     assert report.violations == {"scores: above max 0.35": 1}
     assert report.samples[0]["driver_id"] == 4
+
+
+def pushed(rows: list[dict]) -> pa.Table:
+    """Rows as a push hands them over: times as ISO 8601 text, as JSON carries them."""
+    return pa.Table.from_pylist([{**r, "event_timestamp": r["event_timestamp"].isoformat(),
+                                  "created": r["created"].isoformat()} for r in rows])
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_pushed_rows_checked_and_their_latest_rows_picked_as_latest_rows_picks_them(tmp_path, store, engine, seed):
+    """A push's rows are the source (`rows=`): DuckDB checks them and picks their latest rows in
+    one statement, which must pick what `latest_rows` picks (event time, then created time)."""
+    rows = random_rows(random.Random(f"push-{seed}"), 120)  # six drivers: many rows per entity
+    request = make_view("stats", rows_source("stats", "event_timestamp", "created"))
+    start, end = minutes(-60), minutes(60)
+    report = store.validate_window(request, start, end, rows=pushed(rows))
+    assert report.ok and report.rows_checked == 120
+    streamed = store.latest_rows(request, start, end, rows=pushed(rows)).read_all()
+    assert_latest(streamed, request, rows, start, end)
+    if engine == "duckdb":  # selected while checking; other engines leave it to latest_rows
+        assert report.latest.sort_by("driver_id").equals(streamed.sort_by("driver_id"))
+
+
+@pytest.mark.parametrize("column, value, violation", [
+    ("trips", 2.5, "trips: not a whole number, would be rounded to fit int64"),  # a cast would round it
+    ("trips", "many", "trips: not a valid int64"),  # a cast would stop on it
+    ("conv", None, "conv: null in a non-nullable feature"),
+])
+def test_one_bad_pushed_row_refuses_them_all_and_selects_none(tmp_path, store, column, value, violation):
+    rows = random_rows(random.Random("refused"), 20)
+    rows[7][column] = value
+    if column == "trips" and isinstance(value, str):
+        for row in rows:
+            row["trips"] = str(row["trips"])
+    features = [Feature(name="conv", dtype="float32", nullable=False), *FEATURES[1:]]
+    request = make_view("stats", rows_source("stats", "event_timestamp", "created"), features=features)
+    report = store.validate_window(request, minutes(-60), minutes(60), rows=pushed(rows))
+    assert report.violations == {violation: 1} and report.latest is None
+    assert report.samples[0]["driver_id"] == rows[7]["driver_id"]
 
 
 # -- write_table ------------------------------------------------------------------------------
