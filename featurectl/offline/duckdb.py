@@ -366,7 +366,7 @@ class DuckDBOfflineStore:
     def validate_window(self, request: ViewRequest, start: datetime, end: datetime,
                         rows: pa.Table | None = None) -> ValidationReport:
         conn = self._connect(rows)
-        latest = None
+        latest: pa.Table | None = None
         try:
             src = _Source(conn, self.root, request, rows)
             checks = _checks(request, src.types)
@@ -374,9 +374,9 @@ class DuckDBOfflineStore:
             window = f"(SELECT * FROM {src.sql} WHERE {_WINDOW})"
             counts = ", ".join(f"count(*) FILTER (WHERE {cond})" for _, cond, _ in checks)
             query = f"SELECT count(*){', ' + counts if counts else ''} FROM {window}"
-            counted = None if rows is None else _counted_latest(conn, request, src, window, checks, params)
-            if counted is not None:
-                row, latest = counted
+            at_once = None if rows is None else _counted_latest(conn, request, src, window, checks, params)
+            if at_once is not None:
+                row, latest = at_once
             else:
                 counted = conn.execute(query, params).fetchall()[0] if rows is None else \
                     _pushed_counts(conn, request, src, query, params)
@@ -441,7 +441,7 @@ def _counted_latest(conn: duckdb.DuckDBPyConnection, request: ViewRequest, src: 
         table = conn.execute(_latest_sql(src, checked=True, also=also), params).to_arrow_table()
     except duckdb.Error:
         return None
-    if not table.num_rows:
+    if table is None or not table.num_rows:
         return None
     row = tuple(table.column(_COUNTS)[0].as_py())
     if row[-1]:
