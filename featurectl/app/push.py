@@ -76,11 +76,14 @@ def warm_up(project: str, defs: Definitions, offline: OfflineStore) -> bool:
     check pushed rows and encode values (started on first use), ICU, and the first planning of
     the push statements (~120 ms CPU, which its first pushes paid, queued behind each other).
     One made-up row of the first online view is validated, its latest row selected and encoded
-    like a push's, and nothing is written. False when no view is served online."""
+    like a push's, and nothing is written. False when no view is served online, or when the
+    offline store is not DuckDB: Spark would start its JVM in every worker (seconds, hundreds
+    of MB) for pushes that may never come."""
+    from featurectl.offline.duckdb import DuckDBOfflineStore
     from featurectl.online.encoding import ValueEncoder
 
     view = next((v for _, v in sorted(defs.feature_views.items()) if v.online), None)
-    if view is None:
+    if view is None or not isinstance(offline, DuckDBOfflineStore):
         return False
     keys = {defs.entities[e].join_key: defs.entities[e].dtype for e in view.entities}
     # Typed from buffers, features as Arrow nulls: pa.array() on a Python list would import pandas.

@@ -151,9 +151,11 @@ def test_each_worker_warms_its_push_path_before_serving_and_writes_nothing(tmp_p
     assert len(re.findall(r"worker \d+: push path warmed in [0-9.]+ s", stderr)) == 2, stderr
 
 
-def test_warm_up_wants_an_online_view_and_survives_any_key_dtype(tmp_path):
+def test_warm_up_wants_an_online_view_and_duckdb_and_survives_any_key_dtype(tmp_path):
     from featurectl import FeatureStore
     from featurectl.app.push import warm_up
+    from featurectl.offline.config import SparkOfflineConfig
+    from featurectl.offline.spark import SparkOfflineStore
 
     repo = ServingRepo.served(tmp_path / "repo")
     with FeatureStore(repo.root) as store:
@@ -165,3 +167,6 @@ def test_warm_up_wants_an_online_view_and_survives_any_key_dtype(tmp_path):
         # A key dtype without a made-up value sends a null key, which the checks refuse: still warm.
         entities = {name: e.model_copy(update={"dtype": "bytes"}) for name, e in defs.entities.items()}
         assert warm_up(store.project, replace(defs, entities=entities), store.offline)
+    # Spark would start a JVM in every worker for pushes that may never come: not warmed.
+    spark = SparkOfflineStore(repo.root, SparkOfflineConfig(master="local[1]"))
+    assert not warm_up("served", defs, spark)
