@@ -7,17 +7,15 @@ from __future__ import annotations
 import array
 import itertools
 import json
-from dataclasses import replace
 from datetime import datetime, timezone
 from typing import Any, Mapping
 
 import pyarrow as pa
 
-from featurectl.app.materialize import Materializer, PushedRows, ViewRun, online_table, request_for
+from featurectl.app.materialize import Materializer, PushedRows, ViewRun
 from featurectl.core.definitions import Definitions
 from featurectl.core.errors import UsageError
 from featurectl.core.model import FeatureView
-from featurectl.core.times import EPOCH
 from featurectl.offline.base import OfflineStore, rows_source
 from featurectl.online.base import OnlineStore
 
@@ -64,44 +62,6 @@ def _pushed_rows(defs: Definitions, view_name: str, columns: Mapping[str, list[A
     if table.num_rows == 0:
         return view, None
     return view, PushedRows(table, rows_source(source.name, timestamp, created))
-
-
-# A made-up key per entity dtype for `warm_up`'s row; other dtypes send null, which is checked
-# (and refused) by the same statements.
-_WARM_KEYS: dict[str, Any] = {"int32": 0, "int64": 0, "string": "warm-up"}
-
-
-def warm_up(project: str, defs: Definitions, offline: OfflineStore) -> bool:
-    """Pay a server worker's one-time push costs before it serves: the DuckDB databases that
-    check pushed rows and encode values (started on first use), ICU, and the first planning of
-    the push statements (~120 ms CPU, which its first pushes paid, queued behind each other).
-    One made-up row of the first online view is validated, its latest row selected and encoded
-    like a push's, and nothing is written. False when no view is served online, or when the
-    offline store is not DuckDB: Spark would start its JVM in every worker (seconds, hundreds
-    of MB) for pushes that may never come."""
-    from featurectl.offline.duckdb import DuckDBOfflineStore
-    from featurectl.online.encoding import ValueEncoder
-
-    view = next((v for _, v in sorted(defs.feature_views.items()) if v.online), None)
-    if view is None or not isinstance(offline, DuckDBOfflineStore):
-        return False
-    keys = {defs.entities[e].join_key: defs.entities[e].dtype for e in view.entities}
-    # Typed from buffers, features as Arrow nulls: pa.array() on a Python list would import pandas.
-    columns = {key: _plain_array([_WARM_KEYS[dtype]]) if dtype in _WARM_KEYS else pa.nulls(1)
-               for key, dtype in keys.items()}
-    columns[DEFAULT_TIMESTAMP] = _plain_array([EPOCH.replace(tzinfo=None).isoformat()])
-    columns.update({f.name: pa.nulls(1) for f in view.features})
-    pushed = PushedRows(pa.table(columns), rows_source(defs.sources[view.source].name, DEFAULT_TIMESTAMP, None))
-    request = replace(request_for(defs, view), source=pushed.source)
-    offline.validate_window(request, *ALL_TIME, rows=pushed.rows)  # features null: may refuse, which is fine
-    latest = offline.latest_rows(request, *ALL_TIME, rows=pushed.rows).read_all()
-    encoder = ValueEncoder()
-    try:
-        for batch in latest.to_batches():
-            encoder.encode(online_table(project, defs, view), batch)
-    finally:
-        encoder.close()
-    return True
 
 
 def _present(columns: Mapping[str, Any], declared: str | None, default: str) -> str | None:

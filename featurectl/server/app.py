@@ -371,27 +371,6 @@ def _freshness_families(state: ServingState, metrics: Metrics):
     return families
 
 
-def _warm_push_path(state: ServingState) -> None:
-    """Pay the push path's one-time costs now (app.push.warm_up), off the request path; say
-    how long it took. A failure costs only the warm-up: the worker serves, and its first push
-    starts what the warm-up did not."""
-    from featurectl.app.push import warm_up
-
-    reader = state.reader
-    if reader is None:
-        return
-    began = time.perf_counter()
-    try:
-        warmed = warm_up(state.project, reader.defs, state.store.offline)
-    except Exception as exc:  # an optimisation only: never a reason not to serve
-        print(f"featurectl serve: worker {os.getpid()}: push warm-up skipped: {type(exc).__name__}: {exc}",
-              file=sys.stderr, flush=True)
-        return
-    if warmed:
-        print(f"featurectl serve: worker {os.getpid()}: push path warmed in {time.perf_counter() - began:.3f} s",
-              file=sys.stderr, flush=True)
-
-
 def _roll_settings() -> dict[str, float]:
     """From the environment; `featurectl serve` checked the values before starting workers."""
     from featurectl.server.feature_log import ROLL_BYTES, ROLL_SECONDS
@@ -412,7 +391,6 @@ def create_app(repo: str | None = None) -> Instrumented:
     @asynccontextmanager
     async def lifespan(app):
         state.start()
-        _warm_push_path(state)  # before the worker accepts requests, so before /ready answers
         if log_dir:
             from featurectl.server.feature_log import FeatureLogger
 

@@ -3,13 +3,11 @@ newer-wins, several rows of one entity resolved by event then created time."""
 from __future__ import annotations
 
 import re
-import sqlite3
-from dataclasses import replace
 from datetime import timedelta
 
 import pytest
 
-from tests.fixtures.feature_server import FeatureServer, ServingRepo, wait_for
+from tests.fixtures.feature_server import FeatureServer, ServingRepo
 
 pytestmark = pytest.mark.xdist_group("serve")
 
@@ -124,49 +122,3 @@ def test_a_push_of_plain_json_columns_does_not_import_pandas(tmp_path):
     modules = set(re.findall(r"^import time:\s+\d+ \|\s+\d+ \| +(\S+)$", stderr, re.MULTILINE))
     assert "featurectl.app.push" in modules and "duckdb" in modules  # the push was traced
     assert not {m for m in modules if m.split(".")[0] == "pandas"}
-
-
-def online_contents(repo) -> list[str]:
-    con = sqlite3.connect(repo.root / ".featurectl" / "online.db")
-    try:
-        return list(con.iterdump())
-    finally:
-        con.close()
-
-
-def test_each_worker_warms_its_push_path_before_serving_and_writes_nothing(tmp_path):
-    """A worker's first push paid DuckDB's start, ICU and the first planning (~120 ms CPU, and
-    at 4 connections the first pushes queued behind each other): each worker pays them at
-    start-up, on a made-up row that is checked and encoded, never written."""
-    repo = ServingRepo.served(tmp_path / "repo")
-    before = online_contents(repo)
-    with FeatureServer(repo.root, workers=2) as server:
-        assert wait_for(lambda: server.get("/ready")[0] == 200)
-        assert online_contents(repo) == before
-        t = text(repo.now + timedelta(minutes=1))
-        status, body = server.post("/push", {"feature_view": "stats", "df": {
-            "driver_id": [5], "event_timestamp": [t], "conv_rate": [0.5], "trips": [1], "label": ["a"]}})
-        assert (status, body) == (200, {"written": 1, "rows": 1})
-        _, stderr = server.terminate()
-    assert len(re.findall(r"worker \d+: push path warmed in [0-9.]+ s", stderr)) == 2, stderr
-
-
-def test_warm_up_wants_an_online_view_and_duckdb_and_survives_any_key_dtype(tmp_path):
-    from featurectl import FeatureStore
-    from featurectl.app.push import warm_up
-    from featurectl.offline.config import SparkOfflineConfig
-    from featurectl.offline.spark import SparkOfflineStore
-
-    repo = ServingRepo.served(tmp_path / "repo")
-    with FeatureStore(repo.root) as store:
-        defs = store.applied()
-        assert warm_up(store.project, defs, store.offline)
-        offline_only = replace(defs, feature_views={
-            name: view.model_copy(update={"online": False}) for name, view in defs.feature_views.items()})
-        assert not warm_up(store.project, offline_only, store.offline)
-        # A key dtype without a made-up value sends a null key, which the checks refuse: still warm.
-        entities = {name: e.model_copy(update={"dtype": "bytes"}) for name, e in defs.entities.items()}
-        assert warm_up(store.project, replace(defs, entities=entities), store.offline)
-    # Spark would start a JVM in every worker for pushes that may never come: not warmed.
-    spark = SparkOfflineStore(repo.root, SparkOfflineConfig(master="local[1]"))
-    assert not warm_up("served", defs, spark)
