@@ -289,6 +289,24 @@ def test_redis_reloads_its_scripts_after_a_script_flush(clean_redis):
         store.close()
 
 
+def test_a_redis_connection_the_server_closed_between_calls_is_reconnected_not_an_error(clean_redis):
+    """The store keeps one connection per thread (not a pool checkout per call); one the server
+    closed meanwhile (its idle timeout, CLIENT KILL, a restart) must be reconnected before use,
+    as the pool does, or the first read after it fails."""
+    store = RedisOnlineStore(clean_redis)
+    raw = redis_client.Redis.from_url(clean_redis)
+    try:
+        store.write(STATS, stats_batch([1, 2], T0))
+        assert read(store, STATS, [(2,)]).values["trips"] == [1]
+        for _ in range(2):  # after each write and read: the thread's one connection is closed
+            assert raw.client_kill_filter(_type="normal", skipme=True) >= 1
+            assert read(store, STATS, [(1,), (2,)]).values["trips"] == [0, 1]
+            assert store.write(STATS, stats_batch([3], T0)) == 1
+    finally:
+        store.close()
+        raw.close()
+
+
 @pytest.fixture(params=["redis", "redis-cluster"])
 def redis_store(request):
     """make(**options) -> a RedisOnlineStore on a private server or cluster, and a raw client of it."""
