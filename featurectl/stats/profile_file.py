@@ -35,8 +35,8 @@ def _feature(p: ReferenceProfile) -> dict[str, Any]:
         "kind": p.kind, "rows": side.rows, "nulls": side.rows - side.values, "values": side.values,
     }
     if p.kind == "numeric":
-        entry.update(mean=_finite(side.mean), std=_finite(side.std), deciles=list(p.deciles),
-                     grid=list(p.grid), grid_counts=list(side.counts))
+        entry.update(mean=_finite(side.mean), std=_finite(side.std), deciles=_edges(p.deciles),
+                     grid=_edges(p.grid), grid_counts=list(side.counts))
     else:
         entry.update(categories=[[c, n] for c, n in zip(p.categories, side.counts)], other=side.counts[-1])
     return entry
@@ -44,6 +44,12 @@ def _feature(p: ReferenceProfile) -> dict[str, Any]:
 
 def _finite(value: float | None) -> float | None:
     return value if value is not None and math.isfinite(value) else None
+
+
+def _edges(values: tuple[float, ...]) -> list[float | str]:
+    """Deciles or grid edges as JSON numbers, an infinite one (a column holding ±inf) as the
+    string "inf" or "-inf": JSON has no infinity, and `float()` reads the strings back."""
+    return [v if math.isfinite(v) else ("inf" if v > 0 else "-inf") for v in values]
 
 
 def is_profile_path(text: str) -> bool:

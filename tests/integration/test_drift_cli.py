@@ -129,6 +129,28 @@ def test_drift_from_a_profile_equals_drift_from_the_raw_reference(repo, tmp_path
         assert other["status"] == row["status"]
 
 
+def test_a_profile_of_a_column_holding_infinities_is_strict_json_and_drifts_as_the_raw_reference(tmp_path):
+    """Deciles and grid edges may be ±inf (here a fifth of the values): the profile holds them
+    as the strings "inf"/"-inf" (JSON has no infinity; writing them failed with exit 3 and
+    'Out of range float values are not JSON compliant'), and drift reads them back as floats."""
+    values = [1.0, 2.0, float("inf"), 3.0, -float("inf")] * 40
+    ref, cur, profile = tmp_path / "ref.parquet", tmp_path / "cur.parquet", tmp_path / "ref.profile.json"
+    pq.write_table(pa.table({"x": values}), ref)
+    pq.write_table(pa.table({"x": [v * 1.5 for v in values]}), cur)
+    run = lambda *args, code=0: cli(tmp_path, *args, code=code)  # noqa: E731 - no repository: kinds from types
+    run("profile", ref, "--out", profile)
+
+    def no_constants(name):
+        raise AssertionError(f"non-standard JSON constant {name}")
+
+    (feature,) = json.loads(profile.read_text(), parse_constant=no_constants)["features"]
+    assert feature["deciles"][0] == "-inf" and feature["deciles"][-1] == "inf"
+    assert feature["mean"] is None and feature["std"] is None
+    raw = by_feature(run("drift", "--reference", ref, "--current", cur, "--format", "json", code=1).stdout)
+    stored = by_feature(run("drift", "--reference", profile, "--current", cur, "--format", "json", code=1).stdout)
+    assert stored == raw
+
+
 def test_a_profile_is_only_a_reference(repo, tmp_path):
     ref = training_set(tmp_path / "train.parquet", 500, 1)
     profile = tmp_path / "p.profile.json"
