@@ -254,6 +254,18 @@ def measure(binary: str, name: str, argv: Argv, repo: Path, loads, seconds: int,
         return results, worker_rss_mb(proc.pid)
 
 
+def _wrk_cells(r: dict) -> str:
+    """A wrk result's table cells: req/s, p50, p99, server CPU per request."""
+    return f"{r['rps']:,.0f} | {r['p50_ms']:.2f} | {r['p99_ms']:.2f} | {r['cpu_us_per_req']:,.0f}"
+
+
+def _printed(table: list[str]) -> str:
+    """The markdown table as one text, printed."""
+    text = "\n".join(table)
+    print(text)
+    return text
+
+
 def _rss(rss: list[float]) -> str:
     return " / ".join(f"{mb:.0f}" for mb in rss)
 
@@ -293,12 +305,9 @@ def read_section(args, binary: str, data: Path, meta: dict, work: Path) -> str:
             for name, (argv, repo) in servers.items():
                 results, rss = measure(binary, name, argv, repo, args.loads, args.seconds,
                                        lambda per: read_script(per, entities, work / "post.lua"))
-                table += [f"| {name} | {store} | {c} | {p} | {r['rps']:,.0f} | {r['p50_ms']:.2f} | {r['p99_ms']:.2f} | "
-                          f"{r['cpu_us_per_req']:,.0f} | {r['errors']} | {_rss(rss)} |"
+                table += [f"| {name} | {store} | {c} | {p} | {_wrk_cells(r)} | {r['errors']} | {_rss(rss)} |"
                           for (c, p), r in zip(args.loads, results)]
-    text = "\n".join(table)
-    print(text)
-    return text
+    return _printed(table)
 
 
 def logging_section(args, binary: str, data: Path, meta: dict, work: Path) -> str:
@@ -333,12 +342,9 @@ def logging_section(args, binary: str, data: Path, meta: dict, work: Path) -> st
                for mode, rounds in runs.items()}
     for mode in ("off", "on"):
         for (c, p), r, off in zip(args.loads, medians[mode], medians["off"]):
-            table.append(f"| {mode} | {c} | {p} | {r['rps']:,.0f} | {r['p50_ms']:.2f} | {r['p99_ms']:.2f} | "
-                         f"{r['cpu_us_per_req']:,.0f} | {r['rps'] / off['rps']:.2f} | "
+            table.append(f"| {mode} | {c} | {p} | {_wrk_cells(r)} | {r['rps'] / off['rps']:.2f} | "
                          f"{r['cpu_us_per_req'] / off['cpu_us_per_req']:.2f} | {_rss(rss[mode])} |")
-    text = "\n".join(table)
-    print(text)
-    return text
+    return _printed(table)
 
 
 def push_section(args, binary: str, data: Path, meta: dict, work: Path) -> str:
@@ -353,9 +359,7 @@ def push_section(args, binary: str, data: Path, meta: dict, work: Path) -> str:
     table += [f"| featurectl serve (defaults), POST /push | {c} | {p:,} | {r['rps'] * p:,.0f} | {r['rps']:,.1f} | "
               f"{r['p50_ms']:.1f} | {r['p99_ms']:.1f} | {r['cpu_us_per_req'] / 1000:.1f} | {r['errors']} | {_rss(rss)} |"
               for (c, p), r in zip(loads, results)]
-    text = "\n".join(table)
-    print(text)
-    return text
+    return _printed(table)
 
 
 def _median(results: list[dict]) -> dict:
