@@ -1,45 +1,24 @@
-"""Exact quantiles from fine-bin counts and the values of a few bins (core/quantiles.py),
-against numpy on the whole sorted array."""
+"""Exact quantiles and fine-bin counts of a sorted column (core/quantiles.py), against numpy
+on the whole array and a plain searchsorted-and-bincount oracle."""
 from __future__ import annotations
 
 import numpy as np
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
-from featurectl.core.quantiles import Fetched, bins_holding, neighbours, order_ranks, ranges, split_counts
+from featurectl.core.quantiles import bin_counts, ends_at, neighbours, order_ranks, split_grid
 
 DECILES = [k / 10 for k in range(1, 10)]
 
 
 def fine_counts(values: np.ndarray, edges: list[float]) -> list[int]:
-    """Counts per bin (e[i-1], e[i]], the last open: numpy's own searchsorted, not the code under test."""
+    """Counts per bin (e[i-1], e[i]], the last open: each value placed on its own."""
     return np.bincount(np.searchsorted(edges, values, side="left"), minlength=len(edges) + 1).tolist()
-
-
-def fetch(values: np.ndarray, edges: list[float], bins: list[int]) -> tuple[list[float], list[int]]:
-    """The distinct values of those bins and how many of each."""
-    index = np.searchsorted(edges, values, side="left")
-    distinct, repeats = np.unique(values[np.isin(index, bins)], return_counts=True)
-    return distinct.tolist(), repeats.tolist()
 
 
 def lerp(lower: float, upper: float, weight: float) -> float:
     return lower + (upper - lower) * weight
-
-
-def interpolated(values: np.ndarray, q: float) -> float:
-    """The definition, on the whole sorted array: linear between floor(h) and ceil(h)."""
-    ordered = np.sort(values)
-    h = (len(values) - 1) * q
-    low, high = int(np.floor(h)), int(np.ceil(h))
-    return lerp(float(ordered[low]), float(ordered[high]), h - low)
-
-
-def deciles_and_bins(values: np.ndarray, edges: list[float]):
-    counts = fine_counts(values, edges)
-    ranks = order_ranks(len(values), DECILES)
-    bins = bins_holding(ranks, counts)
-    fetched = Fetched(counts, bins, *fetch(values, edges, bins))
-    return counts, bins, fetched, [lerp(*n) for n in neighbours(ranks, fetched)]
 
 
 rng = np.random.default_rng(11)
@@ -52,43 +31,53 @@ CASES = {
     "one": np.array([7.0]),
     "beyond the grid": rng.normal(0, 1, 5_000) * 100,
 }
+WITH_INFINITIES = {**CASES, "infinite": np.array([-np.inf, 1.0, 2.0, np.inf, np.inf, -np.inf])}
+
+
+def grids(values: np.ndarray) -> dict[str, list[float]]:
+    ordered = np.sort(values)
+    with np.errstate(invalid="ignore"):  # numpy's quantile between two infinities
+        coarse = np.unique(np.quantile(values, [0.3, 0.5, 0.52])).tolist()
+    return {"every 10th": np.unique(ordered[9::10]).tolist(), "coarse": [c for c in coarse if c == c], "none": []}
+
+
+@pytest.mark.parametrize("name", CASES)
+def test_the_order_statistics_of_the_deciles_give_numpys_quantiles(name):
+    values = CASES[name]
+    got = [lerp(*n) for n in neighbours(np.sort(values), order_ranks(len(values), DECILES))]
+    assert got == pytest.approx(np.quantile(values, DECILES).tolist(), rel=1e-14, abs=1e-14)
+
+
+@pytest.mark.parametrize("name", WITH_INFINITIES)
+@pytest.mark.parametrize("grid", ["every 10th", "coarse", "none"])
+def test_bin_counts_equal_placing_each_value(name, grid):
+    values = WITH_INFINITIES[name]
+    edges = grids(values)[grid]
+    assert bin_counts(np.sort(values), edges) == fine_counts(values, edges)
 
 
 @pytest.mark.parametrize("name", CASES)
 @pytest.mark.parametrize("grid", ["every 10th", "coarse", "none"])
-def test_deciles_from_a_few_bins_equal_the_definition_and_numpy(name, grid):
+def test_splitting_the_grid_at_the_deciles_counts_each_part_exactly(name, grid):
     values = CASES[name]
-    ordered = np.sort(values)
-    edges = {"every 10th": np.unique(ordered[9::10]).tolist(),
-             "coarse": np.unique(np.quantile(values, [0.3, 0.5, 0.52])).tolist(), "none": []}[grid]
-    counts, bins, fetched, got = deciles_and_bins(values, edges)
-    assert got == [interpolated(values, q) for q in DECILES]  # the same order statistics and weights
-    assert got == pytest.approx(np.quantile(values, DECILES).tolist(), rel=1e-14, abs=1e-14)
-    assert len(bins) <= 18  # two order statistics per decile at most
-
-
-@pytest.mark.parametrize("name", CASES)
-def test_splitting_the_fine_bins_at_the_deciles_counts_each_part_exactly(name):
-    values = CASES[name]
-    edges = np.unique(np.sort(values)[9::10]).tolist()
-    counts, _, fetched, deciles = deciles_and_bins(values, edges)
-    merged, split = split_counts(edges, counts, deciles, fetched)
-    assert merged == sorted(set(edges) | set(deciles))
+    ordered, edges = np.sort(values), grids(values)[grid]
+    pairs = neighbours(ordered, order_ranks(len(values), DECILES))
+    cuts = [lerp(*pair) for pair in pairs]
+    points = [*edges, *(v for lower, upper, _ in pairs for v in (lower, upper))]
+    merged, split = split_grid(edges, cuts, pairs, dict(zip(points, ends_at(ordered, points))), len(values))
+    assert merged == sorted(set(edges) | set(cuts))
     assert split == fine_counts(values, merged)
 
 
-def test_neighbouring_bins_are_fetched_as_one_range():
-    edges = [1.0, 2.0, 3.0, 4.0]
-    assert ranges(edges, [0, 1, 3, 4]) == [(None, 2.0), (3.0, None)]
-    assert ranges(edges, [2]) == [(2.0, 3.0)]
-
-
-def test_an_order_statistic_in_a_bin_not_fetched_is_refused():
-    values = np.arange(100.0)
-    edges = [49.0]
-    counts = fine_counts(values, edges)
-    with pytest.raises(ValueError, match="values fetched"):
-        Fetched(counts, [0], values[:10].tolist(), [1] * 10)
-    fetched = Fetched(counts, [1], values[50:].tolist(), [1] * 50)
-    with pytest.raises(KeyError):
-        fetched.at(3)
+@given(st.lists(st.integers(-5, 5), min_size=1, max_size=60), st.lists(st.integers(-6, 6), max_size=8, unique=True),
+       st.lists(st.floats(0, 1), min_size=1, max_size=5))
+def test_any_split_of_any_grid_counts_exactly(values, grid, quantiles):
+    """Ties everywhere, cuts on edges and between them, edges outside the values."""
+    data = np.array(values, float)
+    ordered, edges = np.sort(data), sorted(float(g) for g in grid)
+    pairs = neighbours(ordered, order_ranks(len(data), quantiles))
+    cuts = [lerp(*pair) for pair in pairs]
+    points = [*edges, *(v for lower, upper, _ in pairs for v in (lower, upper))]
+    merged, split = split_grid(edges, cuts, pairs, dict(zip(points, ends_at(ordered, points))), len(data))
+    assert merged == sorted(set(edges) | set(cuts))
+    assert split == fine_counts(data, merged)
