@@ -3,14 +3,21 @@
 A quantile q of n values is the linear interpolation between the order statistics at
 floor(h) and ceil(h), h = (n − 1)·q (numpy's default, and DuckDB's `quantile_cont`). On a
 sorted column both the order statistics and the count of every bin (e[i-1], e[i]] are a
-binary search away, so one sort answers the deciles and the histogram together.
+binary search away, so one sort answers the deciles and the histogram together. Pure: the
+engine sorts and searches (stats/engine.py); these functions pick the order statistics and
+turn "values at most each edge" into bin counts.
 """
 from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from typing import Any, Protocol
 
-import numpy as np
+
+class Sorted(Protocol):
+    """Sorted values by position: a list, or a numpy array."""
+
+    def __getitem__(self, index: Any, /) -> Any: ...
 
 
 def order_ranks(values: int, quantiles: Sequence[float]) -> list[tuple[int, int, float]]:
@@ -24,27 +31,18 @@ def order_ranks(values: int, quantiles: Sequence[float]) -> list[tuple[int, int,
     return ranks
 
 
-def neighbours(ordered: np.ndarray, ranks: Sequence[tuple[int, int, float]]) -> list[tuple[float, float, float]]:
-    """Per quantile at `ranks`: the two order statistics it lies between and the upper one's
-    weight. The quantile is lower + weight·(upper − lower); the engine does that last step
-    itself (its floating-point steps, e.g. a fused multiply-add, decide the last bit)."""
+def neighbours(ordered: Sorted, ranks: Sequence[tuple[int, int, float]]) -> list[tuple[float, float, float]]:
+    """Per quantile at `ranks`: the two order statistics of the sorted values it lies between
+    and the upper one's weight. The quantile is lower + weight·(upper − lower); the engine
+    does that last step itself (its floating-point steps, e.g. a fused multiply-add, decide
+    the last bit)."""
     return [(float(ordered[low]), float(ordered[high]), weight) for low, high, weight in ranks]
-
-
-def ends_at(ordered: np.ndarray, points: Sequence[float]) -> list[int]:
-    """How many of the sorted values are at most each point."""
-    return np.searchsorted(ordered, np.asarray(points, dtype=np.float64), side="right").tolist()
 
 
 def counts_from_ends(ends: Sequence[int], total: int) -> list[int]:
     """Counts per bin (e[i-1], e[i]], the first and last open, from the values at most each
     edge: len(ends) + 1 counts summing to `total`."""
     return [b - a for a, b in zip([0, *ends], [*ends, total])]
-
-
-def bin_counts(ordered: np.ndarray, edges: Sequence[float]) -> list[int]:
-    """How many of the sorted values fall in each bin over the sorted `edges`."""
-    return counts_from_ends(ends_at(ordered, edges), len(ordered))
 
 
 def split_grid(grid: Sequence[float], cuts: Sequence[float], pairs: Sequence[tuple[float, float, float]],

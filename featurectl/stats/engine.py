@@ -27,7 +27,7 @@ import duckdb
 import numpy as np
 
 from featurectl.core.monitoring import DECILES, OTHER, TOP_CATEGORIES, ReferenceProfile, SideCounts, merge_edges
-from featurectl.core.quantiles import bin_counts, ends_at, neighbours, order_ranks, split_grid
+from featurectl.core.quantiles import counts_from_ends, neighbours, order_ranks, split_grid
 from featurectl.stats.datasets import Column, Table
 
 if TYPE_CHECKING:
@@ -105,6 +105,17 @@ def _per_column(staged: "pa.Table", work: Callable[[int, np.ndarray], T]) -> lis
         return [one(i) for i in range(staged.num_columns)]
     with ThreadPoolExecutor(workers) as pool:
         return list(pool.map(one, range(staged.num_columns)))
+
+
+def ends_at(ordered: np.ndarray, points) -> list[int]:
+    """How many of the sorted values are at most each point."""
+    return np.searchsorted(ordered, np.asarray(points, dtype=np.float64), side="right").tolist()
+
+
+def bin_counts(ordered: np.ndarray, edges) -> list[int]:
+    """How many of the sorted values fall in each bin (e[i-1], e[i]] over the sorted `edges`,
+    the first and last open."""
+    return counts_from_ends(ends_at(ordered, edges), len(ordered))
 
 
 def _mean(ordered: np.ndarray) -> float | None:

@@ -1,5 +1,6 @@
-"""Exact quantiles and fine-bin counts of a sorted column (core/quantiles.py), against numpy
-on the whole array and a plain searchsorted-and-bincount oracle."""
+"""Exact quantiles and fine-bin counts of a sorted column (core/quantiles.py and the engine's
+binary searches), against numpy on the whole array and a per-value searchsorted-and-bincount
+oracle."""
 from __future__ import annotations
 
 import numpy as np
@@ -7,7 +8,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from featurectl.core.quantiles import bin_counts, ends_at, neighbours, order_ranks, split_grid
+from featurectl.core.quantiles import neighbours, order_ranks, split_grid
+from featurectl.stats.engine import bin_counts, ends_at
 
 DECILES = [k / 10 for k in range(1, 10)]
 
