@@ -1,6 +1,8 @@
 """The server on a private Redis: the same answers, /metrics, and /ready across an outage."""
 from __future__ import annotations
 
+from datetime import timedelta
+
 import pytest
 
 from tests.fixtures.feature_server import DRIVERS, FeatureServer, ServingRepo, wait_for
@@ -44,3 +46,34 @@ def test_redis_values_metrics_and_ready_across_an_outage(tmp_path, redis_server,
         status, answer = server.post("/get-online-features", {"features": ["stats:trips"], "entities": {"driver_id": [1]}})
         assert status == 200 and answer["results"][1]["statuses"] == ["NOT_FOUND"]  # the restarted Redis is empty
         assert ("featurectl_newest_event_timestamp_seconds", STATS) not in server.metrics()  # nothing written since
+
+
+def test_push_to_redis_newer_wins_latest_of_a_batch_wins_and_a_refusal_writes_nothing(tmp_path, redis_server,
+                                                                                      clean_redis):
+    """The push path is the store's own write: what SQLite's tests show holds on Redis too."""
+    repo = ServingRepo.served(tmp_path / "repo", online_store=f"{{type: redis, url: '{clean_redis}'}}")
+
+    def text(moment) -> str:
+        return moment.replace(tzinfo=None).isoformat()
+
+    def read(drivers):
+        return server.post("/get-online-features?format=rows", {
+            "features": ["stats:conv_rate", "stats:trips", "stats:label"], "entities": {"driver_id": drivers}})[1]
+
+    newer, older = repo.now + timedelta(minutes=1), repo.now - timedelta(days=5)
+    with FeatureServer(repo.root) as server:
+        status, body = server.post("/push", {"feature_view": "stats", "df": {
+            "driver_id": [1, 2, 9, 9], "event_timestamp": [text(newer), text(older), text(older), text(newer)],
+            "conv_rate": [0.5, 0.6, 0.7, 0.8], "trips": [7, 8, 9, 10], "label": ["a", "b", "c", None]}})
+        assert (status, body["written"]) == (200, 2), body  # driver 2's stored value is newer
+        rows = read([1, 2, 9])
+        assert rows[0] == {"driver_id": 1, "conv_rate": 0.5, "trips": 7, "label": "a"}
+        assert rows[1]["trips"] == repo.latest("stats", (2,))["trips"]
+        assert rows[2] == {"driver_id": 9, "conv_rate": 0.8, "trips": 10, "label": None}
+        assert server.metrics()[("featurectl_newest_event_timestamp_seconds", STATS)] == newer.timestamp()
+
+        status, body = server.post("/push", {"feature_view": "stats", "df": {
+            "driver_id": [1, 9], "event_timestamp": [text(newer + timedelta(minutes=1))] * 2,
+            "conv_rate": [0.1, 1.5], "trips": [1, 2], "label": ["x", "y"]}})
+        assert (status, body["error"]) == (422, "INVALID_ROWS") and "conv_rate: above max 1" in body["report"]["violations"]
+        assert read([1, 2, 9]) == rows
