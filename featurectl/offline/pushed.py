@@ -21,6 +21,7 @@ value; Arrow's parser refuses what is no date (February 30th), which then goes t
 """
 from __future__ import annotations
 
+import functools
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -164,11 +165,11 @@ def _latest(table: pa.Table, keys: list[str], created: pa.ChunkedArray | None) -
         order_by.append(("__cr", "descending", "at_end"))
     order = pc.sort_indices(ranked, sort_keys=order_by)
     if len(order) > 1:
-        changed = None
-        for key in keys:
+        steps = []
+        for key in keys:  # where a row's key differs from the row before: the first of its key
             column = table.column(key).take(order)
-            step = pc.not_equal(column.slice(1), column.slice(0, len(column) - 1))
-            changed = step if changed is None else pc.or_(changed, step)
+            steps.append(pc.not_equal(column.slice(1), column.slice(0, len(column) - 1)))
+        changed = functools.reduce(pc.or_, steps)
         first = pc.indices_nonzero(pa.chunked_array([_TRUE, *changed.chunks]))
         order = order.take(first)
     return table.take(order).combine_chunks()
