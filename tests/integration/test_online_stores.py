@@ -28,6 +28,8 @@ STATS = OnlineTable("rides", "driver_stats", 1, (("driver_id", "int64"),),
 def store(request, tmp_path):
     if request.param == "sqlite":
         s = create_online_store(SqliteOnlineConfig(path="nested/dir/online.db"), tmp_path)
+        # Two rows per INSERT, so that batches span several statements and a remainder.
+        s.rows_per_statement = 2
     elif request.param == "redis":
         # A small chunk size so streaming several script calls per batch is exercised everywhere.
         s = RedisOnlineStore(request.getfixturevalue("clean_redis"), chunk_size=3)
