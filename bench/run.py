@@ -158,6 +158,8 @@ def main() -> None:
     header = {"date": stamp.isoformat(timespec="seconds"), "command": command.strip(),
               "ttl_days": a.ttl_days, "data": load_meta(data), "pit_data": load_meta(pit_data),
               "machine": machine(), "load_average_before": [round(x, 2) for x in os.getloadavg()]}
+    if "featurectl" in peers:
+        header["featurectl_bytecode"] = compile_featurectl()
     results = run_peers(peers, tasks, data, pit_data, iters, a.nice, a.ttl_days, a.repeat)
     header["load_average_after"] = [round(x, 2) for x in os.getloadavg()]
     suffix = "-quick" if a.quick else "-large" if a.large else ""
@@ -172,6 +174,23 @@ def main() -> None:
     print(table)
     if a.out:
         a.out.write_text(report(header, table, results))
+
+
+def compile_featurectl() -> str:
+    """Byte-compile the featurectl package the peer imports, as installing a wheel does (pip
+    compiles every module; Feast's venv has its bytecode). An editable checkout run with
+    PYTHONDONTWRITEBYTECODE=1 (this machine's environment) never gets any, so every child
+    would compile featurectl's sources again: ~35 ms of a `get-online` process and more of a
+    first materialization (docs/benchmarks.md). Stale files are rewritten, fresh ones kept."""
+    import compileall
+    import importlib.util
+
+    spec = importlib.util.find_spec("featurectl")
+    if spec is None or not spec.submodule_search_locations:
+        return "featurectl not found"
+    package = list(spec.submodule_search_locations)[0]
+    ok = compileall.compile_dir(package, quiet=1)
+    return f"compiled {package}" if ok else f"compiling {package} failed"
 
 
 def save_results(path: Path, header: dict, results: dict, partial: bool) -> None:
