@@ -10,13 +10,15 @@ other task; featurectl's own code only prepares the payloads of the online floor
 - `floor-pit`: DuckDB's bare `ASOF LEFT JOIN` of the entity rows and the feature rows (no
   created-timestamp tie-break, no ttl), entity order restored, to an Arrow table.
 - `floor-sqlite`: the encoded rows materialization writes (key, event time, stored value) put
-  into a SQLite table of the same shape and settings with one `executemany` in one
-  transaction: an empty table first, then the same rows again over it.
+  into a SQLite table of the same shape and settings in one transaction, 1,000 rows per
+  INSERT (multi-row VALUES: the fastest write from Python measured, ~25% less CPU than one
+  `executemany` row at a time): an empty table first, then the same rows again over it.
 - `floor-redis`: the same records (17-digit stamp + value) written with plain MSETs of 1,000
   keys, packed by hiredis and streamed on one connection: no newer-wins check at all.
 """
 from __future__ import annotations
 
+import itertools
 import statistics
 import time
 from pathlib import Path
@@ -104,7 +106,10 @@ def floor_sqlite(store, meta: dict, work: Path) -> dict:
 
     keys, micros, values = _payloads(store, meta, prefix=False)
     order = pc.sort_indices(keys)  # as the store sends them: in key order
-    rows = list(zip(keys.take(order).to_pylist(), micros.take(order).to_pylist(), values.take(order).to_pylist()))
+    flat = list(itertools.chain.from_iterable(zip(keys.take(order).to_pylist(), micros.take(order).to_pylist(),
+                                                  values.take(order).to_pylist())))
+    per = 1_000
+    whole = len(flat) - len(flat) % (3 * per)
     path = work / "floor-sqlite.db"
     for suffix in ("", "-wal", "-shm"):
         Path(f"{path}{suffix}").unlink(missing_ok=True)
@@ -113,17 +118,21 @@ def floor_sqlite(store, meta: dict, work: Path) -> dict:
     con.execute("PRAGMA synchronous=FULL")  # what the SQLite online store commits with
     con.execute("CREATE TABLE t (key BLOB PRIMARY KEY, event_ts INTEGER NOT NULL, value BLOB NOT NULL) WITHOUT ROWID")
 
-    def write(sql: str) -> None:
+    def write(verb: str) -> None:
+        def sql(rows: int) -> str:
+            return f"{verb} INTO t VALUES {','.join(['(?, ?, ?)'] * rows)}"
+
         con.execute("BEGIN IMMEDIATE")
-        con.executemany(sql, rows)
+        con.executemany(sql(per), (flat[i:i + 3 * per] for i in range(0, whole, 3 * per)))
+        if whole < len(flat):
+            con.execute(sql((len(flat) - whole) // 3), flat[whole:])
         con.execute("COMMIT")
 
-    cold = timed(lambda: write("INSERT INTO t VALUES (?, ?, ?)"))[1]
-    warm = statistics.median(timed(lambda: write("INSERT OR REPLACE INTO t VALUES (?, ?, ?)"))[1]
-                             for _ in range(WARM_CALLS))
+    cold = timed(lambda: write("INSERT"))[1]
+    warm = statistics.median(timed(lambda: write("INSERT OR REPLACE"))[1] for _ in range(WARM_CALLS))
     count = con.execute("SELECT count(*) FROM t").fetchone()[0]
     con.close()
-    return {"seconds": round(cold, 3), "seconds_warm": round(warm, 3), "entities": len(rows),
+    return {"seconds": round(cold, 3), "seconds_warm": round(warm, 3), "entities": len(flat) // 3,
             "rows_ok": count == meta["distinct_feature_ids"]}
 
 
