@@ -208,3 +208,17 @@ def test_help_describes_every_option_and_argument(name: str) -> None:
     assert not undescribed, f"featurectl {name} --help says nothing of {undescribed}"
     if name not in ("prune", "get-online"):
         assert "Example" in (command.help or ""), f"featurectl {name} --help shows no example"
+
+
+def test_the_table_of_command_modules_names_every_command_where_it_is_defined() -> None:
+    """A run imports only its command's module (cli.main.COMMAND_MODULES), so the table must
+    say truly where each command lives, and list every one."""
+    import typer.main
+
+    from featurectl.cli import main
+
+    main._register_commands()
+    defined = {(c.name or typer.main.get_command_name(c.callback.__name__), c.callback.__module__)  # type: ignore[union-attr]
+               for c in main.app.registered_commands}
+    table = {(name, f"featurectl.cli.{module}") for module, names in main.COMMAND_MODULES.items() for name in names}
+    assert defined == table
