@@ -16,7 +16,8 @@ loads, the resident memory of each worker process (VmRSS).
 `--part logging` (featurectl only) starts two servers, `--log-features DIR` off and on, and
 runs the same loads on each in alternating order for `--rounds` rounds; it reports the
 medians and the on/off ratios of throughput and of CPU per request (SPEC §8 target: logging
-costs at most 10%). Every server gets a 2-second wrk run before it is measured.
+costs at most 10%), and the RSS of the feature-log writer process apart from the workers'
+(its CPU is in the server's, a child of it). Every server gets a 2-second wrk run before it is measured.
 
 `--part push` posts `POST /push` bodies of 1,000 rows x 10 features to `featurectl serve` at 1
 and 4 connections (SPEC §8 target: 50,000 rows/s): each row a random driver with event times
@@ -154,13 +155,14 @@ def stop(proc: subprocess.Popen) -> None:
 # --- the server's processes, from /proc ------------------------------------------------
 
 def _tree(pid: int) -> list[int]:
-    """pid and its descendants, alive now."""
+    """pid and its descendants, alive now (children of any of a process's threads: featurectl
+    restarts its feature-log writer from a thread)."""
     pids, todo = [], [pid]
     while todo:
         p = todo.pop()
         pids.append(p)
         try:
-            children = Path(f"/proc/{p}/task/{p}/children").read_text().split()
+            children = " ".join(t.read_text() for t in Path(f"/proc/{p}/task").glob("*/children")).split()
         except OSError:
             continue
         todo += [int(c) for c in children]
@@ -180,21 +182,33 @@ def tree_cpu_seconds(pid: int) -> float:
     return total
 
 
-def worker_rss_mb(pid: int) -> list[float]:
+LOG_WRITER = b"featurectl.server.log_writer"  # featurectl's feature-log writer process
+
+
+def worker_rss_mb(pid: int, writer: bool = False) -> list[float]:
     """VmRSS of each worker: the descendants that serve (uvicorn's spawned workers, gunicorn's
-    forks; not multiprocessing's resource tracker), or the process itself when it has none."""
+    forks; not multiprocessing's resource tracker nor featurectl's feature-log writer), or the
+    process itself when it has none. writer=True: the feature-log writer's instead."""
     rss = []
-    for p in _tree(pid)[1:] or [pid]:
+    children = _tree(pid)[1:]
+    for p in children:
         try:
-            if b"resource_tracker" in Path(f"/proc/{p}/cmdline").read_bytes():
-                continue
-            status = Path(f"/proc/{p}/status").read_text()
+            cmdline = Path(f"/proc/{p}/cmdline").read_bytes()
         except OSError:
             continue
-        kb = re.search(r"^VmRSS:\s+(\d+) kB", status, re.M)
-        if kb:
-            rss.append(int(kb.group(1)) / 1024)
-    return rss
+        if b"resource_tracker" in cmdline or (LOG_WRITER in cmdline) != writer:
+            continue
+        rss += _rss_mb(p)
+    return rss or ([] if writer else _rss_mb(pid))
+
+
+def _rss_mb(pid: int) -> list[float]:
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+    except OSError:
+        return []
+    kb = re.search(r"^VmRSS:\s+(\d+) kB", status, re.M)
+    return [int(kb.group(1)) / 1024] if kb else []
 
 
 # --- wrk -------------------------------------------------------------------------------
@@ -348,17 +362,20 @@ def logging_section(args, binary: str, data: Path, meta: dict, work: Path) -> st
                     runs[mode][-1].append(result)
                     print(f"--log-features {mode}", connections, per, result, file=sys.stderr, flush=True)
         rss = {mode: worker_rss_mb(proc.pid) for mode, (proc, _) in servers.items()}
+        writer_rss = worker_rss_mb(servers["on"][0].pid, writer=True)
     logged = _parquet_rows(logs)  # after the stop: every file closed; logging did happen
     print("feature-log rows written:", logged, file=sys.stderr)
     table = ["| --log-features | connections | entities/request | req/s (median) | p50 ms | p99 ms | "
-             "server CPU µs/request | req/s on/off | CPU/request on/off | RSS MB per worker (at the end) |",
-             "|---|---:|---:|---:|---:|---:|---:|---:|---:|---|"]
+             "server CPU µs/request | req/s on/off | CPU/request on/off | RSS MB per worker (at the end) | "
+             "RSS MB of the log writer |",
+             "|---|---:|---:|---:|---:|---:|---:|---:|---:|---|---|"]
     medians = {mode: [_median([results[i] for results in rounds]) for i in range(len(args.loads))]
                for mode, rounds in runs.items()}
     for mode in ("off", "on"):
         for (c, p), r, off in zip(args.loads, medians[mode], medians["off"]):
             table.append(f"| {mode} | {c} | {p} | {_wrk_cells(r)} | {r['rps'] / off['rps']:.2f} | "
-                         f"{r['cpu_us_per_req'] / off['cpu_us_per_req']:.2f} | {_rss(rss[mode])} |")
+                         f"{r['cpu_us_per_req'] / off['cpu_us_per_req']:.2f} | {_rss(rss[mode])} | "
+                         f"{_rss(writer_rss) if mode == 'on' and writer_rss else '-'} |")
     return _printed(table)
 
 
