@@ -1,6 +1,7 @@
 """The Starlette application: routes, error bodies, metrics. One instance per worker process."""
 from __future__ import annotations
 
+import asyncio
 import itertools
 import os
 import sys
@@ -8,7 +9,6 @@ import time
 from contextlib import asynccontextmanager
 from datetime import datetime, timezone
 from functools import lru_cache
-from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 from urllib.parse import parse_qsl
 
@@ -26,16 +26,13 @@ from featurectl.online.base import OnlineStoreError
 from featurectl.registry.base import RegistryError
 from featurectl.render.freshness import freshness_families
 from featurectl.render.values import column_encoder, encode_columns, timestamp_text
+from featurectl.server.environment import LOG_BUFFER_ENV, LOG_SOCKET_ENV, REPO_ENV
 from featurectl.server.metrics import CONTENT_TYPE_LATEST, Metrics
 from featurectl.server.state import ServingState
 
-if TYPE_CHECKING:  # pyarrow: loaded by a worker's first push or feature log, not by reads (~75 MB RSS)
-    from featurectl.server.feature_log import FeatureLogger
+if TYPE_CHECKING:
+    from featurectl.server.log_channel import FeatureLogChannel
 
-REPO_ENV = "FEATURECTL_SERVE_REPO"
-LOG_ENV = "FEATURECTL_SERVE_LOG_FEATURES"
-# Feature-log rolling (docs/serving.md): a file per view is closed at this many bytes or seconds.
-ROLL_BYTES_ENV, ROLL_SECONDS_ENV = "FEATURECTL_SERVE_LOG_ROLL_BYTES", "FEATURECTL_SERVE_LOG_ROLL_SECONDS"
 MAX_ENTITIES = 10_000  # per request; larger batches belong to get-historical
 JSON = "application/json"
 _EPOCH_TEXT = "1970-01-01T00:00:00Z"  # the event time of a value that has none, as Feast sends it
@@ -99,7 +96,7 @@ class RequestIds:
 class Server:
     """The endpoints, bound to one process's serving state and metrics."""
 
-    def __init__(self, state: ServingState, metrics: Metrics, logger: FeatureLogger | None = None):
+    def __init__(self, state: ServingState, metrics: Metrics, logger: FeatureLogChannel | None = None):
         self.state, self.metrics, self.logger = state, metrics, logger
         self._request_ids = RequestIds()
 
@@ -131,9 +128,11 @@ class Server:
         now = _now()
         result = self._reader().read_columns(features, entities, now, service=service, full_feature_names=full)
         request_id = self._request_ids.next()
-        if self.logger is not None:
-            self.logger.log(now, request_id, result)
-        return _dumps(_rows(result) if query_format == "rows" else _feast_response(result)), request_id
+        response = _feast_response(result) if query_format != "rows" or self.logger is not None else None
+        answer = _dumps(_rows(result) if query_format == "rows" else response)
+        if self.logger is not None and response is not None:  # Feast's encoded values, not its event times
+            self.logger.log(now, request_id, result, response)
+        return answer, request_id
 
     async def push(self, request: Request) -> Response:
         """SPEC §8 push: {"feature_view" (or Feast's "push_source_name"), "df", "to": "online"}."""
@@ -157,7 +156,7 @@ class Server:
         df = _field(body, "df", dict, "an object of column -> list of values")
         if not df:
             raise ApiError(400, "BAD_REQUEST", "give the rows as 'df': {column: [values...]}")
-        from featurectl.app.push import push  # pyarrow and DuckDB: at the first push (see TYPE_CHECKING)
+        from featurectl.app.push import push  # pyarrow and DuckDB: at a worker's first push, not for reads
 
         reader = self._reader()
         store = self.state.store
@@ -371,35 +370,30 @@ def _freshness_families(state: ServingState, metrics: Metrics):
     return families
 
 
-def _roll_settings() -> dict[str, float]:
-    """From the environment; `featurectl serve` checked the values before starting workers."""
-    from featurectl.server.feature_log import ROLL_BYTES, ROLL_SECONDS
-
-    return {"roll_bytes": int(float(os.environ.get(ROLL_BYTES_ENV) or ROLL_BYTES)),
-            "roll_seconds": float(os.environ.get(ROLL_SECONDS_ENV) or ROLL_SECONDS)}
-
-
 def create_app(repo: str | None = None) -> Instrumented:
     """The ASGI app for one worker. uvicorn's worker processes call it (factory=True) with the
     repository handed down in the environment."""
     metrics = Metrics()
     state = ServingState(repo or os.environ.get(REPO_ENV), on_refresh=_publish_revision(metrics))
     metrics.freshness.families = _freshness_families(state, metrics)
-    log_dir = os.environ.get(LOG_ENV)
+    log_socket = os.environ.get(LOG_SOCKET_ENV)
     server = Server(state, metrics)
 
     @asynccontextmanager
     async def lifespan(app):
         state.start()
-        if log_dir:
-            from featurectl.server.feature_log import FeatureLogger
+        if log_socket:
+            from featurectl.server.log_channel import BUFFER_BYTES, FeatureLogChannel
 
-            server.logger = FeatureLogger(Path(log_dir), metrics, **_roll_settings())
+            limit = int(float(os.environ.get(LOG_BUFFER_ENV) or BUFFER_BYTES))
+            server.logger = FeatureLogChannel(log_socket, metrics, asyncio.get_running_loop(), limit=limit)
         try:
             yield
         finally:
             if server.logger is not None:
-                server.logger.close()  # after the last request: every served row is in a closed file
+                # after the last request: every logged row handed to the writer, which the
+                # server stops after its workers (server/run.py)
+                server.logger.close()
             state.stop()
             print(f"featurectl serve: worker {os.getpid()} stopped; in-flight requests were answered",
                   file=sys.stderr, flush=True)

@@ -22,6 +22,26 @@ LATENCY_BUCKETS = (0.0001, 0.00025, 0.0005, 0.00075, 0.001, 0.0025, 0.005, 0.01,
                    0.5, 1.0, 2.5)
 
 
+# Feature logging: rows written (by the writer process), rows dropped (by a worker whose
+# buffer is full, or by the writer when a write fails), restarts of the writer (by the server).
+LOG_WRITTEN = ("featurectl_feature_log_rows_total", "Feature-log rows written to Parquet")
+LOG_DROPPED = ("featurectl_feature_log_dropped_rows_total",
+               "Feature-log rows dropped because the writer fell behind, was down or failed to write")
+LOG_RESTARTS = ("featurectl_feature_log_writer_restarts_total", "Restarts of the feature-log writer process")
+
+
+def writer_counters() -> tuple[Counter, Counter]:
+    """The log-writer process's counters (rows written, rows dropped), in the server's
+    multiprocess directory, summed by a worker's /metrics with the workers' own."""
+    return Counter(*LOG_WRITTEN, registry=None), Counter(*LOG_DROPPED, registry=None)
+
+
+
+def restarts_counter() -> Counter:
+    """The server process's count of feature-log writer restarts (multiprocess directory)."""
+    return Counter(*LOG_RESTARTS, registry=None)
+
+
 Families = list[tuple[str, str, list[tuple[dict[str, str], float]]]]
 
 
@@ -54,12 +74,19 @@ class Metrics:
                                     "Online store failures met while serving", registry=reg)
         self.revision = Gauge("featurectl_registry_revision", "The registry revision being served",
                               multiprocess_mode="max", registry=reg)
-        self.log_dropped = Counter("featurectl_feature_log_dropped_rows_total",
-                                   "Feature-log rows dropped because the writer fell behind", registry=reg)
-        self.log_written = Counter("featurectl_feature_log_rows_total", "Feature-log rows written to Parquet",
-                                   registry=reg)
+        self.log_dropped = Counter(*LOG_DROPPED, registry=reg)
+        self.log_writer_up: Gauge | None = None  # with feature logging only (feature_logging())
         if self.registry is not None:
             self.registry.register(self.freshness)
+
+    def feature_logging(self) -> Gauge:
+        """The gauge of a worker that logs features: 1 while its connection to the log-writer
+        process is open and greeted; the lowest over the workers ("min": 0 when any has lost it)."""
+        if self.log_writer_up is None:
+            self.log_writer_up = Gauge("featurectl_feature_log_writer_up",
+                                       "1 when the worker is connected to the feature-log writer process",
+                                       multiprocess_mode="min", registry=self.registry)
+        return self.log_writer_up
 
     def observe(self, endpoint: str, status: int, seconds: float) -> None:
         code = str(status)

@@ -1,52 +1,234 @@
-"""The feature logger's hand-off: bounded between two flushes, one table per view and shape,
-every handed-over row written by close() (real pyarrow, real files)."""
+"""Feature logging's two halves, on real sockets, real pyarrow and real files: a worker's
+channel (bounded buffer, drop and count, a lost writer's partial frame) and the writer's
+Parquet side (the response's JSON decoded back to the served values, one table per view)."""
 from __future__ import annotations
 
-from datetime import datetime, timezone
+import asyncio
+import math
+import os
+import socket
+from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime, timedelta, timezone
 
+import pyarrow as pa
 import pyarrow.parquet as pq
 
 from featurectl.app.retrieval import FeatureColumn, OnlineResult
-from featurectl.server.feature_log import FeatureLogger
+from featurectl.server import log_channel
+from featurectl.server.app import _feast_response
+from featurectl.server.feature_log import ParquetLog, PendingRows, arrow_type
+from featurectl.server.log_channel import RECORD, SHAPE, FeatureLogChannel, payload, record_frame, shape_frame
+from featurectl.server.log_writer import Writer
 from featurectl.server.metrics import Metrics
 
 AT = datetime(2026, 1, 2, 3, 4, 5, 678901, tzinfo=timezone.utc)
+MICROS = (AT - datetime(1970, 1, 1, tzinfo=timezone.utc)) // timedelta(microseconds=1)
 
 
-def result(drivers: list[int], features: dict[str, list]) -> OnlineResult:
-    columns = [FeatureColumn(name, "stats", name, "float64" if name != "n" else "int64", values,
-                             ["NOT_FOUND" if v is None else "PRESENT" for v in values], [None] * len(values))
-               for name, values in features.items()]
-    return OnlineResult({"driver_id": drivers}, columns, {"driver_id": "int64"})
+def column(name: str, dtype: str, values: list, view: str = "stats") -> FeatureColumn:
+    return FeatureColumn(name, view, name, dtype, values, ["NOT_FOUND" if v is None else "PRESENT" for v in values],
+                         [None] * len(values))
+
+
+def result(drivers: list[int], *columns: FeatureColumn) -> OnlineResult:
+    return OnlineResult({"driver_id": drivers}, list(columns), {"driver_id": "int64"})
+
+
+def nan_as_text(value):
+    """NaN != NaN: compare values with each NaN as a string."""
+    if isinstance(value, list):
+        return [nan_as_text(v) for v in value]
+    return "NaN" if isinstance(value, float) and math.isnan(value) else value
+
+
+def shape_of(r: OnlineResult) -> tuple:
+    return (tuple(r.key_dtypes.items()), tuple((c.view, c.feature, c.dtype) for c in r.features))
+
+
+def pending(*requests: tuple[str, OnlineResult]) -> PendingRows:
+    rows = PendingRows()
+    for request_id, r in requests:
+        rows.add(shape_of(r), MICROS, request_id, len(r.keys["driver_id"]), payload(r, _feast_response(r)))
+    return rows
 
 
 def rows(directory) -> list[dict]:
     return [row for path in sorted(directory.rglob("*.parquet")) for row in pq.read_table(path).to_pylist()]
 
 
-def test_requests_beyond_the_bound_are_dropped_and_counted_and_the_rest_written_on_close(tmp_path):
-    metrics = Metrics()
-    logger = FeatureLogger(tmp_path, metrics, queue_size=2, flush_seconds=3600)  # no tick during the test
-    logger.log(AT, "a" * 32, result([1, 2], {"rate": [0.5, None]}))
-    logger.log(AT, "b" * 32, result([3], {"rate": [1.5]}))
-    logger.log(AT, "c" * 32, result([4, 5, 6], {"rate": [1.0, 2.0, 3.0]}))  # the third: over the bound
-    logger.close()
-    assert metrics.log_dropped._value.get() == 3
-    assert metrics.log_written._value.get() == 3
-    assert rows(tmp_path / "stats") == [
-        {"request_time": AT, "request_id": "a" * 32, "driver_id": 1, "rate": 0.5, "rate__status": "PRESENT"},
-        {"request_time": AT, "request_id": "a" * 32, "driver_id": 2, "rate": None, "rate__status": "NOT_FOUND"},
-        {"request_time": AT, "request_id": "b" * 32, "driver_id": 3, "rate": 1.5, "rate__status": "PRESENT"}]
+def test_the_response_body_is_decoded_back_to_the_served_values_with_their_arrow_types(tmp_path):
+    """NaN and ±inf (sent as strings), bytes (base64), timestamps (ISO with Z), float32 (shortest
+    decimal), lists of them, nulls: read back as the in-worker writer wrote the values."""
+    later = AT + timedelta(seconds=1)
+    columns = [column("f64", "float64", [1.5, math.nan, math.inf, -math.inf, None]),
+               column("f32", "float32", [0.1, 3.4e38, None, 1e-45, -2.5]),
+               column("b", "bytes", [b"\x00\xff", b"", None, b"abc", b"\n"]),
+               column("t", "timestamp", [AT, later, None, AT.replace(microsecond=0), later]),
+               column("n", "int64", [1, None, -(2 ** 62), 0, 7]),
+               column("s", "string", ["a", "", None, "é", "x"]),
+               column("ok", "bool", [True, False, None, True, False]),
+               column("lf", "list<float64>", [[1.0, math.nan], None, [], [math.inf], [None, 2.0]]),
+               column("lt", "list<timestamp>", [[AT], None, [], [later, None], [AT]])]
+    served = result([1, 2, 3, 4, 5], *columns)
+    log = ParquetLog(tmp_path)
+    assert log.write(pending(("a" * 32, served))) == 5
+    log.close()
+    (path,) = (tmp_path / "stats").glob("*.parquet")
+    table = pq.read_table(path)
+    expected = pa.table({"request_time": pa.array([AT] * 5, pa.timestamp("us", tz="UTC")),
+                         "request_id": pa.array(["a" * 32] * 5), "driver_id": pa.array([1, 2, 3, 4, 5]),
+                         **{k: v for c in columns for k, v in (
+                             (c.feature, pa.array(c.values, arrow_type(c.dtype))),
+                             (f"{c.feature}__status", pa.array(c.statuses, pa.string())))}})
+    assert table.schema == expected.schema
+    for name in expected.column_names:
+        assert nan_as_text(table[name].to_pylist()) == nan_as_text(expected[name].to_pylist()), name
 
 
 def test_two_feature_sets_of_one_view_in_one_flush_are_one_table_with_both_sets_of_columns(tmp_path):
-    logger = FeatureLogger(tmp_path, Metrics(), flush_seconds=3600)
-    logger.log(AT, "a" * 32, result([1], {"rate": [0.5]}))
-    logger.log(AT, "b" * 32, result([2], {"rate": [0.25], "n": [7]}))
-    logger.log(AT, "c" * 32, result([3], {"rate": [0.75]}))
-    logger.close()
+    log = ParquetLog(tmp_path)
+    log.write(pending(("a" * 32, result([1], column("rate", "float64", [0.5]))),
+                      ("b" * 32, result([2], column("rate", "float64", [0.25]), column("n", "int64", [7]))),
+                      ("c" * 32, result([3], column("rate", "float64", [0.75])))))
+    log.close()
     (path,) = (tmp_path / "stats").glob("*.parquet")
     assert pq.read_schema(path).names == ["request_time", "request_id", "driver_id", "rate", "rate__status",
                                           "n", "n__status"]
     assert sorted((r["driver_id"], r["rate"], r["n"], r["n__status"]) for r in rows(tmp_path / "stats")) == [
         (1, 0.5, None, None), (2, 0.25, 7, "PRESENT"), (3, 0.75, None, None)]
+
+
+def test_features_of_two_views_in_one_request_go_to_each_views_file(tmp_path):
+    log = ParquetLog(tmp_path)
+    log.write(pending(("a" * 32, result([1, 2], column("rate", "float64", [0.5, None]),
+                                        column("score", "float64", [None, 2.0], view="recent")))))
+    log.close()
+    assert [(r["driver_id"], r["rate"], r["rate__status"]) for r in rows(tmp_path / "stats")] == [
+        (1, 0.5, "PRESENT"), (2, None, "NOT_FOUND")]
+    assert [(r["driver_id"], r["score"]) for r in rows(tmp_path / "recent")] == [(1, None), (2, 2.0)]
+
+
+# --- the worker's channel -------------------------------------------------------------------
+
+def read_frames(data: bytes) -> list[tuple[bytes, int]]:
+    """(kind, entities) of each whole frame, and nothing of a trailing part."""
+    frames, at = [], 0
+    while len(data) - at >= 5 and len(data) - at >= 4 + int.from_bytes(data[at:at + 4], "little"):
+        end = at + 4 + int.from_bytes(data[at:at + 4], "little")
+        kind = data[at + 4:at + 5]
+        frames.append((kind, RECORD.unpack_from(data, at)[4] if kind == b"R" else 0))
+        at = end
+    return frames
+
+
+def receive_all(sock: socket.socket, timeout: float = 5.0) -> bytes:
+    sock.settimeout(timeout)
+    chunks = []
+    while chunk := sock.recv(1 << 20):
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def test_a_full_buffer_drops_and_counts_and_never_blocks_then_everything_kept_is_delivered(tmp_path):
+    address = str(tmp_path / "w.sock")
+    listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    listener.bind(address)
+    listener.listen(1)
+    metrics = Metrics()
+    big = result(list(range(200)), column("rate", "float64", [0.5] * 200))
+    body = _feast_response(big)
+    size = len(payload(big, body))
+
+    async def serve() -> FeatureLogChannel:
+        channel = FeatureLogChannel(address, metrics, asyncio.get_running_loop(), limit=size * 3)
+        for i in range(400):  # nobody reads: the socket's buffer fills, then the channel's
+            channel.log(AT, f"{i:032x}", big, body)
+            await asyncio.sleep(0)
+        await asyncio.sleep(0.2)  # the loop's flushes
+        return channel
+
+    channel = asyncio.run(serve())
+    dropped = metrics.log_dropped._value.get()
+    assert dropped > 0 and dropped % 200 == 0, "whole requests are dropped, and counted by their rows"
+    assert metrics.log_writer_up._value.get() == 0  # connected but never greeted
+    conn, _ = listener.accept()
+
+    async def finish() -> None:
+        channel.loop = asyncio.get_running_loop()
+        channel.close()  # blocking send of what is kept, then the end of the stream
+
+    asyncio.run(finish())
+    frames = read_frames(receive_all(conn))
+    records = [n for kind, n in frames if kind == b"R"]
+    assert frames[0] == (b"S", 0)
+    assert len(records) * 200 + dropped == 400 * 200, "every request either delivered whole or counted"
+
+
+def test_a_writer_lost_mid_frame_costs_that_frame_only_and_the_rest_goes_to_the_next_writer(tmp_path, monkeypatch):
+    monkeypatch.setattr(log_channel, "RECONNECT_SECONDS", 0.05)
+    address = str(tmp_path / "w.sock")
+    listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    listener.bind(address)
+    listener.listen(4)
+    metrics = Metrics()
+    served = result(list(range(50)), column("rate", "float64", [0.25] * 50))
+    body = _feast_response(served)
+    received: list[bytes] = []
+
+    async def scenario() -> None:
+        loop = asyncio.get_running_loop()
+        channel = FeatureLogChannel(address, metrics, loop)
+        first, _ = listener.accept()
+        first.sendall(log_channel.HELLO)
+        await asyncio.sleep(0.05)
+        assert metrics.log_writer_up._value.get() == 1
+        channel._sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4096)  # the kernel takes a few frames only
+        for i in range(40):
+            channel.log(AT, f"{i:032x}", served, body)
+        channel._flush()  # some of it into the socket now
+        part = first.recv(SHAPE.size + 100 + RECORD.size + 10)  # the shape and a record in part
+        received.append(part)
+        first.close()  # the writer dies mid-frame
+        await asyncio.sleep(0.3)  # the loop sees the end, reconnects
+        assert metrics.log_writer_up._value.get() == 0
+        second, _ = listener.accept()
+        second.sendall(log_channel.HELLO)
+        await asyncio.sleep(0.05)
+        assert metrics.log_writer_up._value.get() == 1
+        reader = ThreadPoolExecutor(1).submit(receive_all, second)  # the next writer reads while the worker sends
+        channel.close()
+        received.append(reader.result())
+
+    asyncio.run(scenario())
+    before, after = (read_frames(data) for data in received)
+    kinds_after = [kind for kind, _ in after]
+    assert kinds_after[0] == b"S", "a new connection starts with the shape definitions"
+    records_after = [n for kind, n in after if kind == b"R"]
+    records_before = [n for kind, n in before if kind == b"R"]
+    lost = metrics.log_dropped._value.get()
+    assert lost == 50, "the frame the dead writer took in part is counted, nothing else"
+    assert (len(records_before) + len(records_after)) * 50 + lost <= 40 * 50
+    # what the kernel had taken for the dead writer beyond what it read is lost uncounted
+    assert len(records_after) >= 1
+
+
+def test_a_worker_gone_before_the_writer_accepts_it_still_has_its_rows_written(tmp_path):
+    """At SIGTERM a worker may send what it holds and close before a (slow-starting) writer
+    accepts its connection: the writer's greeting then fails, the rows must not."""
+    address = str(tmp_path / "w.sock")
+    listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    listener.bind(address)
+    listener.listen(4)
+    control, stop = os.pipe()
+    served = result([1, 2], column("rate", "float64", [0.5, None]))
+    worker = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    worker.connect(address)
+    worker.sendall(shape_frame(0, shape_of(served)) + record_frame(0, MICROS, 2, "a" * 32,
+                                                                   payload(served, _feast_response(served))))
+    worker.close()
+    os.close(stop)  # the server's stop, before the writer ran at all
+    writer = Writer(listener, control, tmp_path / "logs", roll_bytes=1 << 30, roll_seconds=600)
+    writer.run()
+    os.close(control)
+    assert [(r["request_id"], r["driver_id"], r["rate"]) for r in rows(tmp_path / "logs")] == [
+        ("a" * 32, 1, 0.5), ("a" * 32, 2, None)]
