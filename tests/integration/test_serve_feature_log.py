@@ -109,8 +109,11 @@ def test_serving_workers_load_no_pyarrow_and_every_workers_rows_are_flushed_on_s
     logs = tmp_path / "logs"
     server = FeatureServer(repo.root, "--log-features", str(logs), workers=2).start()
     try:
-        for i in range(40):
+        for i in range(39):
             read(server, [i % 5 + 1])
+        status, rows = server.post("/get-online-features?format=rows",  # logged in Feast's shape too
+                                   {"features": ["stats:trips"], "entities": {"driver_id": [2]}})
+        assert status == 200 and rows == [{"driver_id": 2, "trips": repo.latest("stats", (2,))["trips"]}]
         workers = [pid for pid, cmdline in children(server.process.pid)
                    if WRITER not in cmdline and b"resource_tracker" not in cmdline]
         assert len(workers) == 2
@@ -123,4 +126,7 @@ def test_serving_workers_load_no_pyarrow_and_every_workers_rows_are_flushed_on_s
         code, err = server.terminate()
     assert "Traceback" not in err
     assert not list(logs.rglob("*.partial"))
-    assert len(logged_rows(logs)) == 40
+    logged = logged_rows(logs)
+    assert len(logged) == 40
+    assert {(r["driver_id"], r["trips"], r["trips__status"]) for r in logged if r["driver_id"] == 2} == {
+        (2, repo.latest("stats", (2,))["trips"], "PRESENT")}
