@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import base64
 import os
+import struct
 import time
 from itertools import accumulate, chain
 from pathlib import Path
@@ -128,25 +129,35 @@ class _ShapeRows:
         return self.chunks
 
     def _convert(self) -> dict[str, pa.Table]:
-        """A payload is [[values of each key and feature], [statuses of each feature]], a
-        feature's statuses one string when they are all the same (server/log_channel.py).
-        Columns are put together by C loops (zip, chain) and Arrow's run-end decoding; no
+        """A payload (server/log_channel.py) is the length of its JSON head, the head [[values
+        of each key and feature, or null for a column sent as raw 8-byte values], [statuses of
+        each feature, one string when all alike]], then the raw columns in order. Columns
+        are put together by C loops (zip, chain, join) and Arrow's run-end decoding; no
         Python runs per row."""
         keys, features = self.shape
-        payloads = orjson.loads(b"[" + b",".join(self.payloads) + b"]")  # one parse for the chunk
+        heads, raws = [], []
+        for body in self.payloads:
+            length = _HEAD_LENGTH.unpack_from(body)[0]
+            heads.append(body[4:4 + length])
+            raws.append(body[4 + length:])
+        payloads = orjson.loads(b"[" + b",".join(heads) + b"]")  # one parse for the chunk
         values_by_request, statuses_by_request = zip(*payloads)
-        values = [list(chain.from_iterable(column)) for column in zip(*values_by_request)]
+        dtypes = [dtype for _, dtype in keys] + [dtype for _, _, dtype in features]
+        if any(raws):
+            columns = _with_raw_columns(values_by_request, raws, self.counts, dtypes, len(keys))
+        else:
+            columns = [list(chain.from_iterable(column)) for column in zip(*values_by_request)]
         ends = pa.array(list(accumulate(self.counts)), pa.int32())  # each request a run of its entities
         common: dict[str, pa.Array] = {
             "request_time": _runs(ends, pa.array(self.micros, pa.int64())).cast(_TIMESTAMP),
             "request_id": _runs(ends, pa.array(self.ids, pa.string())),
         }
-        for (name, dtype), column in zip(keys, values):
-            common[name] = key_array(dtype, column)
+        for (name, dtype), column in zip(keys, columns):
+            common[name] = column if isinstance(column, pa.Array) else key_array(dtype, column)
         tables: dict[str, dict[str, pa.Array]] = {}
-        for (view, feature, dtype), column, statuses in zip(features, values[len(keys):], zip(*statuses_by_request)):
+        for (view, feature, dtype), column, statuses in zip(features, columns[len(keys):], zip(*statuses_by_request)):
             table = tables.setdefault(view, dict(common))
-            table[feature] = column_array(dtype, column)
+            table[feature] = column if isinstance(column, pa.Array) else column_array(dtype, column)
             table[f"{feature}__status"] = self._statuses(ends, statuses)
         return {view: pa.table(columns) for view, columns in tables.items()}
 
@@ -155,6 +166,41 @@ class _ShapeRows:
             return _runs(ends, pa.array(statuses, pa.string()))
         return pa.array(list(chain.from_iterable(s if isinstance(s, list) else [s] * n
                                                  for s, n in zip(statuses, self.counts))), pa.string())
+
+
+_HEAD_LENGTH = struct.Struct("<I")
+_RAW_TYPES = {"int64": pa.int64(), "float64": pa.float64()}  # what a worker may send raw (log_channel.RAW)
+
+
+def _with_raw_columns(values_by_request: tuple, raws: list[bytes], counts: list[int], dtypes: list[str | None],
+                      key_count: int) -> list[Any]:
+    """Each column as a flat list (all its parts JSON) or an Arrow array (some parts raw:
+    those become arrays over the bytes, joined without a Python pass over their values)."""
+    parts: list[list[Any]] = [[] for _ in dtypes]
+    for request_values, raw, count in zip(values_by_request, raws, counts):
+        at, size = 0, 8 * count
+        for column, given in zip(parts, request_values):
+            if given is None:
+                column.append(raw[at:at + size])
+                at += size
+            else:
+                column.append(given)
+    out: list[Any] = []
+    for index, (column, dtype) in enumerate(zip(parts, dtypes)):
+        if bytes not in set(map(type, column)):
+            out.append(list(chain.from_iterable(column)))
+            continue
+        target = _RAW_TYPES[dtype or ""]
+        if list not in set(map(type, column)):  # all raw: one buffer
+            data = b"".join(column)
+            out.append(pa.Array.from_buffers(target, len(data) // 8, [None, pa.py_buffer(data)]))
+            continue
+        arrays = [pa.Array.from_buffers(target, len(part) // 8, [None, pa.py_buffer(part)])
+                  if isinstance(part, bytes) else
+                  (pa.array(part, target) if index < key_count else column_array(dtype, part))
+                  for part in column]
+        out.append(pa.concat_arrays(arrays))
+    return out
 
 
 def _runs(ends: pa.Array, values: pa.Array) -> pa.Array:

@@ -232,3 +232,26 @@ def test_a_worker_gone_before_the_writer_accepts_it_still_has_its_rows_written(t
     os.close(control)
     assert [(r["request_id"], r["driver_id"], r["rate"]) for r in rows(tmp_path / "logs")] == [
         ("a" * 32, 1, 0.5), ("a" * 32, 2, None)]
+
+
+def test_wide_requests_send_numeric_columns_raw_and_read_back_the_same_mixed_with_json_parts(tmp_path):
+    """From 16 entities on, int64/float64 columns (keys too) without nulls travel as raw bytes;
+    a column with a null in one request travels as JSON there: both kinds in one chunk."""
+    n = 20
+    whole = result(list(range(n)), column("x", "float64", [math.nan, math.inf] + [i / 3 for i in range(n - 2)]),
+                   column("k", "int64", [2 ** 62] + list(range(n - 1))), column("s", "string", ["a"] * n))
+    holey = result(list(range(100, 100 + n)), column("x", "float64", [None] + [0.5] * (n - 1)),
+                   column("k", "int64", list(range(n))), column("s", "string", [None] * n))
+    assert payload(whole, _feast_response(whole))[4:].startswith(b"[[null,null,null,")  # keys, x, k raw
+    assert payload(holey, _feast_response(holey))[4:].startswith(b"[[null,[null,0.5")  # x with a null: JSON
+    log = ParquetLog(tmp_path)
+    assert log.write(pending(("a" * 32, whole), ("b" * 32, holey), ("c" * 32, whole))) == 3 * n
+    log.close()
+    table = pq.read_table(next((tmp_path / "stats").glob("*.parquet")))
+    assert table.schema.field("driver_id").type == pa.int64() and table.schema.field("k").type == pa.int64()
+    served = [whole, holey, whole]
+    assert table["driver_id"].to_pylist() == [d for r in served for d in r.keys["driver_id"]]
+    for index, name in enumerate(("x", "k", "s")):
+        assert nan_as_text(table[name].to_pylist()) == nan_as_text(
+            [v for r in served for v in r.features[index].values]), name
+        assert table[f"{name}__status"].to_pylist() == [s for r in served for s in r.features[index].statuses]
