@@ -11,7 +11,7 @@ from featurectl.app.features import Majors, Selection, resolve, view_label
 from featurectl.app.materialize import online_table, request_for
 from featurectl.core.definitions import Definitions
 from featurectl.core.errors import UsageError
-from featurectl.online.base import OnlineStore, OnlineTable
+from featurectl.online.base import OnlineRows, OnlineStore, OnlineTable
 
 _INT_RANGES = {"int32": 2**31, "int64": 2**63}
 _DECIMAL = re.compile(r"[+-]?[0-9]+")
@@ -148,12 +148,46 @@ class OnlineReader:
     def read_columns(self, refs: Sequence[str] | None, entities: Mapping[str, Sequence[Any]], now: datetime, *,
                      service: str | None = None, full_feature_names: bool = False) -> OnlineResult:
         """The entities as columns (join key -> one value per entity), as Feast's server takes them."""
+        planned = self._plan(refs, entities, service, full_feature_names)
+        return planned.result([self.store.read(table, keys, features, now) for table, keys, features in planned.reads])
+
+    async def read_columns_async(self, refs: Sequence[str] | None, entities: Mapping[str, Sequence[Any]],
+                                 now: datetime, *, service: str | None = None,
+                                 full_feature_names: bool = False) -> OnlineResult:
+        """`read_columns` for a server's event loop, the same plan and result: a store that batches
+        the reads of concurrent requests (`read_batched`: Redis sends them in one round trip)
+        has them awaited; another store is read as `read_columns` reads it."""
+        planned = self._plan(refs, entities, service, full_feature_names)
+        batched = getattr(self.store, "read_batched", None)
+        if batched is None:
+            rows = [self.store.read(table, keys, features, now) for table, keys, features in planned.reads]
+        else:
+            rows = await batched(planned.reads, now)
+        return planned.result(rows)
+
+    def _plan(self, refs: Sequence[str] | None, entities: Mapping[str, Sequence[Any]], service: str | None,
+              full_feature_names: bool) -> "_Planned":
         count = _entity_count(entities)
         request = self._request(tuple(refs or ()), service, full_feature_names, tuple(entities))
         keys = {k: _key_column(k, values, request.key_types.get(k)) for k, values in entities.items()}
+        reads = [(table, _entity_keys(keys, table.join_keys, label, count), features)
+                 for label, table, features in request.tables]
+        return _Planned(request, keys, reads)
+
+
+@dataclass(slots=True)
+class _Planned:
+    """One online read resolved: the store reads it needs (table, key tuples, features), one per
+    view, and how their rows become the result."""
+
+    request: _OnlineRequest
+    keys: dict[str, list[Any]]
+    reads: list[tuple[OnlineTable, list[tuple[Any, ...]], tuple[str, ...]]]
+
+    def result(self, read: Sequence[OnlineRows]) -> OnlineResult:
+        request = self.request
         views: dict[str, tuple[Any, list[str], list[datetime | None]]] = {}
-        for label, table, features in request.tables:
-            rows = self.store.read(table, _entity_keys(keys, table.join_keys, label, count), features, now)
+        for (label, _, _), rows in zip(request.tables, read):
             views[label] = (rows, *_view_statuses(rows))
         columns = []
         for view_name, feature, out in request.selection.output_names:
@@ -162,6 +196,7 @@ class OnlineReader:
             statuses = [(NULL_VALUE if v is None else PRESENT) if f is PRESENT else f for v, f in zip(values, found)]
             columns.append(FeatureColumn(out, view_name, feature, request.dtypes[(view_name, feature)],
                                          values, statuses, times))
+        keys = self.keys
         return OnlineResult(keys, columns, {k: request.key_types.get(k) for k in keys})
 
 

@@ -36,6 +36,7 @@ applied when reading (docs/decisions.md, "Redis keys and expiry").
 """
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import os
 import socket
@@ -309,6 +310,42 @@ class _Standalone:
         except BaseException:
             connection.disconnect()  # a reply may be left unread: never reuse this connection as is
             raise
+
+    def mget_soon(self, key_lists: list[list[bytes]]) -> asyncio.Future:
+        """The records of each key list, as `mget` reads them, from one MGET shared with the other
+        reads this thread's event loop is handed before it next runs its callbacks: a server
+        worker's concurrent requests cost one round trip (one send, one wake-up of redis-server,
+        one reply) between them instead of one each. The MGET runs in a callback scheduled by
+        the first read waiting (`call_soon`: after every task already ready has had its turn)."""
+        loop = asyncio.get_running_loop()
+        future = loop.create_future()
+        waiting = getattr(self._kept, "waiting", None)
+        if waiting is None:
+            waiting = self._kept.waiting = []
+        if not waiting:
+            loop.call_soon(self._flush, waiting)
+        waiting.append((key_lists, future))
+        return future
+
+    def _flush(self, waiting: list[tuple[list[list[bytes]], asyncio.Future]]) -> None:
+        batch = waiting[:]
+        waiting.clear()
+        keys = [key for key_lists, _ in batch for key_list in key_lists for key in key_list]
+        try:
+            records = self.mget(keys) if keys else []
+        except Exception as exc:  # every read of the batch fails alike (and reconnects next time)
+            for _, future in batch:
+                if not future.done():
+                    future.set_exception(exc)
+            return
+        at = 0
+        for key_lists, future in batch:
+            parts = []
+            for key_list in key_lists:
+                parts.append(records[at:at + len(key_list)])
+                at += len(key_list)
+            if not future.done():  # a request cancelled meanwhile
+                future.set_result(parts)
 
     def layout(self, table: OnlineTable, batch: pa.RecordBatch,
                encoder: encoding.ValueEncoder) -> tuple[pa.BinaryArray, Optional[pa.Array], list[Group]]:
@@ -798,6 +835,26 @@ class RedisOnlineStore:
                     records[i] = record
             stored = self._stored(table, encoded, records)
         return self._rows(table, encoded, stored, features, now)
+
+    async def read_batched(self, reads: Sequence[tuple[OnlineTable, Sequence[tuple[Any, ...]], Sequence[str]]],
+                           now: datetime) -> list[OnlineRows]:
+        """`read` of each (table, keys, features), awaited on an event loop: on one server the keys
+        of every read, and of the reads of other requests waiting on the same loop, go in one
+        MGET (`_Standalone.mget_soon`); a cluster's reads are made as `read` makes them."""
+        space = self._space
+        if not isinstance(space, _Standalone):
+            return [self.read(table, keys, features, now) for table, keys, features in reads]
+        encoded = []
+        for table, keys, _ in reads:
+            prefix = encoding.key_prefix(table)
+            encoded.append([encoding.encode_key(table, key, prefix) for key in keys])
+        try:
+            replies = await space.mget_soon(encoded)
+        except _ERRORS as exc:
+            views = ", ".join(repr(table.view) for table, _, _ in reads)
+            raise self._error(f"reading view {views}", exc) from None
+        return [self._rows(table, keys, self._stored(table, keys, found), features, now)
+                for (table, _, features), keys, found in zip(reads, encoded, replies)]
 
     def _stored(self, table: OnlineTable, encoded: list[bytes],
                 records: list[bytes | None]) -> list[tuple[int, bytes] | None]:

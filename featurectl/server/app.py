@@ -106,8 +106,10 @@ class Server:
             raise ApiError(503, "STORE_UNAVAILABLE", f"no applied definitions to serve: {self.state.registry_error}")
         return reader
 
-    def online_features(self, raw: bytes, query_format: str | None) -> tuple[bytes, str]:
-        """POST /get-online-features: the encoded answer and its request id."""
+    async def online_features(self, raw: bytes, query_format: str | None) -> tuple[bytes, str]:
+        """POST /get-online-features: the encoded answer and its request id. The store read is
+        awaited: the Redis store sends the reads of the requests this worker has in hand in one
+        round trip (`read_columns_async`)."""
         body = _parse_body(raw)
         features = _field(body, "features", list, "a list of 'view:feature' references")
         service = _field(body, "feature_service", str, "a feature service name")
@@ -126,7 +128,8 @@ class Server:
         if features is not None and not all(isinstance(f, str) for f in features):
             raise ApiError(400, "BAD_REQUEST", "field 'features' must be a list of 'view:feature' strings")
         now = _now()
-        result = self._reader().read_columns(features, entities, now, service=service, full_feature_names=full)
+        result = await self._reader().read_columns_async(features, entities, now, service=service,
+                                                         full_feature_names=full)
         request_id = self._request_ids.next()
         response = _feast_response(result) if query_format != "rows" or self.logger is not None else None
         answer = _dumps(_rows(result) if query_format == "rows" else response)
@@ -247,7 +250,7 @@ class OnlineFeaturesEndpoint:
             return 499
         headers = []
         try:
-            body, request_id = self.server.online_features(raw, _query_format(scope["query_string"]))
+            body, request_id = await self.server.online_features(raw, _query_format(scope["query_string"]))
             status = 200
             headers.append((b"x-request-id", request_id.encode()))
         except Exception as exc:

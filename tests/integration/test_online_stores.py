@@ -2,6 +2,7 @@
 server, a private 3-node Redis Cluster)."""
 from __future__ import annotations
 
+import asyncio
 import math
 from datetime import datetime, timedelta, timezone
 
@@ -304,6 +305,86 @@ def test_a_redis_connection_the_server_closed_between_calls_is_reconnected_not_a
             assert raw.client_kill_filter(_type="normal", skipme=True) >= 1
             assert read(store, STATS, [(1,), (2,)]).values["trips"] == [0, 1]
             assert store.write(STATS, stats_batch([3], T0)) == 1
+    finally:
+        store.close()
+        raw.close()
+
+
+def _mget_calls(url: str) -> int:
+    with redis_client.Redis.from_url(url) as raw:
+        return int(raw.info("commandstats").get("cmdstat_mget", {}).get("calls", 0))
+
+
+def _gather(store, *reads, now):
+    """read_batched of each request's reads, all awaited at once on one event loop (as a server
+    worker's concurrent requests are); an error comes back in the request's place."""
+    async def main():
+        return await asyncio.gather(*(store.read_batched(r, now) for r in reads), return_exceptions=True)
+    return asyncio.run(main())
+
+
+MAJOR2 = OnlineTable("rides", "driver_stats", 2, STATS.join_keys, STATS.features, 0)
+
+
+def test_concurrent_reads_on_one_event_loop_share_one_mget_and_each_gets_its_own_rows(redis_store):
+    """The server's Redis reads: the keys of every request a worker has in hand go in one MGET
+    (one round trip between them); each request must still get exactly its own rows: newer-wins,
+    majors side by side, missing entities, repeated keys, the features it asked for."""
+    store, _ = redis_store()
+    now = T0 + timedelta(days=1)
+    store.write(STATS, stats_batch([1, 2, 3], T0, trips=[10, 20, 30]))
+    store.write(STATS, stats_batch([2], T0 - timedelta(hours=1), trips=[99]))  # older: never wins
+    store.write(MAJOR2, stats_batch([1], T0, trips=[7]))
+    requests = [
+        [(STATS, [(2,), (4,)], ["trips"])],
+        [(STATS, [(1,)], ["trips", "name"]), (MAJOR2, [(1,), (2,)], ["trips"])],
+        [(STATS, [(3,), (3,), (1,)], ["name"])],
+    ]
+    before = 0 if store.cluster else _mget_calls(store.url)
+    answers = _gather(store, *requests, now=now)
+    if not store.cluster:  # a cluster's reads go per slot, as `read` sends them
+        assert _mget_calls(store.url) - before == 1
+    for reads, rows in zip(requests, answers):
+        assert [(r.event_timestamps, r.values) for r in rows] == \
+            [(e.event_timestamps, e.values) for e in (read(store, t, k, f, now) for t, k, f in reads)]
+    assert answers[0][0].values == {"trips": [20, None]}
+    assert answers[1][1].values == {"trips": [7, None]}
+    assert answers[2][0].values == {"name": ["d3", "d3", "d1"]}
+
+
+def test_a_redis_outage_fails_every_read_of_a_batch_and_the_next_batch_reconnects(redis_server, clean_redis):
+    store = RedisOnlineStore(clean_redis, timeout=2)
+    raw = redis_client.Redis.from_url(clean_redis)
+    now = T0 + timedelta(days=1)
+    requests = [[(STATS, [(1,)], ["trips"])], [(STATS, [(2,), (1,)], ["trips"])]]
+    try:
+        store.write(STATS, stats_batch([1, 2], T0, trips=[5, 6]))
+        assert [rows[0].values for rows in _gather(store, *requests, now=now)] == [{"trips": [5]}, {"trips": [6, 5]}]
+        raw.client_kill_filter(_type="normal", skipme=True)  # the server closed the loop thread's connection
+        assert [rows[0].values for rows in _gather(store, *requests, now=now)] == [{"trips": [5]}, {"trips": [6, 5]}]
+        redis_server.kill()
+        failed = _gather(store, *requests, now=now)
+        assert all(isinstance(f, OnlineStoreError) and clean_redis in str(f) and "'driver_stats'" in str(f)
+                   for f in failed), failed
+        redis_server.start()
+        store.write(STATS, stats_batch([1], T0, trips=[8]))
+        assert [rows[0].values for rows in _gather(store, *requests, now=now)] == [{"trips": [8]}, {"trips": [None, 8]}]
+    finally:
+        store.close()
+        raw.close()
+        redis_server.start()
+
+
+def test_a_foreign_value_fails_only_the_request_of_a_batch_that_reads_it(clean_redis):
+    store = RedisOnlineStore(clean_redis)
+    raw = redis_client.Redis.from_url(clean_redis)
+    now = T0 + timedelta(days=1)
+    try:
+        store.write(STATS, stats_batch([1], T0, trips=[5]))
+        raw.set(encoding.key_prefix(STATS) + b"2", b"not featurectl's")
+        mine, theirs = _gather(store, [(STATS, [(1,)], ["trips"])], [(STATS, [(2,)], ["trips"])], now=now)
+        assert mine[0].values == {"trips": [5]}
+        assert isinstance(theirs, OnlineStoreError) and "holds a value featurectl did not write" in str(theirs)
     finally:
         store.close()
         raw.close()

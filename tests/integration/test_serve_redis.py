@@ -77,3 +77,25 @@ def test_push_to_redis_newer_wins_latest_of_a_batch_wins_and_a_refusal_writes_no
             "conv_rate": [0.1, 1.5], "trips": [1, 2], "label": ["x", "y"]}})
         assert (status, body["error"]) == (422, "INVALID_ROWS") and "conv_rate: above max 1" in body["report"]["violations"]
         assert read([1, 2, 9]) == rows
+
+def test_concurrent_requests_on_redis_each_get_their_own_values(tmp_path, clean_redis):
+    """A worker sends the Redis reads of the requests it has in hand in one MGET: many clients
+    at once, each asking for other drivers and features, must each get exactly their answer."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    repo = ServingRepo.served(tmp_path / "repo", online_store=f"{{type: redis, url: '{clean_redis}'}}")
+    asks = [(DRIVERS[i % 5:] + [99] + DRIVERS[:i % 3], ["stats:trips"] if i % 2 else ["stats:trips", "recent:score"])
+            for i in range(96)]
+    with FeatureServer(repo.root, workers=1) as server:
+        def ask(one):
+            drivers, features = one
+            return server.post("/get-online-features?format=rows", {"features": features, "entities": {"driver_id": drivers}})
+
+        with ThreadPoolExecutor(16) as pool:
+            answers = list(pool.map(ask, asks))
+    for (drivers, features), (status, rows) in zip(asks, answers):
+        assert status == 200
+        assert [r["driver_id"] for r in rows] == drivers
+        expected = [repo.latest("stats", (d,)) for d in drivers]
+        assert [r["trips"] for r in rows] == [None if e is None else e["trips"] for e in expected]
+        assert ("score" in rows[0]) == (len(features) == 2)
