@@ -279,14 +279,17 @@ class _Standalone:
         a failed exchange disconnects, as redis-py does, so the next call connects again."""
         connection = self._connection()
         try:
-            parser = connection._parser
-            if _pack_command is None or type(parser) is not _HiredisParser:
-                connection.send_packed_command(connection.pack_command("MGET", *keys), check_health=False)
-                return cast("list[Any]", connection.read_response())
             if connection._sock is None:
                 connection.connect()
-            sock, reader, buffer = parser._sock, parser._reader, parser._buffer
-            push = parser._hiredis_PushNotificationType  # RESP3 (redis-py 8's default) may interleave pushes
+            parser = connection._parser
+            # redis-py's hiredis parser keeps the socket, its reader and a buffer (private names,
+            # checked here: a redis-py that renames them takes its own public path below).
+            sock, reader, buffer = (getattr(parser, name, None) for name in ("_sock", "_reader", "_buffer"))
+            if _pack_command is None or type(parser) is not _HiredisParser or sock is None or reader is None \
+                    or buffer is None:
+                connection.send_packed_command(connection.pack_command("MGET", *keys), check_health=False)
+                return cast("list[Any]", connection.read_response())
+            push = getattr(parser, "_hiredis_PushNotificationType", None)  # RESP3 (redis-py 8's default) may push
             try:
                 sock.sendall(_pack_command(("MGET", *keys)))
                 while True:
@@ -301,9 +304,9 @@ class _Standalone:
                     else:
                         break
             except socket.timeout:
-                raise RedisTimeoutError(f"Timeout talking to {connection._host_error()}") from None
+                raise RedisTimeoutError("Timeout reading from socket") from None
             except OSError as exc:
-                raise RedisConnectionError(f"Error talking to {connection._host_error()}: {exc}") from None
+                raise RedisConnectionError(f"Error while talking to the server: {exc}") from None
             if isinstance(reply, Exception):  # an error reply, built by redis-py's parse_error
                 raise reply
             return cast("list[Any]", reply)
