@@ -322,9 +322,10 @@ class _Standalone:
         the first read waiting (`call_soon`: after every task already ready has had its turn)."""
         loop = asyncio.get_running_loop()
         future = loop.create_future()
-        waiting = getattr(self._kept, "waiting", None)
-        if waiting is None:
-            waiting = self._kept.waiting = []
+        batch = getattr(self._kept, "batch", None)
+        if batch is None or batch[0] is not loop:  # a thread's first loop, or a new one (asyncio.run again)
+            batch = self._kept.batch = (loop, [])
+        waiting = batch[1]
         if not waiting:
             loop.call_soon(self._flush, waiting)
         waiting.append((key_lists, future))

@@ -375,6 +375,28 @@ def test_a_redis_outage_fails_every_read_of_a_batch_and_the_next_batch_reconnect
         redis_server.start()
 
 
+def test_a_read_left_waiting_by_a_loop_that_stopped_does_not_block_the_next_loop(clean_redis):
+    """A loop stopped between queueing a read and its MGET callback (a shutdown) must not leave
+    the thread's queue looking busy: the next loop's reads would wait for a flush never scheduled."""
+    store = RedisOnlineStore(clean_redis)
+    now = T0 + timedelta(days=1)
+    try:
+        store.write(STATS, stats_batch([1], T0, trips=[5]))
+        stopped = asyncio.new_event_loop()
+
+        async def queue_and_stop():
+            stopped.stop()  # the loop ends before the MGET callback runs
+            await store.read_batched([(STATS, [(1,)], ["trips"])], now)
+
+        stopped.create_task(queue_and_stop())
+        stopped.run_forever()
+        stopped.close()
+        answer = asyncio.run(asyncio.wait_for(store.read_batched([(STATS, [(1,)], ["trips"])], now), 5))
+        assert answer[0].values == {"trips": [5]}
+    finally:
+        store.close()
+
+
 def test_a_foreign_value_fails_only_the_request_of_a_batch_that_reads_it(clean_redis):
     store = RedisOnlineStore(clean_redis)
     raw = redis_client.Redis.from_url(clean_redis)
