@@ -325,7 +325,7 @@ class _Standalone:
         batch = getattr(self._kept, "batch", None)
         if batch is None or batch[0] is not loop:  # a thread's first loop, or a new one (asyncio.run again)
             batch = self._kept.batch = (loop, [])
-        waiting = batch[1]
+        waiting: list[tuple[list[list[bytes]], asyncio.Future]] = batch[1]
         if not waiting:
             loop.call_soon(self._flush, waiting)
         waiting.append((key_lists, future))
