@@ -78,7 +78,7 @@ def run_peers(peers: list[str], tasks: list[str], data: Path, pit_data: Path, it
                 for p in peers:
                     if p == "feast" and task in FLOORS:
                         continue
-                    d = pit_data if task == "pit" else data
+                    d = pit_data if task in ("pit", "floor-pit") else data  # the PIT floor joins the same data
                     print(f"round {r + 1}/{repeat}", end=" ", file=sys.stderr)
                     rounds[p][task].append(
                         run_task_for(p, task, d, works[p], urls[p], iters, nice, ttl_days))
