@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import json
 import socket
+import subprocess
+import sys
 from pathlib import Path
 
 import pyarrow as pa
@@ -222,3 +224,16 @@ def test_the_table_of_command_modules_names_every_command_where_it_is_defined() 
                for c in main.app.registered_commands}
     table = {(name, f"featurectl.cli.{module}") for module, names in main.COMMAND_MODULES.items() for name in names}
     assert defined == table
+
+
+def test_cli_children_import_the_featurectl_under_test(tmp_path):
+    """A child started with the fixtures' environment imports the same featurectl as this test
+    process: from a second worktree the venv's editable install would hand it another
+    checkout's code (this session's first worktree suite runs drove main's server that way)."""
+    import featurectl
+    from tests.fixtures.repos import cli_env
+
+    result = subprocess.run([sys.executable, "-c", "import featurectl; print(featurectl.__file__)"],
+                            cwd=tmp_path, env=cli_env(), capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    assert Path(result.stdout.strip()).resolve() == Path(featurectl.__file__).resolve()

@@ -11,7 +11,7 @@ import sys
 import pytest
 import yaml
 
-from tests.fixtures.repos import copy_example_repo, run_featurectl
+from tests.fixtures.repos import cli_env, copy_example_repo, run_featurectl
 
 DATA_STACK = ("duckdb", "pyarrow", "psycopg", "redis", "hiredis", "pyspark", "py4j")
 # PYTHONPROFILEIMPORTTIME (= python -X importtime) writes one stderr line per module imported.
@@ -97,6 +97,7 @@ def test_the_cli_freezes_the_collector_before_the_interpreter_shuts_down(tmp_pat
             "sys.argv = ['featurectl', 'rules']\n"
             "from featurectl.cli.main import main\n"
             "main()\n")
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path, timeout=60)
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path, timeout=60,
+                            env=cli_env())
     assert result.returncode == 0, result.stderr
     assert result.stdout.rstrip().endswith("frozen: True"), result.stdout[-200:]
