@@ -110,6 +110,15 @@ def test_features_of_two_views_in_one_request_go_to_each_views_file(tmp_path):
 
 # --- the worker's channel -------------------------------------------------------------------
 
+def unix_listener(folder, backlog: int) -> tuple[str, socket.socket]:
+    """A listening Unix socket standing in for the writer: its address and the socket."""
+    address = str(folder / "w.sock")
+    listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    listener.bind(address)
+    listener.listen(backlog)
+    return address, listener
+
+
 def read_frames(data: bytes) -> list[tuple[bytes, int]]:
     """(kind, entities) of each whole frame, and nothing of a trailing part."""
     frames, at = [], 0
@@ -130,10 +139,7 @@ def receive_all(sock: socket.socket, timeout: float = 5.0) -> bytes:
 
 
 def test_a_full_buffer_drops_and_counts_and_never_blocks_then_everything_kept_is_delivered(tmp_path):
-    address = str(tmp_path / "w.sock")
-    listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    listener.bind(address)
-    listener.listen(1)
+    address, listener = unix_listener(tmp_path, backlog=1)
     metrics = Metrics()
     big = result(list(range(200)), column("rate", "float64", [0.5] * 200))
     body = _feast_response(big)
@@ -166,10 +172,7 @@ def test_a_full_buffer_drops_and_counts_and_never_blocks_then_everything_kept_is
 
 def test_a_writer_lost_mid_frame_costs_that_frame_only_and_the_rest_goes_to_the_next_writer(tmp_path, monkeypatch):
     monkeypatch.setattr(log_channel, "RECONNECT_SECONDS", 0.05)
-    address = str(tmp_path / "w.sock")
-    listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    listener.bind(address)
-    listener.listen(4)
+    address, listener = unix_listener(tmp_path, backlog=4)
     metrics = Metrics()
     served = result(list(range(50)), column("rate", "float64", [0.25] * 50))
     body = _feast_response(served)
@@ -215,10 +218,7 @@ def test_a_writer_lost_mid_frame_costs_that_frame_only_and_the_rest_goes_to_the_
 def test_a_worker_gone_before_the_writer_accepts_it_still_has_its_rows_written(tmp_path):
     """At SIGTERM a worker may send what it holds and close before a (slow-starting) writer
     accepts its connection: the writer's greeting then fails, the rows must not."""
-    address = str(tmp_path / "w.sock")
-    listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    listener.bind(address)
-    listener.listen(4)
+    address, listener = unix_listener(tmp_path, backlog=4)
     control, stop = os.pipe()
     served = result([1, 2], column("rate", "float64", [0.5, None]))
     worker = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)

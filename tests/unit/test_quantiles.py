@@ -23,6 +23,15 @@ def lerp(lower: float, upper: float, weight: float) -> float:
     return lower + (upper - lower) * weight
 
 
+def split_at_quantiles(ordered: np.ndarray, edges: list[float], quantiles) -> tuple[list[float], list[float], list[int]]:
+    """The quantiles (cuts) of the sorted values, and the grid split at them as the engine splits it."""
+    pairs = neighbours(ordered, order_ranks(len(ordered), quantiles))
+    cuts = [lerp(*pair) for pair in pairs]
+    points = [*edges, *(v for lower, upper, _ in pairs for v in (lower, upper))]
+    merged, split = split_grid(edges, cuts, pairs, dict(zip(points, ends_at(ordered, points))), len(ordered))
+    return cuts, merged, split
+
+
 rng = np.random.default_rng(11)
 CASES = {
     "normal": rng.normal(3, 2, 20_000),
@@ -63,10 +72,7 @@ def test_bin_counts_equal_placing_each_value(name, grid):
 def test_splitting_the_grid_at_the_deciles_counts_each_part_exactly(name, grid):
     values = CASES[name]
     ordered, edges = np.sort(values), grids(values)[grid]
-    pairs = neighbours(ordered, order_ranks(len(values), DECILES))
-    cuts = [lerp(*pair) for pair in pairs]
-    points = [*edges, *(v for lower, upper, _ in pairs for v in (lower, upper))]
-    merged, split = split_grid(edges, cuts, pairs, dict(zip(points, ends_at(ordered, points))), len(values))
+    cuts, merged, split = split_at_quantiles(ordered, edges, DECILES)
     assert merged == sorted(set(edges) | set(cuts))
     assert split == fine_counts(values, merged)
 
@@ -77,9 +83,6 @@ def test_any_split_of_any_grid_counts_exactly(values, grid, quantiles):
     """Ties everywhere, cuts on edges and between them, edges outside the values."""
     data = np.array(values, float)
     ordered, edges = np.sort(data), sorted(float(g) for g in grid)
-    pairs = neighbours(ordered, order_ranks(len(data), quantiles))
-    cuts = [lerp(*pair) for pair in pairs]
-    points = [*edges, *(v for lower, upper, _ in pairs for v in (lower, upper))]
-    merged, split = split_grid(edges, cuts, pairs, dict(zip(points, ends_at(ordered, points))), len(data))
+    cuts, merged, split = split_at_quantiles(ordered, edges, quantiles)
     assert merged == sorted(set(edges) | set(cuts))
     assert split == fine_counts(data, merged)
