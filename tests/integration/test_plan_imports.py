@@ -101,3 +101,23 @@ def test_the_cli_freezes_the_collector_before_the_interpreter_shuts_down(tmp_pat
                             env=cli_env())
     assert result.returncode == 0, result.stderr
     assert result.stdout.rstrip().endswith("frozen: True"), result.stdout[-200:]
+
+
+def test_get_historical_from_and_to_parquet_never_imports_pandas(tmp_path):
+    """pandas costs ~0.3 s of a whole get-historical process (docs/benchmarks.md): reading the
+    entity file through pyarrow's dataset layer, pa.repeat and pa.array load it."""
+    import pyarrow.csv as pcsv
+    import pyarrow.parquet as pq
+
+    repo = copy_example_repo(tmp_path / "repo")
+    assert run_featurectl("apply", cwd=repo).code == 0
+    entities = tmp_path / "entities.parquet"
+    pq.write_table(pcsv.read_csv(repo / "data" / "training_entities.csv"), entities)
+    out = tmp_path / "training.parquet"
+    result = run_featurectl("get-historical", "--entities", str(entities), "--features", "driver_stats:conv_rate",
+                            "--output", str(out), cwd=repo, env={"PYTHONPROFILEIMPORTTIME": "1"})
+    assert result.code == 0, result.output
+    assert pq.read_table(out).num_rows == pq.read_metadata(entities).num_rows
+    loaded = {m.split(".")[0] for m in imported(result.stderr)}
+    assert {"duckdb", "pyarrow"} <= loaded  # the join really ran, and was traced
+    assert "pandas" not in loaded
