@@ -56,14 +56,18 @@ def floor_latest(data: Path, meta: dict) -> dict:
             "rows_ok": rows[0] == meta["distinct_feature_ids"]}
 
 
+def _pit_sql(data: Path) -> str:
+    feats = ", ".join(f"f.{f}" for f in FEATURES)
+    return (f"SELECT e.driver_id, e.event_timestamp, {feats} FROM "
+            f"(SELECT *, row_number() OVER () AS __row FROM read_parquet('{(data / 'entity_df.parquet').as_posix()}')) e "
+            f"ASOF LEFT JOIN read_parquet('{(data / 'features.parquet').as_posix()}') f "
+            f"ON e.driver_id = f.driver_id AND e.event_timestamp >= f.event_timestamp ORDER BY e.__row")
+
+
 def floor_pit(data: Path, meta: dict) -> dict:
     import duckdb
 
-    feats = ", ".join(f"f.{f}" for f in FEATURES)
-    sql = (f"SELECT e.driver_id, e.event_timestamp, {feats} FROM "
-           f"(SELECT *, row_number() OVER () AS __row FROM read_parquet('{(data / 'entity_df.parquet').as_posix()}')) e "
-           f"ASOF LEFT JOIN read_parquet('{(data / 'features.parquet').as_posix()}') f "
-           f"ON e.driver_id = f.driver_id AND e.event_timestamp >= f.event_timestamp ORDER BY e.__row")
+    sql = _pit_sql(data)
     rows = []
 
     def call() -> None:
@@ -74,6 +78,34 @@ def floor_pit(data: Path, meta: dict) -> dict:
     figures = _figures(call)
     return {**figures, "entity_rows": meta["entity_df_rows"], "feature_rows": meta["feature_rows"],
             "rows": rows[0], "rows_ok": rows[0] == meta["entity_df_rows"]}
+
+
+def floor_pit_write(data: Path, out: Path) -> dict:
+    """The floor of a whole `get-historical` process: floor-pit's query (repeat calls) plus
+    writing its result as get-historical writes one (pyarrow's ParquetWriter, batch by batch,
+    its default settings). Process start and imports are not in it."""
+    import duckdb
+    import pyarrow.parquet as pq
+
+    sql = _pit_sql(data)
+    tables = []
+
+    def query() -> None:
+        con = duckdb.connect()
+        tables.append(con.sql(sql).to_arrow_table())
+        con.close()
+
+    def write() -> None:
+        table = tables[-1]
+        with pq.ParquetWriter(out, table.schema) as writer:
+            for batch in table.to_batches():
+                writer.write_batch(batch)
+
+    query()
+    pit = statistics.median(timed(query)[1] for _ in range(WARM_CALLS))
+    seconds = statistics.median(timed(write)[1] for _ in range(WARM_CALLS))
+    out.unlink(missing_ok=True)
+    return {"pit_seconds": round(pit, 3), "write_seconds": round(seconds, 3), "rows": tables[-1].num_rows}
 
 
 def _payloads(store, meta: dict, prefix: bool):
@@ -182,3 +214,12 @@ def run_floor(task: str, store, meta: dict, args) -> dict:
     else:
         out = floor_redis(store, meta, args.redis_url)
     return {**out, "task_s": round(time.perf_counter() - started, 3)}
+
+
+if __name__ == "__main__":  # bench/cli_start.py's floor child: floors.py --pit-write DATA OUT
+    import json
+    import sys
+
+    if sys.argv[1:2] != ["--pit-write"] or len(sys.argv) != 4:
+        raise SystemExit("usage: floors.py --pit-write DATA_DIR OUT.parquet")
+    print(json.dumps(floor_pit_write(Path(sys.argv[2]), Path(sys.argv[3]))))
