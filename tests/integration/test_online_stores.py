@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import math
+from dataclasses import replace
 from datetime import datetime, timedelta, timezone
 
 import pyarrow as pa
@@ -465,6 +466,39 @@ def test_key_ttl_seconds_expires_keys_that_long_after_their_last_write(redis_sto
     assert 595_000 < raw.pttl(key) <= 600_000
     assert store.write(TTL_VIEW, ttl_batch(T0 - timedelta(days=31))) == 0  # older: refused, expiry kept
     assert raw.pttl(key) <= 600_000
+
+
+def test_an_identical_record_is_left_in_place_and_counted_as_written(redis_store):
+    """A repeated window rewrites nothing it would not change (a third of the script's server
+    time); an expiry put on the key from outside shows that it was left in place."""
+    store, raw = redis_store()
+    store.write(TTL_VIEW, ttl_batch(T0))
+    (key,) = value_keys(raw)
+    raw.pexpire(key, 3_600_000)
+    assert store.write(TTL_VIEW, ttl_batch(T0)) == 1
+    assert raw.pttl(key) > 0  # not rewritten
+    assert store.write(TTL_VIEW, ttl_batch(T0, trips=2)) == 1  # same time, another value: rewritten
+    assert raw.pttl(key) == -1
+    assert read(store, TTL_VIEW, [(1,)], now=T0).values == {"trips": [2]}
+
+
+def test_an_identical_rewrite_without_key_ttl_seconds_clears_an_expiry_written_with_it(redis_store):
+    """Identical records are skipped only in a group no expiring write has touched: after
+    key_ttl_seconds is dropped from the config, rewriting the window clears every key's expiry,
+    whichever write came first."""
+    expiring, raw = redis_store(key_ttl_seconds=600)
+    plain, _ = redis_store()
+    expiring.write(TTL_VIEW, ttl_batch(T0))  # the group's first write sets an expiry
+    (key,) = value_keys(raw)
+    assert plain.write(TTL_VIEW, ttl_batch(T0)) == 1
+    assert raw.pttl(key) == -1
+    other = replace(TTL_VIEW, major=2)
+    plain.write(other, ttl_batch(T0))  # the group's first write sets none, then one with an expiry
+    assert expiring.write(other, ttl_batch(T0)) == 1
+    (key2,) = [k for k in value_keys(raw) if k != key]
+    assert 0 < raw.pttl(key2) <= 600_000
+    assert plain.write(other, ttl_batch(T0)) == 1
+    assert raw.pttl(key2) == -1
 
 
 def test_a_key_of_another_type_fails_the_write_before_its_chunk_writes_anything(redis_store):
