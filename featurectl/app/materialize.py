@@ -188,28 +188,54 @@ class Materializer:
         self.progress.start(run, run.rows_read)
         latest = run.report.latest if run.report is not None else None
         batches: Generator
+        # A store that splits its write (base.py: `prepare_write`) has each batch prepared on the
+        # reading thread, in batches of its own size: its server writes one while the next is read.
+        prepare = None if latest is not None else getattr(self.online, "prepare_write", None)
         if latest is not None:
             # Selected while validating (pushed rows), in memory: written as one batch, so one
             # transaction of the store, all or nothing (DuckDB hands it in several chunks).
             batches = (batch for batch in latest.combine_chunks().to_batches())
         else:
-            reader = self.offline.latest_rows(request, run.start, run.end, batch_size=WRITE_BATCH, rows=rows)
+            size = getattr(self.online, "write_batch_rows", WRITE_BATCH)
+            reader = self.offline.latest_rows(request, run.start, run.end, batch_size=size, rows=rows)
             batches = _closing_batches(reader)
+            if prepare is not None:
+                batches = _prepared(batches, table, prepare)
             # The thread pays only when a next batch can be read while one is written; for a
             # window of one batch it would cost a thread start (~3 ms) for nothing.
-            if run.rows_read > WRITE_BATCH:
+            if run.rows_read > size:
                 batches = prefetched(batches)
         try:
             for batch in batches:
                 try:
-                    run.entities_written += self.online.write(table, batch)
+                    run.entities_written += self.online.write_prepared(batch) if prepare is not None else \
+                        self.online.write(table, batch)
                 except ValueError as exc:  # rows the store cannot hold, e.g. a timestamp beyond its range
-                    raise OnlineStoreError(f"cannot write view '{table.view}' to the online store: {exc}") from None
+                    raise _unwritable(table, exc) from None
                 self.progress.advance(run, batch.num_rows)
         finally:
             batches.close()  # ends the producer thread now, not when garbage is collected
             if latest is not None and run.report is not None:
                 run.report = replace(run.report, latest=None)  # the run outlives the rows it wrote
+
+
+def _unwritable(table: OnlineTable, exc: ValueError) -> OnlineStoreError:
+    return OnlineStoreError(f"cannot write view '{table.view}' to the online store: {exc}")
+
+
+def _prepared(batches: Iterator, table: OnlineTable, prepare) -> Generator:
+    """Each batch as the store's `prepare_write` leaves it; the batches are closed at the end."""
+    try:
+        for batch in batches:
+            try:
+                prepared = prepare(table, batch)
+            except ValueError as exc:
+                raise _unwritable(table, exc) from None
+            yield prepared
+    finally:
+        close = getattr(batches, "close", None)
+        if close is not None:
+            close()
 
 
 def _closing_batches(reader) -> Generator:

@@ -61,7 +61,12 @@ class OnlineStore(Protocol):
 
         The port hands over a whole batch, never one entity at a time, so that a backend can
         group the batch's keys as its server needs inside one call (a Redis Cluster backend by
-        hash slot, one pipeline per node); the newer-wins rule holds per entity."""
+        hash slot, one pipeline per node); the newer-wins rule holds per entity.
+
+        Optionally a store splits it in two, `prepare_write(table, batch)` (no I/O; returns an
+        object with `num_rows`) and `write_prepared(prepared)` (the I/O; returns what `write`
+        does), and names its batch size `write_batch_rows`: materialize then prepares the next
+        batch on its reading thread while the current one is written (the Redis store)."""
 
     def read(self, table: OnlineTable, keys: Sequence[tuple[Any, ...]], features: Sequence[str],
              now: datetime) -> OnlineRows:

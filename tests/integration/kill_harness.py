@@ -57,7 +57,10 @@ def main(root: str, point: str, n: int, start: str, end: str) -> None:
         return wrapper
 
     if point == "write":
-        online.write = counted(online.write)
+        if hasattr(online, "write_prepared"):  # a store that splits its write: materialize calls this
+            online.write_prepared = counted(online.write_prepared)
+        else:
+            online.write = counted(online.write)
     elif point == "commit":
         online._con = KillOnCommit(online._con, n)
     elif point == "send":

@@ -22,6 +22,7 @@ from featurectl.app.materialize import EPOCH
 from featurectl.core.errors import UsageError
 from featurectl.offline.duckdb import DuckDBOfflineStore
 from featurectl.online.base import OnlineStoreError, OnlineTable
+from featurectl.online.redis import RedisOnlineStore
 from featurectl.sdk import FeatureStore
 from tests.fixtures.repos import ANSI, run_featurectl
 from tests.reference import RefView, as_utc, latest_in_window
@@ -357,10 +358,17 @@ class FailingWrites:
         self.inner, self.fail_at, self.fault, self.calls = inner, fail_at, fault, 0
 
     def write(self, table, batch):
+        self._count()
+        return self.inner.write(table, batch)
+
+    def write_prepared(self, prepared):  # a store that splits its write (Redis): the same count
+        self._count()
+        return self.inner.write_prepared(prepared)
+
+    def _count(self) -> None:
         self.calls += 1
         if self.calls == self.fail_at:
             self.fault()
-        return self.inner.write(table, batch)
 
     def __getattr__(self, name: str):
         return getattr(self.inner, name)
@@ -455,6 +463,26 @@ def test_redis_killed_mid_run_fails_the_view_and_a_rerun_completes(tmp_path: Pat
         assert {r.status for r in fs.materialize_incremental(END)} == {"ok"}
         assert_online(fs, repo.pairs, [(EPOCH, END)])
         assert_online(fs, repo.users, [(END - timedelta(days=3), END)])
+
+
+def test_redis_batches_are_prepared_on_the_reading_thread_in_its_batch_size(tmp_path: Path, clean_redis: str,
+                                                                             monkeypatch):
+    """The server writes one batch while the next is read and encoded (docs/benchmarks.md)."""
+    repo = redis_repo(tmp_path, clean_redis)
+    monkeypatch.setattr(RedisOnlineStore, "write_batch_rows", 2)
+    threads, prepare = [], RedisOnlineStore.prepare_write
+
+    def spied(self, table, batch):
+        threads.append((threading.current_thread().name, batch.num_rows))
+        return prepare(self, table, batch)
+
+    monkeypatch.setattr(RedisOnlineStore, "prepare_write", spied)
+    with repo.store() as fs:
+        runs = runs_by_view(fs.materialize(BASE, END))
+        assert {r.status for r in runs.values()} == {"ok"}
+        assert_online(fs, repo.pairs, [(BASE, END)])
+    assert len(threads) > 2 and {rows for _, rows in threads} <= {1, 2}
+    assert {name for name, _ in threads} == {"featurectl-prefetch"}
 
 
 def test_an_unreachable_redis_through_the_cli_is_exit_3_naming_the_url(tmp_path: Path):
