@@ -485,6 +485,34 @@ def test_redis_batches_are_prepared_on_the_reading_thread_in_its_batch_size(tmp_
     assert {name for name, _ in threads} == {"featurectl-prefetch"}
 
 
+def test_rows_redis_cannot_hold_fail_the_view_when_found_on_the_reading_thread(tmp_path: Path, clean_redis: str,
+                                                                              monkeypatch):
+    """A ValueError of `prepare_write` (e.g. a timestamp beyond what the store holds) is the
+    view's failure, as from `write`, and the reading thread ends."""
+    repo = redis_repo(tmp_path, clean_redis)
+    monkeypatch.setattr(RedisOnlineStore, "write_batch_rows", 2)
+    calls = []
+
+    def refusing(self, table, batch):
+        calls.append(batch.num_rows)
+        if len(calls) == 2:
+            raise ValueError("event timestamps must lie between the years 385 and 3554")
+        return prepare(self, table, batch)
+
+    prepare = RedisOnlineStore.prepare_write
+    monkeypatch.setattr(RedisOnlineStore, "prepare_write", refusing)
+    before = set(prefetch_threads())
+    with repo.store() as fs:
+        (run,) = fs.materialize(BASE, END, views=["user_shop"])
+        assert run.status == "failed"
+        assert run.error == ("cannot write view 'user_shop' to the online store: event timestamps must lie "
+                             "between the years 385 and 3554")
+        assert watermark(fs, "user_shop") is None
+    for thread in set(prefetch_threads()) - before:
+        thread.join(timeout=5)
+    assert not set(prefetch_threads()) - before
+
+
 def test_an_unreachable_redis_through_the_cli_is_exit_3_naming_the_url(tmp_path: Path):
     with socket.socket() as sock:  # a port nothing listens on
         sock.bind(("127.0.0.1", 0))
