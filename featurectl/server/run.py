@@ -53,7 +53,8 @@ def serve(repo: Path | None, host: str, port: int, workers: int | None, log_feat
                 os.environ[LOG_SOCKET_ENV] = writer.address
             uvicorn.run(
                 "featurectl.server.app:create_app", factory=True, host=host, port=port, workers=workers,
-                loop="uvloop", http="httptools", lifespan="on",
+                # uvicorn's httptools protocol, each response in one write (server/protocol.py)
+                loop="uvloop", http="featurectl.server.protocol:OneWriteProtocol", lifespan="on",
                 access_log=False, log_level="warning", server_header=False, date_header=False,
                 # No recycling: a worker restart every N requests is what gives `feast serve` its p99.
                 limit_max_requests=None, timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_SECONDS,
