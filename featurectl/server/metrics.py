@@ -9,7 +9,7 @@ stale value outlives a push or a prune."""
 from __future__ import annotations
 
 import os
-from typing import Callable, Iterator
+from typing import Any, Callable, Iterator
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client import multiprocess
@@ -76,6 +76,7 @@ class Metrics:
                               multiprocess_mode="max", registry=reg)
         self.log_dropped = Counter(*LOG_DROPPED, registry=reg)
         self.log_writer_up: Gauge | None = None  # with feature logging only (feature_logging())
+        self._children: dict[tuple[str, int], tuple[Any, Any]] = {}  # observe()'s labelled children
         if self.registry is not None:
             self.registry.register(self.freshness)
 
@@ -89,9 +90,16 @@ class Metrics:
         return self.log_writer_up
 
     def observe(self, endpoint: str, status: int, seconds: float) -> None:
-        code = str(status)
-        self.requests.labels(endpoint, code).inc()
-        self.latency.labels(endpoint, code).observe(seconds)
+        children = self._children.get((endpoint, status))
+        if children is None:
+            # labels() takes the metric's lock and checks its arguments on every call (~1.7 µs
+            # of the ~3.8 an observation cost); the children it returns are the same each time.
+            # Endpoints are ENDPOINTS or "other", statuses HTTP codes: the cache stays small.
+            code = str(status)
+            children = self._children[(endpoint, status)] = (self.requests.labels(endpoint, code),
+                                                             self.latency.labels(endpoint, code))
+        children[0].inc()
+        children[1].observe(seconds)
 
     def render(self) -> bytes:
         if self.registry is not None:
