@@ -333,24 +333,37 @@ class _Standalone:
             connection.disconnect()  # a reply may be left unread: never reuse this connection as is
             raise
 
-    def mget_soon(self, key_lists: list[list[bytes]]) -> asyncio.Future:
+    async def mget_batched(self, key_lists: list[list[bytes]]) -> list[list[Any]]:
         """The records of each key list, as `mget` reads them, from one MGET shared with the other
-        reads this thread's event loop is handed before it next runs its callbacks: a server
-        worker's concurrent requests cost one round trip (one send, one wake-up of redis-server,
-        one reply) between them instead of one each. The MGET runs in a callback scheduled by
-        the first read waiting (`call_soon`: after every task already ready has had its turn)."""
+        reads this thread's event loop is running: a server worker's concurrent requests cost
+        one round trip (one send, one wake-up of redis-server, one reply) between them instead
+        of one each. The first read to wait leads: it yields one loop turn (every task already
+        ready runs meanwhile and queues its keys behind it), then sends the MGET itself, hands
+        each queued read its slice and goes on with its own without another turn; a lone
+        request pays one loop turn, not the two of a callback and a future."""
         loop = asyncio.get_running_loop()
-        future = loop.create_future()
         batch = getattr(self._kept, "batch", None)
         if batch is None or batch[0] is not loop:  # a thread's first loop, or a new one (asyncio.run again)
             batch = self._kept.batch = (loop, [])
-        waiting: list[tuple[list[list[bytes]], asyncio.Future]] = batch[1]
-        if not waiting:
-            loop.call_soon(self._flush, waiting)
-        waiting.append((key_lists, future))
-        return future
+        waiting: list[tuple[list[list[bytes]], asyncio.Future | None]] = batch[1]
+        if waiting:  # a leader is yielding its turn: join its MGET
+            future = loop.create_future()
+            waiting.append((key_lists, future))
+            return await future
+        waiting.append((key_lists, None))
+        try:
+            await asyncio.sleep(0)
+        except BaseException:  # cancelled while yielding: the reads queued behind still get their MGET
+            try:
+                self._flush(waiting)
+            except Exception:
+                pass  # handed to each of them
+            raise
+        return self._flush(waiting)
 
-    def _flush(self, waiting: list[tuple[list[list[bytes]], asyncio.Future]]) -> None:
+    def _flush(self, waiting: list[tuple[list[list[bytes]], asyncio.Future | None]]) -> list[list[Any]]:
+        """One MGET for every queued read: the followers' futures get their slices (or the
+        error), the leader's (future None) are returned (or the error raised)."""
         batch = waiting[:]
         waiting.clear()
         keys = [key for key_lists, _ in batch for key_list in key_lists for key in key_list]
@@ -358,17 +371,21 @@ class _Standalone:
             records = self.mget(keys) if keys else []
         except Exception as exc:  # every read of the batch fails alike (and reconnects next time)
             for _, future in batch:
-                if not future.done():
+                if future is not None and not future.done():
                     future.set_exception(exc)
-            return
+            raise
         at = 0
+        mine: list[list[Any]] = []
         for key_lists, future in batch:
             parts = []
             for key_list in key_lists:
                 parts.append(records[at:at + len(key_list)])
                 at += len(key_list)
-            if not future.done():  # a request cancelled meanwhile
+            if future is None:
+                mine = parts
+            elif not future.done():  # a request cancelled meanwhile
                 future.set_result(parts)
+        return mine
 
     def layout(self, table: OnlineTable, batch: pa.RecordBatch,
                encoder: encoding.ValueEncoder) -> tuple[pa.BinaryArray, Optional[pa.Array], list[Group]]:
@@ -888,7 +905,7 @@ class RedisOnlineStore:
                            now: datetime) -> list[OnlineRows]:
         """`read` of each (table, keys, features), awaited on an event loop: on one server the keys
         of every read, and of the reads of other requests waiting on the same loop, go in one
-        MGET (`_Standalone.mget_soon`); a cluster's reads are made as `read` makes them."""
+        MGET (`_Standalone.mget_batched`); a cluster's reads are made as `read` makes them."""
         space = self._space
         if not isinstance(space, _Standalone):
             return [self.read(table, keys, features, now) for table, keys, features in reads]
@@ -897,7 +914,7 @@ class RedisOnlineStore:
             prefix = encoding.key_prefix(table)
             encoded.append([encoding.encode_key(table, key, prefix) for key in keys])
         try:
-            replies = await space.mget_soon(encoded)
+            replies = await space.mget_batched(encoded)
         except _ERRORS as exc:
             views = ", ".join(repr(table.view) for table, _, _ in reads)
             raise self._error(f"reading view {views}", exc) from None

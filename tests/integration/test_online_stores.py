@@ -398,6 +398,38 @@ def test_a_read_left_waiting_by_a_loop_that_stopped_does_not_block_the_next_loop
         store.close()
 
 
+def test_a_lone_read_is_answered_after_one_loop_turn_and_a_cancelled_leader_still_reads_for_the_others(clean_redis):
+    """At one request in flight the batch costs one loop turn (the first read yields once, then
+    sends the MGET and goes on), not two (a callback turn, then a future's). The first read of a
+    batch sends it: cancelled while it yields, the reads queued behind it are still answered."""
+    store = RedisOnlineStore(clean_redis)
+    now = T0 + timedelta(days=1)
+
+    async def lone():
+        read = asyncio.ensure_future(store.read_batched([(STATS, [(1,)], ["trips"])], now))
+        turns = 0
+        while not read.done():
+            turns += 1
+            await asyncio.sleep(0)
+        return turns, read.result()
+
+    async def cancelled_leader():
+        leader = asyncio.ensure_future(store.read_batched([(STATS, [(1,)], ["trips"])], now))
+        follower = asyncio.ensure_future(store.read_batched([(STATS, [(2,)], ["trips"])], now))
+        await asyncio.sleep(0)  # the leader has queued and yields; the follower has joined
+        leader.cancel()
+        return await asyncio.gather(leader, follower, return_exceptions=True)
+
+    try:
+        store.write(STATS, stats_batch([1, 2], T0, trips=[5, 6]))
+        turns, rows = asyncio.run(lone())
+        assert (turns, rows[0].values) == (2, {"trips": [5]})  # this loop's own turn, then the read's one
+        leader, follower = asyncio.run(asyncio.wait_for(cancelled_leader(), 5))
+        assert isinstance(leader, asyncio.CancelledError) and follower[0].values == {"trips": [6]}
+    finally:
+        store.close()
+
+
 def test_a_foreign_value_fails_only_the_request_of_a_batch_that_reads_it(clean_redis):
     store = RedisOnlineStore(clean_redis)
     raw = redis_client.Redis.from_url(clean_redis)
