@@ -347,3 +347,19 @@ def test_a_feature_added_after_a_packed_value_reads_as_null_beside_fixed_width_f
     assert encoding.decode_value(blob, encoding.decoders(after, ["extra", "trips"])) == [None, 7]
     assert encoding.decode_value(blob, encoding.decoders(after, ["extra"])) == [None]
     assert encoding.decode_value(blob, encoding.decoders(after, ["city", "extra"])) == ["Oslo", None]
+
+
+def test_reads_of_one_view_share_a_decoder_that_follows_each_values_layout(encoder):
+    """`build_rows` keeps one decoder per (table, features) across reads (and threads): a read
+    whose values were written with another layout (before a minor version added a feature and
+    reordered them), or as JSON, must read each value by its own layout, read after read."""
+    before = table([("id", "int64")], [("trips", "int64"), ("city", "string")])
+    after = table([("id", "int64")], [("city", "string"), ("extra", "int64"), ("trips", "int64")])
+    old = encoder.encode(before, pa.record_batch({"trips": [7], "city": ["Oslo"]})).to_pylist()[0]
+    new = encoder.encode(after, pa.record_batch({"city": ["Rome"], "extra": [1], "trips": [8]})).to_pylist()[0]
+    text = encoder.encode_json(after, pa.record_batch({"city": ["Bonn"], "extra": [2], "trips": [9]})).to_pylist()[0]
+    now = datetime(2026, 1, 1, tzinfo=UTC)
+    for stored, expected in [([old], [7]), ([new], [8]), ([old, new, text], [7, 8, 9]), ([text, old], [9, 7])]:
+        rows = encoding.build_rows(after, [(0, blob) for blob in stored], ["trips", "extra"], now)
+        assert rows.values == {"trips": expected, "extra": [None if b is old else 1 if b is new else 2 for b in stored]}
+    assert encoding._decoding(after, ["trips", "extra"]) is encoding._decoding(after, ("trips", "extra"))
