@@ -193,7 +193,9 @@ class _Planned:
         for view_name, feature, out in request.selection.output_names:
             rows, found, times = views[view_name]
             values = rows.values[feature]
-            statuses = [(NULL_VALUE if v is None else PRESENT) if f is PRESENT else f for v, f in zip(values, found)]
+            # Without a null value a feature's statuses are its view's (shared: nothing mutates them).
+            statuses = found if None not in values else [
+                (NULL_VALUE if v is None else PRESENT) if f is PRESENT else f for v, f in zip(values, found)]
             columns.append(FeatureColumn(out, view_name, feature, request.dtypes[(view_name, feature)],
                                          values, statuses, times))
         keys = self.keys
