@@ -6,9 +6,10 @@ uvicorn writes the head when the app sends `http.response.start` and the body at
 loopback each cost the sender the kernel's whole TCP path and the client a second read
 (docs/benchmarks.md, "Request path: one write per response ..."). Here the head is held from
 the start message to the first body message and written in front of the body's bytes.
-Everything else, the head's bytes included, is uvicorn's own code. The hooks are uvicorn internals (the cycle class its
-protocol builds, the cycle's `transport` attribute): pyproject.toml pins the uvicorn versions
-they were checked on, and tests/integration/test_serve_protocol.py fails if the shape changes.
+Everything else, the head's bytes included, is uvicorn's own code. The hooks are uvicorn
+internals (the cycle class its protocol builds, the cycle's `transport` attribute):
+pyproject.toml pins the uvicorn versions they were checked on, and
+tests/integration/test_serve_protocol.py fails if the shape changes.
 """
 from __future__ import annotations
 
