@@ -1,12 +1,13 @@
 """Feature logging's Parquet side (`serve --log-features DIR`), run by the log-writer process
 alone (server/log_writer.py): serving workers never import this module, nor pyarrow.
 
-Workers hand each answered request over as a compact JSON payload (server/log_channel.py):
-the values of each key and feature column as the response encoded them, and each feature's
-statuses (one string when they are all alike), with the request id, time and entity count;
-once per request shape the key columns and (view, feature, dtype) of every feature.
-`PendingRows` keeps the payloads per shape, parses them a chunk at a time in one orjson call
-and builds one Arrow table per view: `request_time`, `request_id`, the key columns, each
+Workers hand the answered requests over in batches, one per request shape and flush
+(server/log_channel.py): per key and feature column the values of every request as the
+responses encoded them, each request's statuses of each feature (one string when they are all
+alike), request ids, times and entity counts; once per request shape the key columns and (view,
+feature, dtype) of every feature. `PendingRows` keeps the batches per shape, parses them a
+chunk at a time (one orjson call per batch, no Python per request or row) and builds one Arrow
+table per view: `request_time`, `request_id`, the key columns, each
 feature and its `<feature>__status`, as the in-worker writer did. The response's JSON encoding
 is undone by dtype (render/values.py): "NaN"/"Infinity" strings back to floats, base64 back to
 bytes, ISO times back to timestamps; float32 values are their shortest decimals, which read
@@ -21,7 +22,6 @@ from __future__ import annotations
 
 import base64
 import os
-import struct
 import time
 from itertools import accumulate, chain
 from pathlib import Path
@@ -94,113 +94,71 @@ def key_array(dtype: str | None, values: list[Any]) -> pa.Array:
 # --- what the writer holds between two flushes ---------------------------------------------
 
 class _ShapeRows:
-    """The received requests of one shape: times, ids, entity counts and log payloads, turned
-    into Arrow tables (one per view) every CHUNK_ROWS rows, so the writer holds Python objects
-    for one chunk at most and Arrow's compact columns for the rest."""
+    """The received batches of one shape, turned into Arrow tables (one per view) every
+    CHUNK_ROWS rows, so the writer holds Python objects for one chunk at most and Arrow's
+    compact columns for the rest."""
 
     CHUNK_ROWS = 4096
 
     def __init__(self, shape: Shape):
         self.shape = shape
         self.chunks: list[dict[str, pa.Table]] = []
-        self._reset()
-
-    def _reset(self) -> None:
-        self.micros: list[int] = []
-        self.ids: list[str] = []
-        self.counts: list[int] = []
-        self.payloads: list[bytes] = []
+        self.batches: list[bytes] = []
         self.rows = 0
 
-    def add(self, micros: int, request_id: str, count: int, payload: bytes) -> None:
-        self.micros.append(micros)
-        self.ids.append(request_id)
-        self.counts.append(count)
-        self.payloads.append(payload)
-        self.rows += count
+    def add(self, rows: int, batch: bytes) -> None:
+        self.batches.append(batch)
+        self.rows += rows
         if self.rows >= self.CHUNK_ROWS:
             self.chunks.append(self._convert())
-            self._reset()
 
     def view_tables(self) -> list[dict[str, pa.Table]]:
         if self.rows:
             self.chunks.append(self._convert())
-            self._reset()
         return self.chunks
 
     def _convert(self) -> dict[str, pa.Table]:
-        """A payload (server/log_channel.py) is the length of its JSON head, the head [[values
-        of each key and feature, or null for a column sent as raw 8-byte values], [statuses of
-        each feature, one string when all alike]], then the raw columns in order. Columns
-        are put together by C loops (zip, chain, join) and Arrow's run-end decoding; no
-        Python runs per row."""
+        """A batch (server/log_channel.py) is JSON [request ids, request times in µs, entities
+        per request, [values of each key and feature column], [statuses of each feature per
+        request, one string when all alike]]. Batches are joined a column at a time (list
+        extends) and Arrow's run-end decoding spreads each request's values over its rows; no
+        Python runs per request or row."""
         keys, features = self.shape
-        heads, raws = [], []
-        for body in self.payloads:
-            length = _HEAD_LENGTH.unpack_from(body)[0]
-            heads.append(body[4:4 + length])
-            raws.append(body[4 + length:])
-        payloads = orjson.loads(b"[" + b",".join(heads) + b"]")  # one parse for the chunk
-        values_by_request, statuses_by_request = zip(*payloads)
-        dtypes = [dtype for _, dtype in keys] + [dtype for _, _, dtype in features]
-        if any(raws):
-            columns = _with_raw_columns(values_by_request, raws, self.counts, dtypes, len(keys))
-        else:
-            columns = [list(chain.from_iterable(column)) for column in zip(*values_by_request)]
-        ends = pa.array(list(accumulate(self.counts)), pa.int32())  # each request a run of its entities
+        ids: list[str] = []
+        micros: list[int] = []
+        counts: list[int] = []
+        columns: list[list[Any]] = [[] for _ in range(len(keys) + len(features))]
+        statuses: list[list[Any]] = [[] for _ in features]
+        for batch in self.batches:
+            batch_ids, batch_micros, batch_counts, batch_columns, batch_statuses = orjson.loads(batch)
+            ids += batch_ids
+            micros += batch_micros
+            counts += batch_counts
+            for column, part in zip(columns, batch_columns):
+                column += part
+            for column, part in zip(statuses, batch_statuses):
+                column += part
+        self.batches, self.rows = [], 0
+        ends = pa.array(list(accumulate(counts)), pa.int32())  # each request a run of its entities
         common: dict[str, pa.Array] = {
-            "request_time": _runs(ends, pa.array(self.micros, pa.int64())).cast(_TIMESTAMP),
-            "request_id": _runs(ends, pa.array(self.ids, pa.string())),
+            "request_time": _runs(ends, pa.array(micros, pa.int64())).cast(_TIMESTAMP),
+            "request_id": _runs(ends, pa.array(ids, pa.string())),
         }
         for (name, dtype), column in zip(keys, columns):
-            common[name] = column if isinstance(column, pa.Array) else key_array(dtype, column)
+            common[name] = key_array(dtype, column)
         tables: dict[str, dict[str, pa.Array]] = {}
-        for (view, feature, dtype), column, statuses in zip(features, columns[len(keys):], zip(*statuses_by_request)):
+        for (view, feature, dtype), column, feature_statuses in zip(features, columns[len(keys):], statuses):
             table = tables.setdefault(view, dict(common))
-            table[feature] = column if isinstance(column, pa.Array) else column_array(dtype, column)
-            table[f"{feature}__status"] = self._statuses(ends, statuses)
+            table[feature] = column_array(dtype, column)
+            table[f"{feature}__status"] = _statuses(ends, counts, feature_statuses)
         return {view: pa.table(columns) for view, columns in tables.items()}
 
-    def _statuses(self, ends: pa.Array, statuses: tuple) -> pa.Array:
-        if list not in set(map(type, statuses)):  # one status per request: runs (no Python per request)
-            return _runs(ends, pa.array(statuses, pa.string()))
-        return pa.array(list(chain.from_iterable(s if isinstance(s, list) else [s] * n
-                                                 for s, n in zip(statuses, self.counts))), pa.string())
 
-
-_HEAD_LENGTH = struct.Struct("<I")
-_RAW_TYPES = {"int64": pa.int64(), "float64": pa.float64()}  # what a worker may send raw (log_channel.RAW)
-
-
-def _with_raw_columns(values_by_request: tuple, raws: list[bytes], counts: list[int], dtypes: list[str | None],
-                      key_count: int) -> list[Any]:
-    """Each column as a flat list (all its parts JSON) or an Arrow array (some parts raw:
-    those become arrays over the bytes, joined without a Python pass over their values)."""
-    parts: list[list[Any]] = [[] for _ in dtypes]
-    for request_values, raw, count in zip(values_by_request, raws, counts):
-        at, size = 0, 8 * count
-        for column, given in zip(parts, request_values):
-            if given is None:
-                column.append(raw[at:at + size])
-                at += size
-            else:
-                column.append(given)
-    out: list[Any] = []
-    for index, (column, dtype) in enumerate(zip(parts, dtypes)):
-        if bytes not in set(map(type, column)):
-            out.append(list(chain.from_iterable(column)))
-            continue
-        target = _RAW_TYPES[dtype or ""]
-        if list not in set(map(type, column)):  # all raw: one buffer
-            data = b"".join(column)
-            out.append(pa.Array.from_buffers(target, len(data) // 8, [None, pa.py_buffer(data)]))
-            continue
-        arrays = [pa.Array.from_buffers(target, len(part) // 8, [None, pa.py_buffer(part)])
-                  if isinstance(part, bytes) else
-                  (pa.array(part, target) if index < key_count else column_array(dtype, part))
-                  for part in column]
-        out.append(pa.concat_arrays(arrays))
-    return out
+def _statuses(ends: pa.Array, counts: list[int], statuses: list[Any]) -> pa.Array:
+    if list not in set(map(type, statuses)):  # one status per request: runs (no Python per request)
+        return _runs(ends, pa.array(statuses, pa.string()))
+    return pa.array(list(chain.from_iterable(s if isinstance(s, list) else [s] * n
+                                             for s, n in zip(statuses, counts))), pa.string())
 
 
 def _runs(ends: pa.Array, values: pa.Array) -> pa.Array:
@@ -209,20 +167,18 @@ def _runs(ends: pa.Array, values: pa.Array) -> pa.Array:
 
 
 class PendingRows:
-    """Requests received since the last flush, grouped by shape."""
+    """Batches received since the last flush, grouped by shape."""
 
     def __init__(self) -> None:
         self.by_shape: dict[Shape, _ShapeRows] = {}
         self.rows = 0
 
-    def add(self, shape: Shape, micros: int, request_id: str, count: int, payload: bytes) -> None:
-        if not count:
-            return  # no entity, no row
-        rows = self.by_shape.get(shape)
-        if rows is None:
-            rows = self.by_shape[shape] = _ShapeRows(shape)
-        rows.add(micros, request_id, count, payload)
-        self.rows += count
+    def add(self, shape: Shape, rows: int, batch: bytes) -> None:
+        shape_rows = self.by_shape.get(shape)
+        if shape_rows is None:
+            shape_rows = self.by_shape[shape] = _ShapeRows(shape)
+        shape_rows.add(rows, batch)
+        self.rows += rows
 
     def tables(self) -> dict[str, pa.Table]:
         """Per view, one table of every pending row. Requests naming different features of a

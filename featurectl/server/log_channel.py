@@ -2,14 +2,18 @@
 log-writer process (server/log_writer.py) over a Unix socket, without pyarrow, without
 blocking, and without a system call per request.
 
-Per request the worker appends one frame to a buffer: a fixed header (shape id, request time
-in microseconds, entity count, request id) and a JSON payload of the values Feast's answer
-holds, already encoded for it (one orjson call over lists the worker has), and each feature's
-statuses, one string when they are all alike. Sending the answer's own bytes instead was
-measured and dropped: the writer's parse of its event times and statuses cost more than the
-worker saves (docs/benchmarks.md). Each request shape (key columns with their dtypes; view, feature, dtype
-of every feature) is sent once per connection as its own frame and then named by its id.
-The buffer goes to the socket at most every FLUSH_SECONDS from the event loop (sooner past
+Per request the worker adds its values to the open batch of its request shape, column by
+column (list.extend of the values Feast's answer holds, already encoded for it), with its
+request id, time in microseconds, entity count and each feature's statuses (one string when
+they are all alike): no serialization per request. Every FLUSH_SECONDS (sooner when a batch
+reaches BATCH_ROWS rows) each open batch becomes one frame, one orjson call, so the writer
+parses and converts whole columns with no Python per request (docs/benchmarks.md, stream
+logcost: a frame per request cost the writer ~13 µs per 1-entity request, most of it per-request
+Python). Sending the answer's own bytes instead was measured and dropped: the writer's parse of
+its event times and statuses cost more than the worker saves. Each request shape (key columns
+with their dtypes; view, feature, dtype of every feature) is sent once per connection as its
+own frame and then named by its id.
+The frames go to the socket at most every FLUSH_SECONDS from the event loop (sooner past
 SEND_BYTES), with non-blocking sends; what the socket does not take waits for the loop's
 writable callback. When the buffer holds `limit` bytes (the writer fell behind, or there is
 none) a request is not logged and its rows are counted in
@@ -24,13 +28,14 @@ but not written yet are lost uncounted. `close()` (the worker's shutdown) sends 
 buffered, blocking up to CLOSE_SECONDS, and ends the connection.
 
 Frame: u32 length of the rest, then b"S" u32 id + JSON [[[key, dtype], ...], [[view,
-feature, dtype], ...]], or b"R" u32 shape id, i64 µs since the epoch, u32 entities, u8 id
-length, the id, the payload (`payload()`).
+feature, dtype], ...]], or b"B" u32 shape id, u32 rows (entities) + JSON [[request ids],
+[request times, µs since the epoch], [entities per request], [[values of a key or feature
+column, all requests' entities in order], ...], [[each request's statuses of a feature: one
+string when all alike, else one per entity], ...]] (`_Batch.frame()`).
 """
 from __future__ import annotations
 
 import asyncio
-from array import array
 import socket
 import struct
 from collections import deque
@@ -40,58 +45,51 @@ from typing import Any
 
 import orjson
 
-RECORD = struct.Struct("<IcIqIB")  # length, b"R", shape id, request time µs, entities, id length
+BATCH = struct.Struct("<IcII")  # length, b"B", shape id, rows
 SHAPE = struct.Struct("<IcI")  # length, b"S", shape id
 HELLO = b"H"
 FLUSH_SECONDS = 0.05
 SEND_BYTES = 256 * 1024
+BATCH_ROWS = 4096  # a shape's open batch becomes a frame at this many rows, or at the flush
 BUFFER_BYTES = 16 * 1024 * 1024  # per worker; beyond it requests are dropped and counted
 RECONNECT_SECONDS = 1.0
 CLOSE_SECONDS = 10.0
 
 _SHAPE_OF = attrgetter("view", "feature", "dtype")
 _STATUSES = attrgetter("statuses")
-_VALUES = attrgetter("values")
-_HEAD_LENGTH = struct.Struct("<I")
-RAW = {"int64": "q", "float64": "d"}  # dtypes a column of which may go raw (8-byte values)
-RAW_MIN_ENTITIES = 16
 _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 _MICROSECOND = timedelta(microseconds=1)
 
 
-def _dumps(value: Any) -> bytes:
-    return orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS)
+class _Batch:
+    """The requests of one shape not yet framed, column by column: no object per request is
+    kept but its id (a str) and, when its statuses of a feature differ, their list."""
 
+    __slots__ = ("shape_id", "ids", "micros", "counts", "columns", "statuses", "rows")
 
-def payload(result: Any, response: dict[str, Any]) -> bytes:
-    """The length of a JSON head, the head [[values of each key and feature column, as encoded
-    in Feast's answer, or null for a column sent raw], [each feature's statuses, one string
-    when all alike]], then the raw columns in order. From RAW_MIN_ENTITIES entities on, an
-    int64 or float64 column without nulls goes raw (8 bytes a value, this machine's byte
-    order: `array` packs it in C, the writer wraps the bytes as an Arrow array), sparing the
-    writer a Python object per value."""
-    statuses = [s[0] if s and s.count(s[0]) == len(s) else s for s in map(_STATUSES, result.features)]
-    values = [r["values"] for r in response["results"]]
-    raws: list[bytes] = []
-    if values and len(values[0]) >= RAW_MIN_ENTITIES:
-        dtypes = [*result.key_dtypes.values(), *(f.dtype for f in result.features)]
-        given = [*result.keys.values(), *map(_VALUES, result.features)]
-        for index, (dtype, column) in enumerate(zip(dtypes, given)):
-            code = RAW.get(dtype)
-            if code is None:
-                continue
-            try:
-                raws.append(array(code, column).tobytes())
-            except (TypeError, OverflowError):  # a null, or a value not of the dtype: as JSON
-                continue
-            values[index] = None
-    head = _dumps([values, statuses])
-    return _HEAD_LENGTH.pack(len(head)) + head + b"".join(raws)
+    def __init__(self, shape_id: int, columns: int, features: int):
+        self.shape_id = shape_id
+        self.ids: list[str] = []
+        self.micros: list[int] = []
+        self.counts: list[int] = []
+        self.columns: list[list[Any]] = [[] for _ in range(columns)]
+        self.statuses: list[list[Any]] = [[] for _ in range(features)]
+        self.rows = 0
 
+    def add(self, micros: int, request_id: str, count: int, result: Any, response: dict[str, Any]) -> None:
+        self.ids.append(request_id)
+        self.micros.append(micros)
+        self.counts.append(count)
+        for column, answered in zip(self.columns, response["results"]):
+            column += answered["values"]
+        for statuses, given in zip(self.statuses, map(_STATUSES, result.features)):
+            statuses.append(given[0] if given and given.count(given[0]) == len(given) else given)
+        self.rows += count
 
-def record_frame(shape_id: int, micros: int, count: int, request_id: str, body: bytes) -> bytes:
-    rid = request_id.encode()
-    return RECORD.pack(RECORD.size - 4 + len(rid) + len(body), b"R", shape_id, micros, count, len(rid)) + rid + body
+    def frame(self) -> bytes:
+        body = orjson.dumps([self.ids, self.micros, self.counts, self.columns, self.statuses],
+                            option=orjson.OPT_NON_STR_KEYS)
+        return BATCH.pack(BATCH.size - 4 + len(body), b"B", self.shape_id, self.rows) + body
 
 
 def shape_frame(shape_id: int, shape: tuple) -> bytes:
@@ -103,6 +101,7 @@ class FeatureLogChannel:
     def __init__(self, address: str, metrics: Any, loop: asyncio.AbstractEventLoop, *, limit: int = BUFFER_BYTES):
         self.address, self.metrics, self.loop, self.limit = address, metrics, loop, limit
         self._shapes: dict[tuple, int] = {}
+        self._batches: dict[tuple, _Batch] = {}  # per shape, the requests not framed yet
         self._definitions: list[bytes] = []  # every shape frame, sent first on each new connection
         self._buffer = bytearray()
         # (stream offset where a frame ends, its rows): frames not wholly sent yet
@@ -119,28 +118,42 @@ class FeatureLogChannel:
     # --- the request path ------------------------------------------------------------------
 
     def log(self, request_time: datetime, request_id: str, result: Any, response: dict[str, Any]) -> None:
-        """One answered request: its payload appended to the buffer, no system call. The payload
-        is the encoded values of Feast's answer (`response`, JSON-ready already) and each
+        """One answered request added to its shape's batch, no system call and no serialization.
+        The values logged are those of Feast's answer (`response`, JSON-ready already) and each
         feature's statuses, one string when all alike; the answer's event times are not logged."""
         count = len(next(iter(result.keys.values()), ()))
-        body = payload(result, response)
-        shape = (tuple(result.key_dtypes.items()), tuple(map(_SHAPE_OF, result.features)))
-        shape_id = self._shapes.get(shape)
-        if shape_id is None:
-            shape_id = self._define(shape)
-        frame = record_frame(shape_id, (request_time - _EPOCH) // _MICROSECOND, count, request_id, body)
-        size = len(frame)
-        if len(self._buffer) + size > self.limit:
+        if not count:
+            return  # no entity, no row
+        if len(self._buffer) >= self.limit:
             self.metrics.log_dropped.inc(count)
             return
-        self._buffer += frame
-        self._appended += size
-        self._frames.append((self._appended, count))
-        if len(self._buffer) >= SEND_BYTES:
-            self._flush()
-        elif not self._scheduled:
+        shape = (tuple(result.key_dtypes.items()), tuple(map(_SHAPE_OF, result.features)))
+        batch = self._batches.get(shape)
+        if batch is None:
+            batch = self._batches[shape] = _Batch(self._shapes.get(shape, -1), len(response["results"]),
+                                                  len(result.features))
+            if batch.shape_id < 0:
+                batch.shape_id = self._define(shape)
+        batch.add((request_time - _EPOCH) // _MICROSECOND, request_id, count, result, response)
+        if batch.rows >= BATCH_ROWS:
+            self._seal(shape, batch)
+            if len(self._buffer) >= SEND_BYTES:
+                self._flush()
+        if not self._scheduled:
             self._scheduled = True
             self.loop.call_later(FLUSH_SECONDS, self._flush)
+
+    def _seal(self, shape: tuple, batch: _Batch) -> None:
+        """A batch into the buffer as one frame."""
+        del self._batches[shape]
+        frame = batch.frame()
+        self._buffer += frame
+        self._appended += len(frame)
+        self._frames.append((self._appended, batch.rows))
+
+    def _seal_all(self) -> None:
+        for shape, batch in list(self._batches.items()):
+            self._seal(shape, batch)
 
     def _define(self, shape: tuple) -> int:
         shape_id = self._shapes[shape] = len(self._shapes)
@@ -155,6 +168,7 @@ class FeatureLogChannel:
 
     def _flush(self) -> None:
         self._scheduled = False
+        self._seal_all()
         if self._sock is None or self._writing or not self._buffer:
             return
         self._send()
@@ -243,6 +257,7 @@ class FeatureLogChannel:
     def close(self) -> None:
         """Shutdown: everything buffered sent (blocking, bounded), then the connection ended."""
         self._closed = True
+        self._seal_all()
         sock = self._sock
         if sock is None:
             self.metrics.log_dropped.inc(sum(rows for _, rows in self._frames))

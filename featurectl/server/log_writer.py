@@ -4,8 +4,8 @@ that imports pyarrow (docs/serving.md, docs/decisions.md).
 Started by `featurectl serve` (server/run.py) with two inherited descriptors: the listening
 Unix socket the workers connect to (the server keeps it across writer restarts, so a restarted
 writer accepts the connections made meanwhile) and the read end of a control pipe. It accepts
-workers, greets each with one byte, reads their frames (server/log_channel.py) and keeps the
-requests until the next one-second tick (sooner when MAX_PENDING_ROWS are waiting), then
+workers, greets each with one byte, reads their frames (server/log_channel.py: a frame is a
+batch of requests of one shape) and keeps them until the next one-second tick (sooner when MAX_PENDING_ROWS are waiting), then
 writes a row group per view (server/feature_log.py). SIGTERM and SIGINT are ignored: the
 server stops its workers first (each sends what it holds and closes its connection), then
 closes the control pipe; at that end of file, or when its parent dies and the pipe closes with
@@ -29,13 +29,13 @@ import sys
 import time
 from pathlib import Path
 
-from featurectl.server.log_channel import HELLO, RECORD, SHAPE
+from featurectl.server.log_channel import BATCH, HELLO, SHAPE
 
 ROLL_BYTES = 128 * 1024 * 1024  # a file per view closes at this size on disk ...
 ROLL_SECONDS = 600.0  # ... or this age, whichever comes first
 DRAIN_SECONDS = 30.0
 _LENGTH = struct.Struct("<I")
-_RECORD_KIND, _SHAPE_KIND = ord("R"), ord("S")
+_BATCH_KIND, _SHAPE_KIND = ord("B"), ord("S")
 READ_BYTES = 1024 * 1024
 
 
@@ -144,12 +144,9 @@ class Writer:
             if end > size:
                 break
             kind = buffer[at + 4]
-            if kind == _RECORD_KIND:
-                _, _, shape_id, micros, count, id_length = RECORD.unpack_from(buffer, at)
-                start = at + RECORD.size
-                request_id = buffer[start:start + id_length].decode()
-                self.pending.add(connection.shapes[shape_id], micros, request_id, count,
-                                 bytes(buffer[start + id_length:end]))
+            if kind == _BATCH_KIND:
+                _, _, shape_id, rows = BATCH.unpack_from(buffer, at)
+                self.pending.add(connection.shapes[shape_id], rows, bytes(buffer[at + BATCH.size:end]))
             elif kind == _SHAPE_KIND:
                 shape_id = SHAPE.unpack_from(buffer, at)[2]
                 keys, features = self._loads(bytes(buffer[at + SHAPE.size:end]))

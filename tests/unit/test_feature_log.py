@@ -17,7 +17,7 @@ from featurectl.app.retrieval import FeatureColumn, OnlineResult
 from featurectl.server import log_channel
 from featurectl.server.app import _feast_response
 from featurectl.server.feature_log import ParquetLog, PendingRows, arrow_type
-from featurectl.server.log_channel import RECORD, SHAPE, FeatureLogChannel, payload, record_frame, shape_frame
+from featurectl.server.log_channel import BATCH, SHAPE, FeatureLogChannel, _Batch, shape_frame
 from featurectl.server.log_writer import Writer
 from featurectl.server.metrics import Metrics
 
@@ -45,10 +45,27 @@ def shape_of(r: OnlineResult) -> tuple:
     return (tuple(r.key_dtypes.items()), tuple((c.view, c.feature, c.dtype) for c in r.features))
 
 
-def pending(*requests: tuple[str, OnlineResult]) -> PendingRows:
-    rows = PendingRows()
+def batch(*requests: tuple[str, OnlineResult]) -> _Batch:
+    """The worker's batch of requests of one shape."""
+    first = requests[0][1]
+    out = _Batch(0, len(first.keys) + len(first.features), len(first.features))
     for request_id, r in requests:
-        rows.add(shape_of(r), MICROS, request_id, len(r.keys["driver_id"]), payload(r, _feast_response(r)))
+        out.add(MICROS, request_id, len(r.keys["driver_id"]), r, _feast_response(r))
+    return out
+
+
+def pending(*requests: tuple[str, OnlineResult]) -> PendingRows:
+    """Each run of requests of one shape as one batch, as a worker frames them."""
+    rows = PendingRows()
+    runs: list[list[tuple[str, OnlineResult]]] = []
+    for request in requests:
+        if runs and shape_of(runs[-1][-1][1]) == shape_of(request[1]):
+            runs[-1].append(request)
+        else:
+            runs.append([request])
+    for run in runs:
+        framed = batch(*run)
+        rows.add(shape_of(run[0][1]), framed.rows, framed.frame()[BATCH.size:])
     return rows
 
 
@@ -120,12 +137,12 @@ def unix_listener(folder, backlog: int) -> tuple[str, socket.socket]:
 
 
 def read_frames(data: bytes) -> list[tuple[bytes, int]]:
-    """(kind, entities) of each whole frame, and nothing of a trailing part."""
+    """(kind, rows) of each whole frame, and nothing of a trailing part."""
     frames, at = [], 0
     while len(data) - at >= 5 and len(data) - at >= 4 + int.from_bytes(data[at:at + 4], "little"):
         end = at + 4 + int.from_bytes(data[at:at + 4], "little")
         kind = data[at + 4:at + 5]
-        frames.append((kind, RECORD.unpack_from(data, at)[4] if kind == b"R" else 0))
+        frames.append((kind, BATCH.unpack_from(data, at)[3] if kind == b"B" else 0))
         at = end
     return frames
 
@@ -143,12 +160,13 @@ def test_a_full_buffer_drops_and_counts_and_never_blocks_then_everything_kept_is
     metrics = Metrics()
     big = result(list(range(200)), column("rate", "float64", [0.5] * 200))
     body = _feast_response(big)
-    size = len(payload(big, body))
+    size = len(batch(("0" * 32, big)).frame())
 
     async def serve() -> FeatureLogChannel:
         channel = FeatureLogChannel(address, metrics, asyncio.get_running_loop(), limit=size * 3)
         for i in range(400):  # nobody reads: the socket's buffer fills, then the channel's
             channel.log(AT, f"{i:032x}", big, body)
+            channel._flush()  # each request its own frame (as when requests come slower than the flushes)
             await asyncio.sleep(0)
         await asyncio.sleep(0.2)  # the loop's flushes
         return channel
@@ -158,16 +176,18 @@ def test_a_full_buffer_drops_and_counts_and_never_blocks_then_everything_kept_is
     assert dropped > 0 and dropped % 200 == 0, "whole requests are dropped, and counted by their rows"
     assert metrics.log_writer_up._value.get() == 0  # connected but never greeted
     conn, _ = listener.accept()
+    reader = ThreadPoolExecutor(1).submit(receive_all, conn)  # the writer comes up and reads
 
     async def finish() -> None:
         channel.loop = asyncio.get_running_loop()
         channel.close()  # blocking send of what is kept, then the end of the stream
 
     asyncio.run(finish())
-    frames = read_frames(receive_all(conn))
-    records = [n for kind, n in frames if kind == b"R"]
+    assert metrics.log_dropped._value.get() == dropped, "what was kept is delivered"
+    frames = read_frames(reader.result())
+    records = [n for kind, n in frames if kind == b"B"]
     assert frames[0] == (b"S", 0)
-    assert len(records) * 200 + dropped == 400 * 200, "every request either delivered whole or counted"
+    assert sum(records) + dropped == 400 * 200, "every request either delivered whole or counted"
 
 
 def test_a_writer_lost_mid_frame_costs_that_frame_only_and_the_rest_goes_to_the_next_writer(tmp_path, monkeypatch):
@@ -188,8 +208,9 @@ def test_a_writer_lost_mid_frame_costs_that_frame_only_and_the_rest_goes_to_the_
         channel._sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4096)  # the kernel takes a few frames only
         for i in range(40):
             channel.log(AT, f"{i:032x}", served, body)
+            channel._seal_all()  # each request its own frame (as when requests come slower than the flushes)
         channel._flush()  # some of it into the socket now
-        part = first.recv(SHAPE.size + 100 + RECORD.size + 10)  # the shape and a record in part
+        part = first.recv(SHAPE.size + 100 + BATCH.size + 10)  # the shape and a frame in part
         received.append(part)
         first.close()  # the writer dies mid-frame
         await asyncio.sleep(0.3)  # the loop sees the end, reconnects
@@ -206,13 +227,13 @@ def test_a_writer_lost_mid_frame_costs_that_frame_only_and_the_rest_goes_to_the_
     before, after = (read_frames(data) for data in received)
     kinds_after = [kind for kind, _ in after]
     assert kinds_after[0] == b"S", "a new connection starts with the shape definitions"
-    records_after = [n for kind, n in after if kind == b"R"]
-    records_before = [n for kind, n in before if kind == b"R"]
+    records_after = [n for kind, n in after if kind == b"B"]
+    records_before = [n for kind, n in before if kind == b"B"]
     lost = metrics.log_dropped._value.get()
     assert lost == 50, "the frame the dead writer took in part is counted, nothing else"
-    assert (len(records_before) + len(records_after)) * 50 + lost <= 40 * 50
+    assert sum(records_before) + sum(records_after) + lost <= 40 * 50
     # what the kernel had taken for the dead writer beyond what it read is lost uncounted
-    assert len(records_after) >= 1
+    assert len(records_after) >= 1 and set(records_after) == {50}
 
 
 def test_a_worker_gone_before_the_writer_accepts_it_still_has_its_rows_written(tmp_path):
@@ -223,8 +244,7 @@ def test_a_worker_gone_before_the_writer_accepts_it_still_has_its_rows_written(t
     served = result([1, 2], column("rate", "float64", [0.5, None]))
     worker = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     worker.connect(address)
-    worker.sendall(shape_frame(0, shape_of(served)) + record_frame(0, MICROS, 2, "a" * 32,
-                                                                   payload(served, _feast_response(served))))
+    worker.sendall(shape_frame(0, shape_of(served)) + batch(("a" * 32, served)).frame())
     worker.close()
     os.close(stop)  # the server's stop, before the writer ran at all
     writer = Writer(listener, control, tmp_path / "logs", roll_bytes=1 << 30, roll_seconds=600)
@@ -234,24 +254,49 @@ def test_a_worker_gone_before_the_writer_accepts_it_still_has_its_rows_written(t
         ("a" * 32, 1, 0.5), ("a" * 32, 2, None)]
 
 
-def test_wide_requests_send_numeric_columns_raw_and_read_back_the_same_mixed_with_json_parts(tmp_path):
-    """From 16 entities on, int64/float64 columns (keys too) without nulls travel as raw bytes;
-    a column with a null in one request travels as JSON there: both kinds in one chunk."""
+def test_a_batch_of_wide_requests_reads_back_request_by_request_nulls_nan_and_statuses_included(tmp_path):
+    """Requests of one shape travel as one batch, column by column: each request's values,
+    id, time and statuses land on its own rows, whether its statuses are all alike or not."""
     n = 20
     whole = result(list(range(n)), column("x", "float64", [math.nan, math.inf] + [i / 3 for i in range(n - 2)]),
                    column("k", "int64", [2 ** 62] + list(range(n - 1))), column("s", "string", ["a"] * n))
     holey = result(list(range(100, 100 + n)), column("x", "float64", [None] + [0.5] * (n - 1)),
                    column("k", "int64", list(range(n))), column("s", "string", [None] * n))
-    assert payload(whole, _feast_response(whole))[4:].startswith(b"[[null,null,null,")  # keys, x, k raw
-    assert payload(holey, _feast_response(holey))[4:].startswith(b"[[null,[null,0.5")  # x with a null: JSON
+    served = [("a" * 32, whole), ("b" * 32, holey), ("c" * 32, result([7], *(
+        column(c.feature, c.dtype, c.values[:1]) for c in whole.features)))]
+    framed = batch(*served)
+    assert framed.statuses[0] == ["PRESENT", ["NOT_FOUND"] + ["PRESENT"] * (n - 1), "PRESENT"]
     log = ParquetLog(tmp_path)
-    assert log.write(pending(("a" * 32, whole), ("b" * 32, holey), ("c" * 32, whole))) == 3 * n
+    assert log.write(pending(*served)) == 2 * n + 1
     log.close()
     table = pq.read_table(next((tmp_path / "stats").glob("*.parquet")))
     assert table.schema.field("driver_id").type == pa.int64() and table.schema.field("k").type == pa.int64()
-    served = [whole, holey, whole]
-    assert table["driver_id"].to_pylist() == [d for r in served for d in r.keys["driver_id"]]
+    assert table["request_id"].to_pylist() == ["a" * 32] * n + ["b" * 32] * n + ["c" * 32]
+    assert table["driver_id"].to_pylist() == [d for _, r in served for d in r.keys["driver_id"]]
     for index, name in enumerate(("x", "k", "s")):
         assert nan_as_text(table[name].to_pylist()) == nan_as_text(
-            [v for r in served for v in r.features[index].values]), name
-        assert table[f"{name}__status"].to_pylist() == [s for r in served for s in r.features[index].statuses]
+            [v for _, r in served for v in r.features[index].values]), name
+        assert table[f"{name}__status"].to_pylist() == [s for _, r in served for s in r.features[index].statuses]
+
+
+def test_requests_of_one_shape_go_as_one_frame_per_flush_and_a_full_batch_goes_at_once(tmp_path, monkeypatch):
+    """The writer gets one frame per shape and flush (no Python per request on its side), and
+    a batch never holds more than BATCH_ROWS rows."""
+    monkeypatch.setattr(log_channel, "BATCH_ROWS", 30)
+    address, listener = unix_listener(tmp_path, backlog=1)
+    metrics = Metrics()
+    served = result([1, 2], column("rate", "float64", [0.5, None]))
+    other = result([3], column("n", "int64", [4]))
+
+    async def scenario() -> None:
+        channel = FeatureLogChannel(address, metrics, asyncio.get_running_loop())
+        for i in range(25):  # 50 rows: a frame of 30 at once, the other 20 at the flush
+            channel.log(AT, f"{i:032x}", served, _feast_response(served))
+        channel.log(AT, "f" * 32, other, _feast_response(other))
+        assert [rows for _, rows in channel._frames] == [0, 30, 0]  # two shape definitions, one full batch
+        channel._flush()
+        channel.close()
+
+    asyncio.run(scenario())
+    conn, _ = listener.accept()
+    assert read_frames(receive_all(conn)) == [(b"S", 0), (b"B", 30), (b"S", 0), (b"B", 20), (b"B", 1)]
