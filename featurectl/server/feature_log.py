@@ -3,8 +3,9 @@ alone (server/log_writer.py): serving workers never import this module, nor pyar
 
 Workers hand the answered requests over in batches, one per request shape and flush
 (server/log_channel.py): per key and feature column the values of every request as the
-responses encoded them, each request's statuses of each feature (one string when they are all
-alike), request ids, times and entity counts; once per request shape the key columns and (view,
+responses encoded them (int64 and float64 columns as raw 8-byte values when they hold no null),
+each feature's statuses (one string when the batch has one), request ids, times and entity
+counts; once per request shape the key columns and (view,
 feature, dtype) of every feature. `PendingRows` keeps the batches per shape, parses them a
 chunk at a time (one orjson call per batch, no Python per request or row) and builds one Arrow
 table per view: `request_time`, `request_id`, the key columns, each
@@ -22,6 +23,7 @@ from __future__ import annotations
 
 import base64
 import os
+import struct
 import time
 from itertools import accumulate, chain
 from pathlib import Path
@@ -118,47 +120,77 @@ class _ShapeRows:
         return self.chunks
 
     def _convert(self) -> dict[str, pa.Table]:
-        """A batch (server/log_channel.py) is JSON [request ids, request times in µs, entities
-        per request, [values of each key and feature column], [statuses of each feature per
-        request, one string when all alike]]. Batches are joined a column at a time (list
-        extends) and Arrow's run-end decoding spreads each request's values over its rows; no
-        Python runs per request or row."""
+        """A batch (server/log_channel.py) is the length of a JSON head [request ids, request
+        times in µs, entities per request, [values of each key and feature column, or null for
+        a column sent as raw 8-byte values], [statuses of each feature: one string for the
+        batch, or one per entity]], then the raw columns' bytes in order. Batches are joined a column at
+        a time (list extends, byte joins) and Arrow's run-end decoding spreads each request's
+        values over its rows; no Python runs per request or row."""
         keys, features = self.shape
+        dtypes = [dtype for _, dtype in keys] + [dtype for _, _, dtype in features]
         ids: list[str] = []
         micros: list[int] = []
         counts: list[int] = []
-        columns: list[list[Any]] = [[] for _ in range(len(keys) + len(features))]
-        statuses: list[list[Any]] = [[] for _ in features]
+        parts: list[list[Any]] = [[] for _ in dtypes]  # per column, each batch's list or raw bytes
+        statuses: list[list[Any]] = [[] for _ in features]  # per feature, each batch's string or list
+        batch_rows: list[int] = []
         for batch in self.batches:
-            batch_ids, batch_micros, batch_counts, batch_columns, batch_statuses = orjson.loads(batch)
+            length = _HEAD_LENGTH.unpack_from(batch)[0]
+            batch_ids, batch_micros, batch_counts, batch_columns, batch_statuses = orjson.loads(batch[4:4 + length])
             ids += batch_ids
             micros += batch_micros
             counts += batch_counts
-            for column, part in zip(columns, batch_columns):
-                column += part
+            at, size = 4 + length, 8 * sum(batch_counts)
+            batch_rows.append(size // 8)
+            for column, part in zip(parts, batch_columns):
+                if part is None:
+                    part, at = batch[at:at + size], at + size
+                column.append(part)
             for column, part in zip(statuses, batch_statuses):
-                column += part
+                column.append(part)
         self.batches, self.rows = [], 0
+        columns = [_column(dtype, column, index < len(keys)) for index, (dtype, column) in enumerate(zip(dtypes, parts))]
         ends = pa.array(list(accumulate(counts)), pa.int32())  # each request a run of its entities
         common: dict[str, pa.Array] = {
             "request_time": _runs(ends, pa.array(micros, pa.int64())).cast(_TIMESTAMP),
             "request_id": _runs(ends, pa.array(ids, pa.string())),
         }
-        for (name, dtype), column in zip(keys, columns):
-            common[name] = key_array(dtype, column)
+        for (name, _), column in zip(keys, columns):
+            common[name] = column
         tables: dict[str, dict[str, pa.Array]] = {}
-        for (view, feature, dtype), column, feature_statuses in zip(features, columns[len(keys):], statuses):
+        for (view, feature, _), column, feature_statuses in zip(features, columns[len(keys):], statuses):
             table = tables.setdefault(view, dict(common))
-            table[feature] = column_array(dtype, column)
-            table[f"{feature}__status"] = _statuses(ends, counts, feature_statuses)
+            table[feature] = column
+            table[f"{feature}__status"] = _statuses(batch_rows, feature_statuses)
         return {view: pa.table(columns) for view, columns in tables.items()}
 
 
-def _statuses(ends: pa.Array, counts: list[int], statuses: list[Any]) -> pa.Array:
-    if list not in set(map(type, statuses)):  # one status per request: runs (no Python per request)
-        return _runs(ends, pa.array(statuses, pa.string()))
-    return pa.array(list(chain.from_iterable(s if isinstance(s, list) else [s] * n
-                                             for s, n in zip(statuses, counts))), pa.string())
+_HEAD_LENGTH = struct.Struct("<I")
+_RAW_TYPES = {"int64": pa.int64(), "float64": pa.float64()}  # what a worker sends raw (log_channel.RAW)
+
+
+def _column(dtype: str | None, parts: list[Any], key: bool) -> pa.Array:
+    """One column from its batches' parts: JSON lists (decoded by dtype), raw bytes (wrapped,
+    no pass over the values), or both (a batch whose requests brought a null went as JSON)."""
+    decode = key_array if key else column_array
+    kinds = set(map(type, parts))
+    if bytes not in kinds:
+        return decode(dtype, list(chain.from_iterable(parts)))
+    target = _RAW_TYPES[dtype or ""]
+    if list not in kinds:
+        data = b"".join(parts)
+        return pa.Array.from_buffers(target, len(data) // 8, [None, pa.py_buffer(data)])
+    return pa.concat_arrays([pa.Array.from_buffers(target, len(part) // 8, [None, pa.py_buffer(part)])
+                             if isinstance(part, bytes) else decode(dtype, part).cast(target) for part in parts])
+
+
+def _statuses(batch_rows: list[int], parts: list[Any]) -> pa.Array:
+    """A feature's statuses from its batches' parts: one string for a whole batch (runs, no
+    Python per row), or one per entity."""
+    if list not in set(map(type, parts)):
+        return _runs(pa.array(list(accumulate(batch_rows)), pa.int32()), pa.array(parts, pa.string()))
+    return pa.array(list(chain.from_iterable(p if isinstance(p, list) else [p] * n
+                                             for p, n in zip(parts, batch_rows))), pa.string())
 
 
 def _runs(ends: pa.Array, values: pa.Array) -> pa.Array:

@@ -3,9 +3,9 @@ log-writer process (server/log_writer.py) over a Unix socket, without pyarrow, w
 blocking, and without a system call per request.
 
 Per request the worker adds its values to the open batch of its request shape, column by
-column (list.extend of the values Feast's answer holds, already encoded for it), with its
-request id, time in microseconds, entity count and each feature's statuses (one string when
-they are all alike): no serialization per request. Every FLUSH_SECONDS (sooner when a batch
+column (list.extend of the values Feast's answer holds, already encoded for it; int64 and
+float64 columns into arrays of 8-byte values), with its request id, time in microseconds,
+entity count and statuses: no serialization per request. Every FLUSH_SECONDS (sooner when a batch
 reaches BATCH_ROWS rows) each open batch becomes one frame, one orjson call, so the writer
 parses and converts whole columns with no Python per request (docs/benchmarks.md, stream
 logcost: a frame per request cost the writer ~13 µs per 1-entity request, most of it per-request
@@ -28,19 +28,21 @@ but not written yet are lost uncounted. `close()` (the worker's shutdown) sends 
 buffered, blocking up to CLOSE_SECONDS, and ends the connection.
 
 Frame: u32 length of the rest, then b"S" u32 id + JSON [[[key, dtype], ...], [[view,
-feature, dtype], ...]], or b"B" u32 shape id, u32 rows (entities) + JSON [[request ids],
-[request times, µs since the epoch], [entities per request], [[values of a key or feature
-column, all requests' entities in order], ...], [[each request's statuses of a feature: one
-string when all alike, else one per entity], ...]] (`_Batch.frame()`).
+feature, dtype], ...]], or b"B" u32 shape id, u32 rows (entities), u32 head length, the JSON
+head [[request ids], [request times, µs since the epoch], [entities per request], [[values of
+a key or feature column, all requests' entities in order, or null for a raw column], ...],
+[each feature's statuses: one string when the batch has one, else one per entity]], then
+each raw column's 8-byte values (`_Batch.frame()`).
 """
 from __future__ import annotations
 
 import asyncio
 import socket
+from array import array
 import struct
 from collections import deque
 from datetime import datetime, timedelta, timezone
-from operator import attrgetter
+from operator import attrgetter, itemgetter
 from typing import Any
 
 import orjson
@@ -57,38 +59,82 @@ CLOSE_SECONDS = 10.0
 
 _SHAPE_OF = attrgetter("view", "feature", "dtype")
 _STATUSES = attrgetter("statuses")
+_VALUES_OF = itemgetter("values")
+_HEAD_LENGTH = struct.Struct("<I")
+RAW = {"int64": "q", "float64": "d"}  # dtypes whose columns travel as 8-byte values (this machine's order)
 _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 _MICROSECOND = timedelta(microseconds=1)
 
 
 class _Batch:
-    """The requests of one shape not yet framed, column by column: no object per request is
-    kept but its id (a str) and, when its statuses of a feature differ, their list."""
+    """The requests of one shape not yet framed, column by column, extended by C loops
+    (`map` over list.extend and array.extend: no Python per column or entity, and no object
+    kept per request but its id). An int64 or float64 column is an `array` of 8-byte values
+    (the writer wraps the bytes as an Arrow array, no parse, no Python object per value) until
+    a request brings a null (or a NaN, which the answer encodes as text): that column of this
+    batch then goes on as JSON values. Statuses are kept per entity and framed as one string
+    per feature when the whole batch has one."""
 
-    __slots__ = ("shape_id", "ids", "micros", "counts", "columns", "statuses", "rows")
+    __slots__ = ("shape_id", "ids", "micros", "counts", "columns", "statuses", "rows", "_lists", "_list_at",
+                 "_raws", "_raw_at", "_codes")
 
-    def __init__(self, shape_id: int, columns: int, features: int):
+    def __init__(self, shape_id: int, shape: tuple):
         self.shape_id = shape_id
+        dtypes = [dtype for _, dtype in shape[0]] + [dtype for _, _, dtype in shape[1]]
         self.ids: list[str] = []
         self.micros: list[int] = []
         self.counts: list[int] = []
-        self.columns: list[list[Any]] = [[] for _ in range(columns)]
-        self.statuses: list[list[Any]] = [[] for _ in range(features)]
+        self.columns: list[Any] = [array(RAW[d]) if d in RAW else [] for d in dtypes]
+        self.statuses: list[list[str]] = [[] for _ in shape[1]]
         self.rows = 0
+        self._split()
+
+    def _split(self) -> None:
+        self._list_at = [i for i, c in enumerate(self.columns) if c.__class__ is list]
+        self._raw_at = [i for i, c in enumerate(self.columns) if c.__class__ is not list]
+        self._lists = [self.columns[i] for i in self._list_at]
+        self._raws = [self.columns[i] for i in self._raw_at]
+        self._codes = [column.typecode for column in self._raws]
 
     def add(self, micros: int, request_id: str, count: int, result: Any, response: dict[str, Any]) -> None:
+        results = response["results"]
+        any(map(list.extend, self._lists, map(_VALUES_OF, map(results.__getitem__, self._list_at))))
+        if self._raws:
+            try:
+                any(map(array.extend, self._raws,
+                        map(array, self._codes, map(_VALUES_OF, map(results.__getitem__, self._raw_at)))))
+            except (TypeError, OverflowError):
+                self._unraw(results)
+        any(map(list.extend, self.statuses, map(_STATUSES, result.features)))
         self.ids.append(request_id)
         self.micros.append(micros)
         self.counts.append(count)
-        for column, answered in zip(self.columns, response["results"]):
-            column += answered["values"]
-        for statuses, given in zip(self.statuses, map(_STATUSES, result.features)):
-            statuses.append(given[0] if given and given.count(given[0]) == len(given) else given)
         self.rows += count
 
+    def _unraw(self, results: list[dict[str, Any]]) -> None:
+        """A value an array does not take: this request's part of every raw column undone
+        (array.extend stops at the bad value), then each column extended alone; the one that
+        refuses becomes a list (its 8-byte values are already JSON-ready: finite floats, ints)."""
+        for index in self._raw_at:
+            column = self.columns[index]
+            del column[self.rows:]
+            try:
+                column.extend(results[index]["values"])
+            except (TypeError, OverflowError):
+                del column[self.rows:]
+                self.columns[index] = column.tolist() + results[index]["values"]
+        self._split()
+
     def frame(self) -> bytes:
-        body = orjson.dumps([self.ids, self.micros, self.counts, self.columns, self.statuses],
+        """BATCH header, the u32 length of a JSON head [ids, times, counts, [each column's values,
+        or null for a raw one], [each feature's statuses: one string for the batch, or one per
+        entity]], then each raw column's bytes in order."""
+        statuses = [s[0] if s and s.count(s[0]) == len(s) else s for s in self.statuses]
+        head = orjson.dumps([self.ids, self.micros, self.counts,
+                             [c if c.__class__ is list else None for c in self.columns], statuses],
                             option=orjson.OPT_NON_STR_KEYS)
+        raws = [column.tobytes() for column in self.columns if column.__class__ is not list]
+        body = b"".join([_HEAD_LENGTH.pack(len(head)), head, *raws])
         return BATCH.pack(BATCH.size - 4 + len(body), b"B", self.shape_id, self.rows) + body
 
 
@@ -130,8 +176,7 @@ class FeatureLogChannel:
         shape = (tuple(result.key_dtypes.items()), tuple(map(_SHAPE_OF, result.features)))
         batch = self._batches.get(shape)
         if batch is None:
-            batch = self._batches[shape] = _Batch(self._shapes.get(shape, -1), len(response["results"]),
-                                                  len(result.features))
+            batch = self._batches[shape] = _Batch(self._shapes.get(shape, -1), shape)
             if batch.shape_id < 0:
                 batch.shape_id = self._define(shape)
         batch.add((request_time - _EPOCH) // _MICROSECOND, request_id, count, result, response)

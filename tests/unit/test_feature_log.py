@@ -10,6 +10,7 @@ import socket
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta, timezone
 
+import orjson
 import pyarrow as pa
 import pyarrow.parquet as pq
 
@@ -48,7 +49,7 @@ def shape_of(r: OnlineResult) -> tuple:
 def batch(*requests: tuple[str, OnlineResult]) -> _Batch:
     """The worker's batch of requests of one shape."""
     first = requests[0][1]
-    out = _Batch(0, len(first.keys) + len(first.features), len(first.features))
+    out = _Batch(0, shape_of(first))
     for request_id, r in requests:
         out.add(MICROS, request_id, len(r.keys["driver_id"]), r, _feast_response(r))
     return out
@@ -254,24 +255,37 @@ def test_a_worker_gone_before_the_writer_accepts_it_still_has_its_rows_written(t
         ("a" * 32, 1, 0.5), ("a" * 32, 2, None)]
 
 
-def test_a_batch_of_wide_requests_reads_back_request_by_request_nulls_nan_and_statuses_included(tmp_path):
+def test_batches_read_back_request_by_request_with_numeric_columns_raw_until_a_null_turns_them_json(tmp_path):
     """Requests of one shape travel as one batch, column by column: each request's values,
-    id, time and statuses land on its own rows, whether its statuses are all alike or not."""
+    id, time and statuses land on its own rows, whether the batch's statuses are all alike or not.
+    int64/float64 columns (keys too) travel as raw bytes; a null turns that column of its batch
+    into JSON (NaN and ±inf included); raw and JSON batches of one column join in one chunk."""
     n = 20
     whole = result(list(range(n)), column("x", "float64", [math.nan, math.inf] + [i / 3 for i in range(n - 2)]),
                    column("k", "int64", [2 ** 62] + list(range(n - 1))), column("s", "string", ["a"] * n))
     holey = result(list(range(100, 100 + n)), column("x", "float64", [None] + [0.5] * (n - 1)),
                    column("k", "int64", list(range(n))), column("s", "string", [None] * n))
-    served = [("a" * 32, whole), ("b" * 32, holey), ("c" * 32, result([7], *(
-        column(c.feature, c.dtype, c.values[:1]) for c in whole.features)))]
-    framed = batch(*served)
-    assert framed.statuses[0] == ["PRESENT", ["NOT_FOUND"] + ["PRESENT"] * (n - 1), "PRESENT"]
+    one = result([7], *(column(c.feature, c.dtype, c.values[2:3]) for c in whole.features))
+    def raw_columns(framed) -> list[bool]:  # per column (key, x, k, s): sent as raw bytes
+        head = framed.frame()[BATCH.size:]
+        return [c is None for c in orjson.loads(head[4:4 + int.from_bytes(head[:4], "little")])[3]]
+
+    raw = batch(("a" * 32, whole))
+    assert raw_columns(raw) == [True, False, True, False], "key and k raw; x (a NaN: text in the answer) and s JSON"
+    mixed = batch(("b" * 32, holey), ("c" * 32, one))
+    assert raw_columns(mixed) == [True, False, True, False], "x's null turned it into JSON, the rest stays raw"
+    assert mixed.statuses[0] == ["NOT_FOUND"] + ["PRESENT"] * n
+    assert raw_columns(batch(("c" * 32, one))) == [True, True, True, False]
+    served = [("a" * 32, whole), ("b" * 32, holey), ("c" * 32, one), ("d" * 32, whole)]
+    received = PendingRows()
+    for framed in (raw, mixed, batch(("d" * 32, whole))):
+        received.add(shape_of(whole), framed.rows, framed.frame()[BATCH.size:])
     log = ParquetLog(tmp_path)
-    assert log.write(pending(*served)) == 2 * n + 1
+    assert log.write(received) == 3 * n + 1
     log.close()
     table = pq.read_table(next((tmp_path / "stats").glob("*.parquet")))
     assert table.schema.field("driver_id").type == pa.int64() and table.schema.field("k").type == pa.int64()
-    assert table["request_id"].to_pylist() == ["a" * 32] * n + ["b" * 32] * n + ["c" * 32]
+    assert table["request_id"].to_pylist() == ["a" * 32] * n + ["b" * 32] * n + ["c" * 32] + ["d" * 32] * n
     assert table["driver_id"].to_pylist() == [d for _, r in served for d in r.keys["driver_id"]]
     for index, name in enumerate(("x", "k", "s")):
         assert nan_as_text(table[name].to_pylist()) == nan_as_text(
