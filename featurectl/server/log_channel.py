@@ -62,6 +62,7 @@ _STATUSES = attrgetter("statuses")
 _VALUES_OF = itemgetter("values")
 _HEAD_LENGTH = struct.Struct("<I")
 RAW = {"int64": "q", "float64": "d"}  # dtypes whose columns travel as 8-byte values (this machine's order)
+RAW_BUILD_ENTITIES = 16  # measured: array.fromlist 0.05 µs a column at 1 value, array() + extend 0.24 µs per 100 values vs 0.37
 _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 _MICROSECOND = timedelta(microseconds=1)
 
@@ -100,9 +101,12 @@ class _Batch:
         results = response["results"]
         any(map(list.extend, self._lists, map(_VALUES_OF, map(results.__getitem__, self._list_at))))
         if self._raws:
+            given = map(_VALUES_OF, map(results.__getitem__, self._raw_at))
             try:
-                any(map(array.extend, self._raws,
-                        map(array, self._codes, map(_VALUES_OF, map(results.__getitem__, self._raw_at)))))
+                if count < RAW_BUILD_ENTITIES:  # a few values: appended in place
+                    any(map(array.fromlist, self._raws, given))
+                else:  # many: an array built in one go (faster per value), then copied in
+                    any(map(array.extend, self._raws, map(array, self._codes, given)))
             except (TypeError, OverflowError):
                 self._unraw(results)
         any(map(list.extend, self.statuses, map(_STATUSES, result.features)))
