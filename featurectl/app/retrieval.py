@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import operator
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Callable, Mapping, Sequence
 
@@ -84,6 +84,9 @@ class OnlineResult:
     keys: dict[str, list[Any]]
     features: list[FeatureColumn]
     key_dtypes: dict[str, str | None]  # a given column that is no join key has none
+    # The reader's resolved request this came from, the same object for every read of the same
+    # feature list, keys and definitions: the feature log keys its request shapes on it.
+    plan: object | None = field(default=None, compare=False, repr=False)
 
     @property
     def columns(self) -> dict[str, list[Any]]:
@@ -199,7 +202,7 @@ class _Planned:
             columns.append(FeatureColumn(out, view_name, feature, request.dtypes[(view_name, feature)],
                                          values, statuses, times))
         keys = self.keys
-        return OnlineResult(keys, columns, {k: request.key_types.get(k) for k in keys})
+        return OnlineResult(keys, columns, {k: request.key_types.get(k) for k in keys}, request)
 
 
 def _entity_count(entities: Mapping[str, Sequence[Any]]) -> int:

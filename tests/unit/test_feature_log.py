@@ -314,3 +314,22 @@ def test_requests_of_one_shape_go_as_one_frame_per_flush_and_a_full_batch_goes_a
     asyncio.run(scenario())
     conn, _ = listener.accept()
     assert read_frames(receive_all(conn)) == [(b"S", 0), (b"B", 30), (b"S", 0), (b"B", 20), (b"B", 1)]
+
+
+def test_a_shape_is_kept_per_reader_plan_and_another_plan_with_other_dtypes_gets_its_own(tmp_path):
+    """The channel keys shapes on the reader's resolved request (`OnlineResult.plan`): a
+    registry change makes new plans, whose dtypes then make a new shape."""
+    address, listener = unix_listener(tmp_path, backlog=1)
+    before, after = object(), object()  # two reader plans, before and after an apply
+    old = OnlineResult({"driver_id": [1]}, [column("rate", "float64", [0.5])], {"driver_id": "int64"}, before)
+    new = OnlineResult({"driver_id": [2]}, [column("rate", "int64", [5])], {"driver_id": "int64"}, after)
+
+    async def scenario() -> None:
+        channel = FeatureLogChannel(address, Metrics(), asyncio.get_running_loop())
+        for served in (old, old, new, old):
+            channel.log(AT, "a" * 32, served, _feast_response(served))
+        channel.close()
+
+    asyncio.run(scenario())
+    conn, _ = listener.accept()
+    assert read_frames(receive_all(conn)) == [(b"S", 0), (b"S", 0), (b"B", 3), (b"B", 1)]
