@@ -198,21 +198,30 @@ def writer_cpu_seconds(pid: int) -> float:
 LOG_WRITER = b"featurectl.server.log_writer"  # featurectl's feature-log writer process
 
 
+def worker_cpu_seconds(pid: int) -> list[float]:
+    """user+sys of each serving worker (the processes `worker_rss_mb` measures)."""
+    return [_cpu_seconds(p) for p in _serving(pid)] or [_cpu_seconds(pid)]
+
+
 def worker_rss_mb(pid: int, writer: bool = False) -> list[float]:
     """VmRSS of each worker: the descendants that serve (uvicorn's spawned workers, gunicorn's
     forks; not multiprocessing's resource tracker nor featurectl's feature-log writer), or the
     process itself when it has none. writer=True: the feature-log writer's instead."""
-    rss = []
-    children = _tree(pid)[1:]
-    for p in children:
+    rss = [mb for p in _serving(pid, writer) for mb in _rss_mb(p)]
+    return rss or ([] if writer else _rss_mb(pid))
+
+
+def _serving(pid: int, writer: bool = False) -> list[int]:
+    """The descendants that serve, or with writer=True the feature-log writer."""
+    found = []
+    for p in _tree(pid)[1:]:
         try:
             cmdline = Path(f"/proc/{p}/cmdline").read_bytes()
         except OSError:
             continue
-        if b"resource_tracker" in cmdline or (LOG_WRITER in cmdline) != writer:
-            continue
-        rss += _rss_mb(p)
-    return rss or ([] if writer else _rss_mb(pid))
+        if b"resource_tracker" not in cmdline and (LOG_WRITER in cmdline) == writer:
+            found.append(p)
+    return found
 
 
 def _rss_mb(pid: int) -> list[float]:
@@ -252,12 +261,13 @@ def push_script(entities: int, meta: dict, script: Path, fresh: bool = True) -> 
 
 def run_wrk(binary: str, proc: subprocess.Popen, port: int, connections: int, seconds: int, script: Path) -> dict:
     """wrk's rate and latency, and the server's CPU per request over the same run."""
-    cpu, writer = tree_cpu_seconds(proc.pid), writer_cpu_seconds(proc.pid)
+    cpu, writer, workers = tree_cpu_seconds(proc.pid), writer_cpu_seconds(proc.pid), worker_cpu_seconds(proc.pid)
     out = subprocess.run([binary, "-t", str(min(connections, 2)), "-c", str(connections), "-d", f"{seconds}s",
                           "--latency", "-s", str(script), f"http://127.0.0.1:{port}"],
                          capture_output=True, text=True, check=True).stdout
     cpu = tree_cpu_seconds(proc.pid) - cpu
     writer = writer_cpu_seconds(proc.pid) - writer
+    workers = [after - before for after, before in zip(worker_cpu_seconds(proc.pid), workers)]
     latency = dict(re.findall(r"^\s+(50|99)%\s+(\S+)\s*$", out, re.M))
     if len(latency) != 2:
         raise RuntimeError(f"wrk printed no latency distribution:\n{out}")
@@ -265,7 +275,10 @@ def run_wrk(binary: str, proc: subprocess.Popen, port: int, connections: int, se
     requests = int(re.search(r"(\d+) requests in", out).group(1))
     return {"rps": float(re.search(r"Requests/sec:\s+([0-9.]+)", out).group(1)),
             "p50_ms": _ms(latency["50"]), "p99_ms": _ms(latency["99"]), "errors": int(errors.group(1)) if errors else 0,
-            "cpu_us_per_req": cpu / max(requests, 1) * 1e6, "writer_cpu_us_per_req": writer / max(requests, 1) * 1e6}
+            "cpu_us_per_req": cpu / max(requests, 1) * 1e6, "writer_cpu_us_per_req": writer / max(requests, 1) * 1e6,
+            # uvicorn's workers accept from one socket: all of a run's connections can land on
+            # one worker (about one run in five at 4 connections, measured), which halves its req/s
+            "busiest_worker_share": max(workers) / sum(workers) if sum(workers) > 0 else 1.0}
 
 
 Argv = Callable[[int], list[str]]  # a server's command line for a port
@@ -381,15 +394,17 @@ def logging_section(args, binary: str, data: Path, meta: dict, work: Path) -> st
     print("feature-log rows written:", logged, file=sys.stderr)
     table = ["| --log-features | connections | entities/request | req/s (median) | p50 ms | p99 ms | "
              "server CPU µs/request | of which the log writer | req/s on/off | CPU/request on/off | "
-             "RSS MB per worker (at the end) | RSS MB of the log writer |",
-             "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---|"]
+             "busiest worker's CPU share (runs) | RSS MB per worker (at the end) | RSS MB of the log writer |",
+             "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---|---|"]
     medians = {mode: [_median([results[i] for results in rounds]) for i in range(len(args.loads))]
                for mode, rounds in runs.items()}
+    shares = {mode: {load: " / ".join(f"{results[i]['busiest_worker_share']:.2f}" for results in rounds)
+                     for i, load in enumerate(args.loads)} for mode, rounds in runs.items()}
     for mode in ("off", "on"):
         for (c, p), r, off in zip(args.loads, medians[mode], medians["off"]):
             table.append(f"| {mode} | {c} | {p} | {_wrk_cells(r)} | {r['writer_cpu_us_per_req']:,.0f} | "
                          f"{r['rps'] / off['rps']:.2f} | "
-                         f"{r['cpu_us_per_req'] / off['cpu_us_per_req']:.2f} | {_rss(rss[mode])} | "
+                         f"{r['cpu_us_per_req'] / off['cpu_us_per_req']:.2f} | {shares[mode][(c, p)]} | {_rss(rss[mode])} | "
                          f"{_rss(writer_rss) if mode == 'on' and writer_rss else '-'} |")
     return _printed(table)
 
