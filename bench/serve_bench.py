@@ -17,7 +17,9 @@ loads, the resident memory of each worker process (VmRSS).
 runs the same loads on each in alternating order for `--rounds` rounds; it reports the
 medians and the on/off ratios of throughput and of CPU per request (SPEC §8 target: logging
 costs at most 10%), and the feature-log writer process apart: its RSS beside the workers',
-and its share of the server's CPU per request (a child of the server, it is in the total). Every server gets a 2-second wrk run before it is measured.
+and its share of the server's CPU per request (a child of the server, it is in the total),
+and each run's busiest worker's share of the workers' CPU (1.00: one worker got every
+connection, and that run's req/s is about half). Every server gets a 2-second wrk run before it is measured.
 
 `--part push` posts `POST /push` bodies of 1,000 rows x 10 features to `featurectl serve` at 1
 and 4 connections (SPEC §8 target: 50,000 rows/s): each row a random driver with event times
@@ -277,7 +279,7 @@ def run_wrk(binary: str, proc: subprocess.Popen, port: int, connections: int, se
             "p50_ms": _ms(latency["50"]), "p99_ms": _ms(latency["99"]), "errors": int(errors.group(1)) if errors else 0,
             "cpu_us_per_req": cpu / max(requests, 1) * 1e6, "writer_cpu_us_per_req": writer / max(requests, 1) * 1e6,
             # uvicorn's workers accept from one socket: all of a run's connections can land on
-            # one worker (about one run in five at 4 connections, measured), which halves its req/s
+            # one worker (38 of 153 runs measured at 4 connections), which halves its req/s
             "busiest_worker_share": max(workers) / sum(workers) if sum(workers) > 0 else 1.0}
 
 
