@@ -191,6 +191,9 @@ class Materializer:
         # A store that splits its write (base.py: `prepare_write`) has each batch prepared on the
         # reading thread, in batches of its own size: its server writes one while the next is read.
         prepare = None if latest is not None else getattr(self.online, "prepare_write", None)
+        write_prepared = getattr(self.online, "write_prepared", None)
+        if write_prepared is None:
+            prepare = None  # the split takes both halves
         if latest is not None:
             # Selected while validating (pushed rows), in memory: written as one batch, so one
             # transaction of the store, all or nothing (DuckDB hands it in several chunks).
@@ -208,7 +211,7 @@ class Materializer:
         try:
             for batch in batches:
                 try:
-                    run.entities_written += self.online.write_prepared(batch) if prepare is not None else \
+                    run.entities_written += write_prepared(batch) if prepare is not None and write_prepared is not None else \
                         self.online.write(table, batch)
                 except ValueError as exc:  # rows the store cannot hold, e.g. a timestamp beyond its range
                     raise _unwritable(table, exc) from None
