@@ -7,7 +7,7 @@ import threading
 import time
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Generator, Iterable, Iterator, Literal, Protocol, Sequence
+from typing import TYPE_CHECKING, Callable, Generator, Iterable, Iterator, Literal, Protocol, Sequence
 
 from featurectl.core.definitions import Definitions
 from featurectl.core.errors import UsageError
@@ -190,10 +190,7 @@ class Materializer:
         batches: Generator
         # A store that splits its write (base.py: `prepare_write`) has each batch prepared on the
         # reading thread, in batches of its own size: its server writes one while the next is read.
-        prepare = None if latest is not None else getattr(self.online, "prepare_write", None)
-        write_prepared = getattr(self.online, "write_prepared", None)
-        if write_prepared is None:
-            prepare = None  # the split takes both halves
+        split = None if latest is not None else _split_write(self.online)
         if latest is not None:
             # Selected while validating (pushed rows), in memory: written as one batch, so one
             # transaction of the store, all or nothing (DuckDB hands it in several chunks).
@@ -202,8 +199,8 @@ class Materializer:
             size = getattr(self.online, "write_batch_rows", WRITE_BATCH)
             reader = self.offline.latest_rows(request, run.start, run.end, batch_size=size, rows=rows)
             batches = _closing_batches(reader)
-            if prepare is not None:
-                batches = _prepared(batches, table, prepare)
+            if split is not None:
+                batches = _prepared(batches, table, split[0])
             # The thread pays only when a next batch can be read while one is written; for a
             # window of one batch it would cost a thread start (~3 ms) for nothing.
             if run.rows_read > size:
@@ -211,8 +208,7 @@ class Materializer:
         try:
             for batch in batches:
                 try:
-                    run.entities_written += write_prepared(batch) if prepare is not None and write_prepared is not None else \
-                        self.online.write(table, batch)
+                    run.entities_written += split[1](batch) if split is not None else self.online.write(table, batch)
                 except ValueError as exc:  # rows the store cannot hold, e.g. a timestamp beyond its range
                     raise _unwritable(table, exc) from None
                 self.progress.advance(run, batch.num_rows)
@@ -224,6 +220,12 @@ class Materializer:
 
 def _unwritable(table: OnlineTable, exc: ValueError) -> OnlineStoreError:
     return OnlineStoreError(f"cannot write view '{table.view}' to the online store: {exc}")
+
+
+def _split_write(online) -> tuple[Callable, Callable] | None:
+    """The store's `prepare_write` and `write_prepared` (base.py), when it has both."""
+    prepare, send = getattr(online, "prepare_write", None), getattr(online, "write_prepared", None)
+    return (prepare, send) if prepare is not None and send is not None else None
 
 
 def _prepared(batches: Iterator, table: OnlineTable, prepare) -> Generator:
