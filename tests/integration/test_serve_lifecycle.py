@@ -1,8 +1,6 @@
 """The server's life: a new apply is served without a restart; SIGTERM finishes gracefully."""
 from __future__ import annotations
 
-import time
-
 import pyarrow.parquet as pq
 import pytest
 import yaml
@@ -115,6 +113,9 @@ def test_workers_share_metrics_in_a_directory_of_their_own_removed_at_exit(repo,
         assert list(parent.iterdir()) == [], "the run's metrics directory outlived it"
 
 
+WRITTEN = ("featurectl_feature_log_rows_total", ())
+
+
 def test_feature_logs_roll_by_size_and_by_time_while_serving(repo, tmp_path):
     import pyarrow.dataset as ds
 
@@ -122,12 +123,17 @@ def test_feature_logs_roll_by_size_and_by_time_while_serving(repo, tmp_path):
     # Every flush rolls by size (1 byte); an idle file is closed after 2 s without another write.
     env = {"FEATURECTL_SERVE_LOG_ROLL_BYTES": "1", "FEATURECTL_SERVE_LOG_ROLL_SECONDS": "2"}
     with FeatureServer(repo.root, "--log-features", str(logs), env=env) as server:
+        def logged(rows: int):
+            return lambda: server.metrics().get(WRITTEN) == rows
+
         served = []
         for burst in ([1, 2], [3], [4, 5]):
             assert server.post("/get-online-features", {"features": ["stats:trips"],
                                                         "entities": {"driver_id": burst}})[0] == 200
             served += burst
-            time.sleep(1.5)  # past a flush tick: the next burst goes to a new file
+            # Written before the next burst is sent (not a sleep, which a loaded machine can
+            # outrun): each burst is its own write, and a file past 1 byte takes no more.
+            assert wait_for(logged(len(served)), timeout=20), server.metrics()
         # Still serving, no SIGTERM: the last file is closed by age, not by the next write.
         closed = wait_for(lambda: (lambda done: done if len(done) >= 3 and not list(logs.rglob("*.partial"))
                                    else None)(sorted((logs / "stats").glob("*.parquet"))), timeout=20)
@@ -136,7 +142,7 @@ def test_feature_logs_roll_by_size_and_by_time_while_serving(repo, tmp_path):
         assert sorted(table["driver_id"].to_pylist()) == served
         for path in closed:  # each a whole Parquet file, readable alone
             assert pq.read_metadata(path).num_rows >= 1
-        assert server.metrics()[("featurectl_feature_log_rows_total", ())] == len(served)
+        assert server.metrics()[WRITTEN] == len(served)
 
 
 def test_bad_roll_settings_are_refused_before_serving(repo, tmp_path):
