@@ -28,6 +28,7 @@ from featurectl.render.freshness import freshness_families
 from featurectl.render.values import column_encoder, encode_columns, timestamp_text
 from featurectl.server.environment import LOG_BUFFER_ENV, LOG_SOCKET_ENV, REPO_ENV
 from featurectl.server.metrics import CONTENT_TYPE_LATEST, Metrics
+from featurectl.server.scheduling import configured_slice_us, request_slice
 from featurectl.server.state import ServingState
 
 if TYPE_CHECKING:
@@ -384,6 +385,9 @@ def create_app(repo: str | None = None) -> Instrumented:
 
     @asynccontextmanager
     async def lifespan(app):
+        # The event loop's thread, before the worker starts its own threads (they inherit it):
+        # a short CPU slice, so a request waits less for a core shared with other tasks.
+        request_slice(configured_slice_us())
         state.start()
         if log_socket:
             from featurectl.server.log_channel import BUFFER_BYTES, FeatureLogChannel

@@ -12,3 +12,5 @@ LOG_SOCKET_ENV = "FEATURECTL_SERVE_LOG_SOCKET"
 LOG_BUFFER_ENV = "FEATURECTL_SERVE_LOG_BUFFER_BYTES"
 # Feature-log rolling (docs/serving.md): a file per view is closed at this many bytes or seconds.
 ROLL_BYTES_ENV, ROLL_SECONDS_ENV = "FEATURECTL_SERVE_LOG_ROLL_BYTES", "FEATURECTL_SERVE_LOG_ROLL_SECONDS"
+# The CPU time slice a worker asks the kernel for, in microseconds (server/scheduling.py); 0: the kernel's.
+SLICE_ENV = "FEATURECTL_SERVE_SLICE_US"

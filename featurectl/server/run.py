@@ -35,7 +35,10 @@ def startup_line(repo: Path | None, url: str, workers: int, log_features: Path |
 def serve(repo: Path | None, host: str, port: int, workers: int | None, log_features: Path | None) -> None:
     import uvicorn
 
+    from featurectl.server.scheduling import check_slice_setting
+
     workers = workers or os.cpu_count() or 1
+    check_slice_setting()
     line = startup_line(repo, f"http://{host}:{port}", workers, log_features)
     os.environ[REPO_ENV] = line["repo"]
     log_directory = None
