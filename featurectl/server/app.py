@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import itertools
 import os
 import sys
@@ -394,6 +395,10 @@ def create_app(repo: str | None = None) -> Instrumented:
 
             limit = int(float(os.environ.get(LOG_BUFFER_ENV) or BUFFER_BYTES))
             server.logger = FeatureLogChannel(log_socket, metrics, asyncio.get_running_loop(), limit=limit)
+        # What start-up made (modules, the first reader, ~45k objects) lives as long as the
+        # worker: frozen out of the collector, a full collection no longer walks it (15 ms of
+        # CPU each, 30-40 ms of stalled requests on a busy machine: docs/benchmarks.md).
+        gc.freeze()
         try:
             yield
         finally:

@@ -1,10 +1,14 @@
-"""Each worker's event-loop thread asks the kernel for a short CPU slice (server/scheduling.py):
-read back from the running server's threads with sched_getattr."""
+"""What a worker does at start for its latency tail: its event-loop thread asks the kernel for
+a short CPU slice (server/scheduling.py; read back from the running server's threads with
+sched_getattr), and what start-up made is frozen out of the garbage collector."""
 from __future__ import annotations
 
+import asyncio
+import gc
 import os
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import pytest
@@ -78,3 +82,39 @@ def test_a_slice_out_of_the_kernels_range_is_refused_before_serving(repo):
     result = run_featurectl("serve", cwd=repo.root, env={"FEATURECTL_SERVE_SLICE_US": "50"})
     assert result.code == 2 and "FEATURECTL_SERVE_SLICE_US='50' is not 0 or a number" in result.output
     assert "Traceback" not in result.output
+
+
+def test_a_worker_freezes_what_its_start_up_made_out_of_the_collector(repo):
+    """After the app's lifespan start-up (the first reader built) gc.freeze() has run: a full
+    collection no longer walks the start-up objects. Driven through the ASGI lifespan of the
+    app uvicorn builds (create_app), on a thread of its own (the slice it asks for stays there)."""
+    from featurectl.server.app import create_app
+
+    seen: dict[str, object] = {}
+
+    async def lifespan() -> None:
+        app = create_app(str(repo.root))
+        messages: asyncio.Queue = asyncio.Queue()
+        sent: list[str] = []
+
+        async def send(message) -> None:
+            sent.append(message["type"])
+
+        await messages.put({"type": "lifespan.startup"})
+        running = asyncio.ensure_future(app({"type": "lifespan", "asgi": {"version": "3.0"}, "state": {}},
+                                            messages.get, send))
+        for _ in range(600):
+            if sent:
+                break
+            await asyncio.sleep(0.05)
+        seen["frozen"], seen["started"] = gc.get_freeze_count(), list(sent)
+        await messages.put({"type": "lifespan.shutdown"})
+        await asyncio.wait_for(running, 30)
+
+    gc.unfreeze()
+    worker = threading.Thread(target=asyncio.run, args=(lifespan(),))
+    worker.start()
+    worker.join(60)
+    gc.unfreeze()
+    assert seen.get("started") == ["lifespan.startup.complete"], seen
+    assert isinstance(seen["frozen"], int) and seen["frozen"] > 1000
