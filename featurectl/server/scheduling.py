@@ -1,8 +1,8 @@
 """A worker's CPU time slice: how long the kernel lets another task run before a worker that
 has a request to answer gets the CPU back.
 
-Linux's fair scheduler (EEVDF, kernel 6.6+) gives each task a slice, by default 0.7 ms times
-(1 + log2 of the CPU count): 1.4 ms on 2 cores. A task keeps the CPU until its slice is used
+Linux's fair scheduler (EEVDF, kernel 6.6+) gives each task a slice, by default 0.7-0.75 ms
+times (1 + log2 of the CPU count): 1.4 ms on 2 cores. A task keeps the CPU until its slice is used
 unless the waking task asks for a shorter one, so a worker woken by a request while the
 core runs a load generator, redis-server or the other worker waits up to that slice: on a
 busy machine this is the 1% tail of the latency, not the request's own work
