@@ -9,7 +9,7 @@ import typer
 
 from featurectl.cli.main import command
 from featurectl.cli.options import DebugOpt, RepoOpt, split_list, store
-from featurectl.cli.output import Output, escape
+from featurectl.cli.output import Output
 from featurectl.core.errors import UsageError
 
 ViewsOpt = Annotated[Optional[str], typer.Option("--views", help="Comma-separated feature views (default: every online view).")]
@@ -157,7 +157,7 @@ def get_historical(
         written = fs.write_historical_features(entities, output_file, split_list(features), service=service,
                                                timestamp_column=timestamp_column,
                                                full_feature_names=full_feature_names)
-    ui.print(f"Wrote {written:,} rows to {escape(output_file)} in {time.perf_counter() - began:.2f} s.")
+    ui.text(f"Wrote {written:,} rows to {output_file} in {time.perf_counter() - began:.2f} s.")
     return 0
 
 

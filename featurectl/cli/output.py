@@ -70,8 +70,13 @@ class Output:
         self.out.print(markup, **kwargs)
 
     def text(self, text: str) -> None:
-        """Plain text on stdout, never read as markup."""
-        self.out.print(text, markup=False, emoji=False)
+        """Plain text on stdout, never read as markup: written as it is, without making a
+        console (importing rich is ~15 ms of a process) unless this Output already has one, so
+        that lines keep their order."""
+        if self._out is None:
+            self.raw(text)
+        else:
+            self._out.print(text, markup=False, emoji=False)
 
     def raw(self, text: str) -> None:
         """Machine-readable output (JSON, YAML, markdown): bypasses rich entirely."""

@@ -4,6 +4,7 @@ a SQLite `get-online` and a `materialize-incremental` with nothing new: their wh
 is mostly start-up (docs/benchmarks.md, first-call cost)."""
 from __future__ import annotations
 
+import json
 import re
 import subprocess
 import sys
@@ -103,9 +104,35 @@ def test_the_cli_freezes_the_collector_before_the_interpreter_shuts_down(tmp_pat
     assert result.stdout.rstrip().endswith("frozen: True"), result.stdout[-200:]
 
 
-def test_get_historical_from_and_to_parquet_never_imports_pandas(tmp_path):
+def _process_settings(tmp_path, argv: list[str], env: dict[str, str] | None = None) -> dict:
+    """What a CLI run leaves set in its own process: the collector's threshold, OpenBLAS's threads."""
+    code = ("import atexit, gc, json, os, sys\n"
+            "atexit.register(lambda: print(json.dumps({'gen0': gc.get_threshold()[0], "
+            "'openblas': os.environ.get('OPENBLAS_NUM_THREADS')})))\n"
+            f"sys.argv = ['featurectl', *{argv!r}]\n"
+            "from featurectl.cli.main import main\n"
+            "main()\n")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path, timeout=60,
+                            env={**cli_env(), **(env or {})})
+    assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout.rstrip().splitlines()[-1])
+
+
+def test_a_one_shot_command_collects_less_often_and_starts_openblas_with_one_thread(tmp_path):
+    """The collector walked every object the imports made up to three times (~30 ms of a
+    get-historical process), and OpenBLAS's spinning threads took a core from DuckDB's
+    (docs/benchmarks.md); a server keeps Python's default, a user's OPENBLAS_NUM_THREADS wins."""
+    from featurectl.cli.main import ONE_SHOT_GC_THRESHOLD
+
+    assert _process_settings(tmp_path, ["rules"]) == {"gen0": ONE_SHOT_GC_THRESHOLD, "openblas": "1"}
+    assert _process_settings(tmp_path, ["rules"], {"OPENBLAS_NUM_THREADS": "4"})["openblas"] == "4"
+    assert _process_settings(tmp_path, ["serve", "--help"])["gen0"] == 700
+
+
+def test_get_historical_from_and_to_parquet_imports_neither_pandas_nor_rich(tmp_path):
     """pandas costs ~0.3 s of a whole get-historical process (docs/benchmarks.md): reading the
-    entity file through pyarrow's dataset layer, pa.repeat and pa.array load it."""
+    entity file through pyarrow's dataset layer, pa.repeat and pa.array load it. Its one line
+    of output is plain text, which needs no rich console (~15 ms of imports)."""
     import pyarrow.csv as pcsv
     import pyarrow.parquet as pq
 
@@ -121,3 +148,5 @@ def test_get_historical_from_and_to_parquet_never_imports_pandas(tmp_path):
     loaded = {m.split(".")[0] for m in imported(result.stderr)}
     assert {"duckdb", "pyarrow"} <= loaded  # the join really ran, and was traced
     assert "pandas" not in loaded
+    assert "rich" not in loaded
+    assert f"Wrote {pq.read_metadata(entities).num_rows:,} rows to {out} in " in result.output
