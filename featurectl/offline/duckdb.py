@@ -263,6 +263,8 @@ class DuckDBOfflineStore:
         # The store's database, and the one that checks pushed rows (see `_database`).
         self._dbs: dict[bool, duckdb.DuckDBPyConnection] = {}
         self._db_lock = threading.Lock()
+        self._starting: threading.Thread | None = None  # `start`'s thread, until the database is taken
+        self._started: list[duckdb.DuckDBPyConnection | OfflineStoreError] = []
 
     @classmethod
     def from_config(cls, config: DuckdbOfflineConfig, root: Path) -> "DuckDBOfflineStore":
@@ -271,16 +273,54 @@ class DuckDBOfflineStore:
     def close(self) -> None:
         """Close the store's databases; streams already returned keep their own connection."""
         with self._db_lock:
+            try:
+                self._take_started()
+            except OfflineStoreError:
+                pass  # it never started: nothing of it to close
             for db in self._dbs.values():
                 db.close()
             self._dbs.clear()
 
+    def start(self) -> None:
+        """Start the store's database on a thread and return at once: DuckDB starts (20-40 ms)
+        without holding the GIL, so the caller reads its inputs meanwhile (get-historical: the
+        entity file and the registry); the first operation takes the database, or its error."""
+        with self._db_lock:
+            if self._starting is None and False not in self._dbs:
+                self._starting = threading.Thread(target=self._start, daemon=True, name="featurectl-duckdb-start")
+                self._starting.start()
+
+    def _start(self) -> None:
+        try:
+            self._started.append(self._open())
+        except OfflineStoreError as exc:
+            self._started.append(exc)
+
+    def _take_started(self) -> None:
+        """Under the lock: wait for `start`'s thread; keep its database, or raise its error."""
+        if self._starting is None:
+            return
+        self._starting.join()
+        self._starting = None
+        started = self._started.pop() if self._started else None  # None: the thread died; start anew
+        if isinstance(started, OfflineStoreError):
+            raise started
+        if started is not None:
+            self._dbs[False] = started
+
     def _database(self, pushed: bool = False) -> duckdb.DuckDBPyConnection:
-        """A cursor on the store's in-memory DuckDB, started on first use (~20-40 ms). Pushed
-        rows (`pushed`) are checked on a database of their own with one thread: a push's
-        statements run on a thousand rows in memory, where waking DuckDB's other threads costs
-        more CPU than they save (~2 ms of ~9 per 1,000-row push, docs/benchmarks.md); the
-        settings are otherwise the same."""
+        """A cursor on the store's in-memory DuckDB, started on first use (or by `start`)."""
+        with self._db_lock:
+            self._take_started()
+            if pushed not in self._dbs:
+                self._dbs[pushed] = self._open(pushed)
+            return self._dbs[pushed].cursor()
+
+    def _open(self, pushed: bool = False) -> duckdb.DuckDBPyConnection:
+        """A new in-memory DuckDB (~20-40 ms). Pushed rows (`pushed`) are checked on a database of
+        their own with one thread: a push's statements run on a thousand rows in memory, where
+        waking DuckDB's other threads costs more CPU than they save (~2 ms of ~9 per 1,000-row
+        push, docs/benchmarks.md); the settings are otherwise the same."""
         # Spill to the system temp dir, not a `.tmp` folder in whatever directory the user is in.
         settings: dict[str, str | bool | int | float | list[str]] = {
             "file_search_path": str(self.root), "temp_directory": str(Path(tempfile.gettempdir()) / "featurectl-duckdb"),
@@ -289,18 +329,15 @@ class DuckDBOfflineStore:
             settings["threads"] = 1
         elif self.config.threads:
             settings["threads"] = self.config.threads
-        with self._db_lock:
-            if pushed not in self._dbs:
-                try:
-                    db = duckdb.connect(":memory:", config=settings)
-                    # For every connection to it (TimeZone needs ICU, loaded once the database
-                    # runs): one statement per database instead of one per operation.
-                    db.execute("SET GLOBAL TimeZone = 'UTC'")
-                    self._dbs[pushed] = db
-                except duckdb.Error as exc:
-                    raise OfflineStoreError(f"cannot start DuckDB with offline_store settings {settings}: "
-                                            f"{_first_line(exc)}. Fix offline_store in featurectl.yaml") from None
-            return self._dbs[pushed].cursor()
+        try:
+            db = duckdb.connect(":memory:", config=settings)
+            # For every connection to it (TimeZone needs ICU, loaded once the database runs):
+            # one statement per database instead of one per operation.
+            db.execute("SET GLOBAL TimeZone = 'UTC'")
+            return db
+        except duckdb.Error as exc:
+            raise OfflineStoreError(f"cannot start DuckDB with offline_store settings {settings}: "
+                                    f"{_first_line(exc)}. Fix offline_store in featurectl.yaml") from None
 
     def _connect(self, rows: pa.Table | None = None) -> duckdb.DuckDBPyConnection:
         """A connection of the operation's own (a cursor: its temp tables, registrations and

@@ -251,10 +251,31 @@ def test_write_table_streams_a_large_reader(tmp_path):
     assert pq.read_table(tmp_path / "big.parquet")["n"].to_pylist() == list(range(50_000))
 
 
-def test_bad_engine_settings_fail_naming_offline_store(tmp_path):
+@pytest.mark.parametrize("started", [False, True], ids=["on first use", "by start()"])
+def test_bad_engine_settings_fail_naming_offline_store(tmp_path, started):
+    """A database started on a thread (get-historical starts it while it reads the entity file)
+    fails where one started on first use does: at the first operation, the same error."""
     rows = random_rows(random.Random(3), 10)
     request = make_view("stats", write_source(tmp_path, "stats", rows, "parquet"))
     store = create_offline_store(DuckdbOfflineConfig(memory_limit="lots"), tmp_path)
+    if started:
+        store.start()  # type: ignore[attr-defined]
     with pytest.raises(OfflineStoreError, match="cannot start DuckDB with offline_store settings.*offline_store in featurectl.yaml"):
         store.latest_rows(request, minutes(-60), minutes(60))
     store.close()
+
+
+def test_a_database_started_on_a_thread_serves_every_operation_once_taken(tmp_path):
+    rows = random_rows(random.Random(4), 200)
+    request = make_view("stats", write_source(tmp_path, "stats", rows, "parquet"))
+    store = create_offline_store(DuckdbOfflineConfig(threads=1), tmp_path)
+    store.start()  # type: ignore[attr-defined]
+    store.start()  # type: ignore[attr-defined]  # a second call starts nothing more
+    _, out = latest(store, request, minutes(-600), minutes(600))
+    assert_latest(out, request, rows, minutes(-600), minutes(600))
+    store.start()  # type: ignore[attr-defined]  # started and taken: nothing to do
+    assert store.validate_window(request, minutes(-600), minutes(600)).ok
+    store.close()
+    closed = create_offline_store(DuckdbOfflineConfig(threads=1), tmp_path)
+    closed.start()  # type: ignore[attr-defined]
+    closed.close()  # waits for the thread and closes what it started, never used
