@@ -214,9 +214,9 @@ def command(*args, **kwargs):
 # work is done (all but `serve`; Python's default is 700). Such a process keeps what its imports
 # make (typer, numpy, pyarrow, DuckDB's module: ~76k objects at the end of a `get-historical`)
 # until it exits, and the collector walked them again and again while they were made: after
-# this point in a `get-historical` process 71 young, 6 middle and 1 full collection took
-# 35-55 ms of CPU on the shared machine, none run now (docs/benchmarks.md). Cycles are still
-# collected, every 100,000 allocations. (What `import featurectl` makes comes before main().)
+# this point a `get-historical` process ran 71 young, 6 middle and 1 full collection; all its
+# collections took 50-88 ms of CPU on the shared machine, 27-34 ms now (docs/benchmarks.md).
+# Cycles are still collected, every 100,000 allocations. (`import featurectl` comes before.)
 ONE_SHOT_GC_THRESHOLD = 100_000
 
 
