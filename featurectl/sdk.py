@@ -288,7 +288,7 @@ class FeatureStore:
                                   timestamp_column: str = "event_timestamp", full_feature_names: bool = False) -> int:
         """`get-historical`: read the entity rows of a .parquet/.csv file, join them point in time
         and stream the result to `output` (.parquet or .csv, written whole or not at all); returns
-        the rows written. `output` is checked before any work; errors name the entity file."""
+        the rows written. `output` is checked before any data is read; errors name the entity file."""
         # An engine that can start on a thread does so while the rest is imported and the
         # entity file and the registry are read (DuckDB: ~30 ms of a whole process, hidden).
         start = getattr(self.offline, "start", None)
