@@ -273,40 +273,49 @@ class FeatureStore:
     def historical_reader(self, entity_df: Any, features: Sequence[str] | None = None, *,
                           service: str | None = None, timestamp_column: str = "event_timestamp",
                           full_feature_names: bool = False) -> "pa.RecordBatchReader":
-        """Streaming form of get_historical_features, for writing large results to files."""
+        """Streaming form of get_historical_features, for writing large results to files.
+        `entity_df` may also be a path (str or Path) to .parquet/.csv entity files, a glob of
+        them or a URI the cluster sees (`s3a://...`): the engine reads them itself."""
         import pyarrow as pa
 
+        from featurectl.app.entity_files import open_entity_files
         from featurectl.app.retrieval import historical_requests
-        table = entity_df if isinstance(entity_df, pa.Table) else pa.Table.from_pandas(entity_df, preserve_index=False)
+        from featurectl.offline.entity_rows import EntityFiles
+
+        if isinstance(entity_df, (str, Path)):
+            entity_df = open_entity_files(entity_df, self.applied())
+        rows = entity_df if isinstance(entity_df, (pa.Table, EntityFiles)) else \
+            pa.Table.from_pandas(entity_df, preserve_index=False)
+        columns = rows.column_names if isinstance(rows, pa.Table) else rows.column_names or []
         requests = historical_requests(self.applied(), list(features or []), service, full_feature_names,
-                                       tuple(table.column_names))
-        return self.offline.get_historical_features(table, requests, timestamp_column=timestamp_column,
+                                       tuple(columns))
+        return self.offline.get_historical_features(rows, requests, timestamp_column=timestamp_column,
                                                     full_feature_names=full_feature_names)
 
     def write_historical_features(self, entities: str | Path, output: str | Path,
                                   features: Sequence[str] | None = None, *, service: str | None = None,
                                   timestamp_column: str = "event_timestamp", full_feature_names: bool = False) -> int:
-        """`get-historical`: read the entity rows of a .parquet/.csv file, join them point in time
-        and stream the result to `output` (.parquet or .csv, written whole or not at all); returns
-        the rows written. `output` is checked before any data is read; errors name the entity file."""
+        """`get-historical`: join the entity rows of .parquet/.csv files (a file, a glob, a URI)
+        point in time and stream the result to `output` (.parquet or .csv, written whole or not
+        at all); returns the rows written. The engine reads the entity files itself (Spark: its
+        executors, never the driver). `output` is checked before any data is read; errors name the
+        entity file."""
         # An engine that can start on a thread does so while the rest is imported and the
         # entity file and the registry are read (DuckDB: ~30 ms of a whole process, hidden).
         start = getattr(self.offline, "start", None)
         if start is not None:
             start()
-        from featurectl.app.entity_files import read_entity_rows, text_key_columns
         from featurectl.app.result_files import check_result_path, write_table
         from featurectl.offline.base import EntityRowsError
 
-        entities, output = Path(entities), Path(output)
+        output = Path(output)
         check_result_path(output)  # before the join, not after it
-        rows = read_entity_rows(entities, text_key_columns(self.applied()))
         try:
-            reader = self.historical_reader(rows, features, service=service, timestamp_column=timestamp_column,
+            reader = self.historical_reader(entities, features, service=service, timestamp_column=timestamp_column,
                                             full_feature_names=full_feature_names)
+            return write_table(reader, output)
         except EntityRowsError as exc:
             raise UsageError(f"entity file {entities}: {exc}", hint=exc.hint) from None
-        return write_table(reader, output)
 
     # --- monitoring -----------------------------------------------------------------------
     def drift(self, reference: str | Path, current: str | Path, features: Sequence[str] | None = None, *,

@@ -12,6 +12,8 @@ from featurectl.core.model import Entity, Feature, FeatureView, QuerySource, Sou
 if TYPE_CHECKING:
     import pyarrow as pa
 
+    from featurectl.offline.entity_rows import EntityFiles
+
 
 class OfflineStoreError(Exception):
     """The offline engine or a source failed at run time (exit code 3)."""
@@ -106,9 +108,12 @@ class OfflineStore(Protocol):
     def from_config(cls, config: Any, root: Path) -> "OfflineStore":
         """The engine one `offline_store:` block describes; file sources resolve against `root`."""
 
-    def get_historical_features(self, entity_rows: "pa.Table", requests: list[ViewRequest], *,
+    def get_historical_features(self, entity_rows: "pa.Table | EntityFiles", requests: list[ViewRequest], *,
                                 timestamp_column: str = "event_timestamp",
-                                full_feature_names: bool = False) -> "pa.RecordBatchReader": ...
+                                full_feature_names: bool = False) -> "pa.RecordBatchReader":
+        """Every entity row, in order, with its own columns untouched and the requested features
+        point in time (SPEC §5). The rows come as a table, or as files the engine reads itself
+        (`entity_rows.EntityFiles`: the Spark engine's driver never holds them)."""
 
     def validate_window(self, request: ViewRequest, start: datetime, end: datetime,
                         rows: "pa.Table | None" = None) -> ValidationReport:

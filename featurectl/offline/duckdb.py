@@ -10,7 +10,6 @@ values are cast to their declared dtypes only on the rows that come out.
 from __future__ import annotations
 
 import glob
-import json
 import tempfile
 import threading
 import warnings
@@ -18,7 +17,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import duckdb
 import numpy as np
@@ -32,9 +31,10 @@ from featurectl.core.naming import check_output_names, output_name
 from featurectl.core.sql import ident, literal
 from featurectl.core.times import as_utc
 from featurectl.offline.config import DuckdbOfflineConfig
+from featurectl.offline.entity_rows import EntityFiles, bad_values, checks, read_entity_files, row_number
 from featurectl.offline.pushed import proven_latest
 from featurectl.offline.query_check import check_query_sources, query_problem
-from featurectl.offline.base import (PUSHED_ROWS, EntityRowsError, InvalidSourceData, OfflineStoreError, SourceDataError,
+from featurectl.offline.base import (PUSHED_ROWS, InvalidSourceData, OfflineStoreError, SourceDataError,
                                      ValidationReport, ViewRequest, require_columns)
 
 _SQL_TYPES = {
@@ -168,31 +168,26 @@ class _Source:
 
 
 def _check_entity_rows(conn: duckdb.DuckDBPyConnection, rows: pa.Table, types: dict[str, str],
-                       timestamp_column: str) -> None:
-    """Refuse entity rows whose join keys or timestamps do not parse as their types (`abc` for
-    an int64 key, `2026-13-45`, `yesterday`), before the join would fail on them in DuckDB."""
+                       timestamp_column: str, where: Callable[[int], str] = row_number) -> None:
+    """Refuse entity rows whose join keys or timestamps break the shared rule
+    (`entity_rows.VALUE_RULE`: `abc` for an int64 key, `2026-13-45`, `yesterday`), before the
+    join would fail on them in DuckDB; `where` names a row (its file, for entity files)."""
     described = dict(conn.execute("SELECT column_name, column_type FROM (DESCRIBE __entity)").fetchall())
+    dtypes = {v: k for k, v in _SQL_TYPES.items()}
     for column, target in types.items():
         if described.get(column) == target:
             continue
         raw, typed = ident(column), f"TRY_CAST({ident(column)} AS {target})"
-        bad = f"{raw} IS NOT NULL AND ({typed} IS NULL"
-        if target == "TIMESTAMPTZ":
-            bad += f" OR isinf({typed})"
-        elif target in ("BIGINT", "INTEGER") and described.get(column, "").removesuffix("[]") not in _SQL_INTEGERS:
-            bad += f" OR {typed}::DOUBLE IS DISTINCT FROM TRY_CAST({raw} AS DOUBLE)"
+        integer = described.get(column, "").removesuffix("[]") in _SQL_INTEGERS
+        rendered = {"cast": f"{typed} IS NULL", "finite": f"isinf({typed})",
+                    "whole": f"{typed}::DOUBLE IS DISTINCT FROM TRY_CAST({raw} AS DOUBLE)"}
+        rule = checks("timestamp" if column == "__et" else dtypes.get(target, target), integer)
+        bad = f"{raw} IS NOT NULL AND ({' OR '.join(rendered[check] for check in rule)})"
         # fetchall, not fetchone: a result left open would block the next conn.sql()
-        count, first = conn.execute(f"SELECT count(*), min(__row) FROM __entity WHERE {bad})").fetchall()[0]
+        count, first = conn.execute(f"SELECT count(*), min(__row) FROM __entity WHERE {bad}").fetchall()[0]
         if count:
-            name = timestamp_column if column == "__et" else column
-            dtype = {v: k for k, v in _SQL_TYPES.items()}.get(target, target)
-            what = "timestamp (ISO 8601)" if column == "__et" else f"{dtype} join key"
-            sample = json.dumps(rows.slice(first, 1).to_pylist()[0], default=str, ensure_ascii=False)
-            raise EntityRowsError(
-                f"column '{name}' holds {count:,} value(s) that are not a valid {what}; "
-                f"first at row {first + 1}: {sample}",
-                hint=f"fix those rows of column '{name}' (timestamps like 2026-11-02T08:00:00, "
-                     "no zone meaning UTC; keys of the entity's dtype)")
+            raise bad_values(timestamp_column if column == "__et" else column, column == "__et",
+                             dtypes.get(target, target), count, where(first), rows.slice(first, 1).to_pylist()[0])
 
 
 def _row_numbers(n: int) -> pa.Array:
@@ -201,19 +196,19 @@ def _row_numbers(n: int) -> pa.Array:
     return pa.Array.from_buffers(pa.int64(), n, [None, pa.py_buffer(np.arange(n, dtype=np.int64))])
 
 
-def check_entity_columns(entity_rows: pa.Table, keys: list[str], timestamp_column: str) -> None:
+def check_entity_columns(columns: list[str], keys: list[str], timestamp_column: str) -> None:
     """Entity rows must hold every join key and the timestamp column (exit 2 naming it)."""
     for column in [*keys, timestamp_column]:
-        if column not in entity_rows.column_names:
+        if column not in columns:
             raise UsageError(
                 f"the entity rows have no column '{column}' "
                 f"({'timestamp column' if column == timestamp_column else 'join key'}); "
-                f"columns present: {', '.join(entity_rows.column_names)}",
+                f"columns present: {', '.join(columns)}",
                 hint="add the column, or pass --timestamp-column NAME for the timestamp")
 
 
 def _register_entity_rows(conn: duckdb.DuckDBPyConnection, entity_rows: pa.Table, requests: list[ViewRequest],
-                          timestamp_column: str) -> None:
+                          timestamp_column: str, where: Callable[[int], str] = row_number) -> None:
     """Register the narrow entity rows as `__entity` (keys, `__et`, `__row`) and refuse rows
     whose keys or timestamps do not parse."""
     keys = _entity_keys(requests)
@@ -222,7 +217,7 @@ def _register_entity_rows(conn: duckdb.DuckDBPyConnection, entity_rows: pa.Table
                        "__row": _row_numbers(entity_rows.num_rows)})
     conn.register("__entity", narrow)
     _check_entity_rows(conn, entity_rows, {**_entity_key_types(requests), "__et": "TIMESTAMPTZ"},
-                       timestamp_column)
+                       timestamp_column, where)
 
 
 def typed_entity_rows(entity_rows: pa.Table, requests: list[ViewRequest], timestamp_column: str) -> pa.Table:
@@ -230,7 +225,7 @@ def typed_entity_rows(entity_rows: pa.Table, requests: list[ViewRequest], timest
     dtype, the timestamp as `__et` (timestamp[us, UTC]; no zone meaning UTC) and the row number
     `__row`, refused (EntityRowsError) exactly where the DuckDB join refuses them. Parsing
     keys and timestamps is one rule, whichever engine joins."""
-    check_entity_columns(entity_rows, _entity_keys(requests), timestamp_column)
+    check_entity_columns(entity_rows.column_names, _entity_keys(requests), timestamp_column)
     conn = duckdb.connect(":memory:")
     try:
         conn.execute("SET TimeZone = 'UTC'")
@@ -354,16 +349,19 @@ class DuckDBOfflineStore:
 
     # -- point-in-time join ---------------------------------------------------------------
 
-    def get_historical_features(self, entity_rows: pa.Table, requests: list[ViewRequest], *,
+    def get_historical_features(self, entity_rows: pa.Table | EntityFiles, requests: list[ViewRequest], *,
                                 timestamp_column: str = "event_timestamp",
                                 full_feature_names: bool = False) -> pa.RecordBatchReader:
+        # Entity files are read here, on the driver, where DuckDB runs anyway.
+        entity_rows, where = read_entity_files(entity_rows) if isinstance(entity_rows, EntityFiles) \
+            else (entity_rows, row_number)
         names = _output_names(entity_rows.column_names, requests, full_feature_names)
         keys = _entity_keys(requests)
-        check_entity_columns(entity_rows, keys, timestamp_column)
+        check_entity_columns(entity_rows.column_names, keys, timestamp_column)
         conn = self._connect()
         with _closed_on_error(conn, requests):
             sources = [_Source(conn, self.root, r) for r in requests]
-            _register_entity_rows(conn, entity_rows, requests, timestamp_column)
+            _register_entity_rows(conn, entity_rows, requests, timestamp_column, where)
             matches, fetch = _pit_sql(keys, _entity_key_types(requests), sources)
             conn.execute(matches)
             reader = conn.sql(fetch).to_arrow_reader(100_000)

@@ -25,9 +25,10 @@ import threading
 import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -37,11 +38,13 @@ from featurectl.core.dtypes import element_type
 from featurectl.core.errors import DefinitionError, Problem
 from featurectl.core.model import FileSource, QuerySource
 from featurectl.core.times import as_utc
-from featurectl.offline.base import (InvalidSourceData, OfflineStoreError, SourceDataError, ValidationReport,
-                                     ViewRequest, require_columns)
+from featurectl.offline.base import (EntityRowsError, InvalidSourceData, OfflineStoreError, SourceDataError,
+                                     ValidationReport, ViewRequest, require_columns)
 from featurectl.offline.config import SparkOfflineConfig
-from featurectl.offline.duckdb import (SAMPLE_LIMIT, _output_names, pick_samples,
+from featurectl.offline.duckdb import (SAMPLE_LIMIT, _output_names, check_entity_columns, pick_samples,
                                        typed_entity_rows)
+from featurectl.offline.entity_rows import EntityFiles, bad_values
+from featurectl.offline.entity_rows import checks as entity_checks
 
 try:
     from py4j.protocol import Py4JError
@@ -320,32 +323,33 @@ class SparkOfflineStore:
 
     # -- point-in-time join ---------------------------------------------------------------
 
-    def get_historical_features(self, entity_rows: pa.Table, requests: list[ViewRequest], *,
+    def get_historical_features(self, entity_rows: pa.Table | EntityFiles, requests: list[ViewRequest], *,
                                 timestamp_column: str = "event_timestamp",
                                 full_feature_names: bool = False) -> pa.RecordBatchReader:
-        names = _output_names(entity_rows.column_names, requests, full_feature_names)
-        typed = typed_entity_rows(entity_rows, requests, timestamp_column)
         with _spark_errors(requests):
             spark = self.spark
+            if isinstance(entity_rows, EntityFiles):
+                entities = _file_entities(spark, entity_rows, requests, timestamp_column, full_feature_names)
+            else:
+                entities = _table_entities(spark, entity_rows, requests, timestamp_column, full_feature_names)
             sources = [_Source(spark, self.root, r) for r in requests]
-            frame = spark.createDataFrame(typed, schema=_spark_schema(typed)) if typed.num_rows else \
-                spark.createDataFrame([], _spark_schema(typed))
+            frame = entities.frame
             outputs: list[str] = []
             for i, src in enumerate(sources):
                 frame = _pit_step(frame, src, i)
                 outputs += [f"__f{i}_{j}" for j in range(len(src.request.features))]
-            found = frame.select("__row", *outputs)
-            table = entity_rows.replace_schema_metadata(None)
+            found = frame.select("__row", *entities.carried, *outputs)
             dtypes = [r.feature(f).dtype for r in requests for f in r.features]
-            schema = pa.schema([*table.schema, *(pa.field(n, arrow_type(d)) for n, d in zip(names, dtypes))])
+            names = _output_names(entities.schema.names, requests, full_feature_names)
+            schema = pa.schema([*entities.schema, *(pa.field(n, arrow_type(d)) for n, d in zip(names, dtypes))])
             features = pa.schema([pa.field("__row", pa.int64()),
                                   *(pa.field(f"__f{k}", arrow_type(d)) for k, d in enumerate(dtypes))])
             if _spills(spark):
-                chunks = _spill_in_chunks(found, table.num_rows)
+                chunks = _spill_in_chunks(found, entities.count)
             else:
                 collected = _to_arrow(found)
                 chunks = iter([collected.take(pc.sort_indices(collected.column("__row")))])
-        return pa.RecordBatchReader.from_batches(schema, _with_entity_rows(table, chunks, features, schema))
+        return pa.RecordBatchReader.from_batches(schema, _with_entity_rows(entities, chunks, features, schema))
 
     # -- materialization ------------------------------------------------------------------
 
@@ -410,6 +414,204 @@ class SparkOfflineStore:
                     union = union.unionByName(part)
                 samples = pick_samples(union.toArrow().to_pylist())
         return ValidationReport(view=request.view.name, rows_checked=row[0], violations=violations, samples=samples)
+
+
+# -- entity rows --------------------------------------------------------------------------------
+
+
+@dataclass
+class _Entities:
+    """The entity rows as the join takes them: `frame` holds the typed join keys (named by join
+    key), `__et`, `__row` (0..count-1, entity-row order) and the `carried` own columns; `schema`
+    is the rows' own columns as the caller gave them, and `own(done, chunk)` those columns for a
+    result chunk starting at row `done`."""
+
+    frame: DataFrame
+    count: int
+    schema: pa.Schema
+    carried: list[str]
+    own: Callable[[int, pa.Table], list[Any]]
+
+
+def _table_entities(spark: SparkSession, table: pa.Table, requests: list[ViewRequest], timestamp_column: str,
+                    full_feature_names: bool) -> _Entities:
+    """An Arrow table of entity rows (the SDK's entity_df): the narrow typed rows go into Spark
+    through Arrow; the rows' own columns never leave the caller's table."""
+    _output_names(table.column_names, requests, full_feature_names)
+    typed = typed_entity_rows(table, requests, timestamp_column)
+    frame = spark.createDataFrame(typed, schema=_spark_schema(typed)) if typed.num_rows else \
+        spark.createDataFrame([], _spark_schema(typed))
+    own = table.replace_schema_metadata(None)
+    return _Entities(frame, own.num_rows, own.schema, [],
+                     lambda done, chunk: own.slice(done, chunk.num_rows).columns)
+
+
+def _file_entities(spark: SparkSession, files: EntityFiles, requests: list[ViewRequest], timestamp_column: str,
+                   full_feature_names: bool) -> _Entities:
+    """Entity files read by Spark itself (the driver never holds their rows): keys and the
+    timestamp checked and typed by the shared rule (`entity_rows.VALUE_RULE`), rows numbered
+    in file order (`_row_deltas`), and every own column carried through the join as `__o<j>`."""
+    raw = _read_entities(spark, files)
+    schema = files.schema if files.schema is not None else _arrow_schema(raw)
+    _output_names(schema.names, requests, full_feature_names)
+    keys = {e.join_key: e.dtype for r in requests for e in r.entities}
+    check_entity_columns(schema.names, list(keys), timestamp_column)
+    own = [f"__o{j}" for j in range(len(schema))]
+    position = {name: own[j] for j, name in enumerate(schema.names)}
+    numbered = raw.select(*(col(name).alias(o) for name, o in zip(schema.names, own)),
+                          F.col("_metadata.file_path").alias("__file"),
+                          F.col("_metadata.file_block_start").alias("__block"),
+                          F.monotonically_increasing_id().alias("__m"))
+    types = {f.name: f.dataType for f in raw.schema.fields}
+    parsed = {name: _parsed(col(position[name]), dtype, types[name], schema.field(name).type)
+              for name, dtype in [*keys.items(), (timestamp_column, "timestamp")]}
+    deltas, count = _row_deltas(spark, numbered, files, schema, timestamp_column, keys,
+                                {name: bad for name, (_, bad) in parsed.items()})
+    frame = numbered.join(F.broadcast(deltas), ["__file", "__block"]).select(
+        *(parsed[k][0].alias(k) for k in keys), parsed[timestamp_column][0].alias("__et"),
+        (F.col("__m") + F.col("__delta")).alias("__row"), *own)
+
+    def columns(done: int, chunk: pa.Table) -> list[Any]:
+        return [_as_given(chunk.column(1 + j), field, files) for j, field in enumerate(schema)]
+    return _Entities(frame, count, schema, own, columns)
+
+
+def _read_entities(spark: SparkSession, files: EntityFiles) -> DataFrame:
+    """The files as Spark reads them. Parquet with the columns the driver read from the first
+    file's footer (one schema, no footer job; nanosecond times, which Spark refuses as
+    timestamps, as integers), csv as text, every file's header checked against the first's."""
+    try:
+        if files.format == "csv":
+            reader = spark.read.option("header", True).option("enforceSchema", False)
+            if files.schema is not None:
+                reader = reader.schema(", ".join(f"`{n.replace('`', '``')}` string" for n in files.schema.names))
+            return reader.csv(list(files.paths))
+        reader = spark.read
+        if files.schema is not None:
+            from pyspark.sql.types import StructField, StructType
+            reader = reader.schema(StructType([StructField(f.name, _spark_read_type(f.type)) for f in files.schema]))
+        return reader.parquet(*files.paths)
+    except (PySparkException, Py4JError) as exc:
+        raise EntityRowsError(f"cannot read the entity rows: {_first_line(exc)}") from None
+
+
+def _spark_read_type(arrow: pa.DataType) -> Any:
+    from pyspark.sql.pandas.types import from_arrow_type
+    from pyspark.sql.types import DecimalType, IntegerType, LongType, ShortType
+    if pa.types.is_timestamp(arrow) and arrow.unit == "ns":
+        return LongType()
+    unsigned = {pa.uint8(): ShortType(), pa.uint16(): IntegerType(), pa.uint32(): LongType(),
+                pa.uint64(): DecimalType(20, 0)}
+    if arrow in unsigned:
+        return unsigned[arrow]
+    try:
+        return from_arrow_type(arrow)
+    except (PySparkException, TypeError) as exc:
+        raise EntityRowsError(f"an entity file holds a column of type {arrow}, which Spark does not read: "
+                              f"{_first_line(exc)}") from None
+
+
+def _arrow_schema(frame: DataFrame) -> pa.Schema:
+    """The Arrow schema of what Spark read (files given as a URI, which the driver does not open)."""
+    from pyspark.sql.pandas.types import to_arrow_schema
+    return to_arrow_schema(frame.schema)
+
+
+def _parsed(raw: Column, dtype: str, spark_kind: Any, arrow: pa.DataType) -> tuple[Column, Column]:
+    """(the value cast as the join takes it, the condition refusing it): `entity_rows.VALUE_RULE`
+    in Spark columns. Spark has no infinite timestamp ('infinity' fails the cast), so
+    "finite" needs no test of its own; a column already of the target type needs none."""
+    name = spark_kind.simpleString()
+    if dtype == "timestamp":
+        if name == "bigint" and pa.types.is_timestamp(arrow):  # nanosecond parquet times, read as integers
+            return F.timestamp_micros(F.floor(raw / F.lit(1000)).cast("bigint")), F.lit(False)
+        typed = raw.try_cast("timestamp")
+        if name in ("timestamp", "timestamp_ntz", "date"):
+            return typed, F.lit(False)
+    else:
+        target = spark_type(dtype)
+        typed = raw.try_cast(target)
+        if name == target:
+            return typed, F.lit(False)
+    rendered = {"cast": typed.isNull(), "finite": F.lit(False),
+                "whole": ~typed.cast("double").eqNullSafe(raw.try_cast("double"))}
+    refused = F.lit(False)
+    for check in entity_checks(dtype, name in _SPARK_INTEGERS):
+        refused = refused | rendered[check]
+    return typed, raw.isNotNull() & refused
+
+
+def _row_deltas(spark: SparkSession, numbered: DataFrame, files: EntityFiles, schema: pa.Schema,
+                timestamp_column: str, keys: dict[str, str], refused: dict[str, Column]) -> tuple[DataFrame, int]:
+    """Give the rows their position in file order, deterministically: Spark reads a file in
+    splits (`__block`, its start offset) packed into tasks biggest first, and numbers rows
+    per task (`__m`), so one small job counts each split's rows and its first `__m`, the
+    driver orders the splits (files by path, then offset) and hands back, per split, what
+    turns `__m` into the row's position. The same job counts the values the rule refuses;
+    the first column with any is an EntityRowsError naming the file and row."""
+    names = list(refused)
+    splits = numbered.groupBy("__file", "__block").agg(
+        F.count(F.lit(1)).alias("n"), F.min("__m").alias("m0"),
+        *(F.count_if(refused[c]).alias(f"bad{i}") for i, c in enumerate(names)),
+        *(F.min(F.when(refused[c], F.col("__m"))).alias(f"first{i}") for i, c in enumerate(names))).toArrow()
+    order = sorted(range(splits.num_rows), key=lambda i: (_path_key(splits["__file"][i].as_py()),
+                                                          splits["__block"][i].as_py()))
+    start, starts = 0, [0] * splits.num_rows
+    file_start: dict[str, int] = {}
+    for i in order:
+        starts[i] = start
+        file_start.setdefault(splits["__file"][i].as_py(), start)
+        start += splits["n"][i].as_py()
+    for k, column in enumerate(names):
+        count = pc.sum(splits[f"bad{k}"]).as_py() or 0
+        if not count:
+            continue
+        first = min((starts[i] + splits[f"first{k}"][i].as_py() - splits["m0"][i].as_py(), i)
+                    for i in order if splits[f"first{k}"][i].is_valid)
+        split = first[1]
+        path = splits["__file"][split].as_py()
+        sample = numbered.where((F.col("__file") == path) & (F.col("__m") == splits[f"first{k}"][split].as_py())) \
+            .select(*(F.col(f"__o{j}").alias(name) for j, name in enumerate(schema.names))).limit(1).toArrow()
+        where = f"row {first[0] - file_start[path] + 1}" + (f" of file {_path_key(path)}" if len(files.paths) > 1
+                                                            or _URI.match(files.paths[0]) else "")
+        raise bad_values(column, column == timestamp_column, keys.get(column, "timestamp"), count, where,
+                         sample.to_pylist()[0])
+    deltas = pa.table({"__file": splits["__file"], "__block": splits["__block"],
+                       "__delta": pa.array([starts[i] - splits["m0"][i].as_py() for i in range(splits.num_rows)],
+                                           pa.int64())})
+    from pyspark.sql.types import LongType, StringType, StructField, StructType
+    spark_schema = StructType([StructField("__file", StringType()), StructField("__block", LongType()),
+                               StructField("__delta", LongType())])
+    frame = spark.createDataFrame(deltas, schema=spark_schema) if deltas.num_rows else \
+        spark.createDataFrame([], spark_schema)
+    return frame, start
+
+
+def _path_key(path: str) -> str:
+    """A file's place in the order of entity files: its path, as the driver sorts paths (Spark
+    names a local file by a URI with %-escapes)."""
+    from urllib.parse import unquote, urlsplit
+    parts = urlsplit(path)
+    return unquote(parts.path) if parts.scheme == "file" else path
+
+
+def _as_given(column: Any, field: pa.Field, files: EntityFiles) -> Any:
+    """An own column of entity files back as the caller's type: csv text converted as pyarrow's
+    csv reader converts it (its null markers, a string never null), parquet values cast back
+    from Spark's types (timestamps come back as microseconds, nanosecond ones as integers)."""
+    if files.format == "csv":
+        if pa.types.is_string(field.type) or files.schema is None:
+            return pc.fill_null(column, "")
+        import pyarrow.csv as pcsv
+        nulls = pa.array(pcsv.ConvertOptions().null_values, pa.string())
+        column = pc.if_else(pc.is_in(column, nulls), pa.scalar(None, pa.string()), column)
+    elif pa.types.is_timestamp(field.type) and pa.types.is_integer(column.type) and field.type.unit != "ns":
+        column = column.cast(pa.timestamp("us", tz="UTC"))
+    try:
+        return column.cast(field.type)
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:
+        raise EntityRowsError(f"column '{field.name}' does not read as {field.type}, the type of the first file's "
+                              f"first rows: {exc}") from None
 
 
 # -- the plan pieces ------------------------------------------------------------------------
@@ -627,22 +829,23 @@ def _spill_in_chunks(found: DataFrame, rows: int) -> Iterator[pa.Table]:
     return chunks()
 
 
-def _with_entity_rows(table: pa.Table, chunks: Iterator[pa.Table], features: pa.Schema,
+def _with_entity_rows(entities: "_Entities", chunks: Iterator[pa.Table], features: pa.Schema,
                       schema: pa.Schema) -> Iterator[pa.RecordBatch]:
     """The entity rows' own columns beside the features found for them, batch by batch; the
-    features arrive in entity-row order (`__row` 0, 1, ...), one row for each entity row."""
-    done = 0
+    chunks arrive in entity-row order (`__row` 0, 1, ...), one row for each entity row:
+    `__row`, the own columns Spark carried (entity files), then the features."""
+    done, width = 0, len(entities.carried)
     for chunk in chunks:
-        part = _conform(chunk, features)
-        rows = part.column(0)
+        rows = chunk.column(0)
         if len(rows) and (rows[0].as_py() != done or rows[-1].as_py() != done + len(rows) - 1):
             raise OfflineStoreError(f"internal error: the join returned rows {rows[0]}..{rows[-1]} "
                                     f"where rows from {done} were due")
-        out = pa.Table.from_arrays([*table.slice(done, len(rows)).columns, *part.columns[1:]], schema=schema)
+        found = _conform(chunk.select([0, *range(1 + width, chunk.num_columns)]), features)
+        out = pa.Table.from_arrays([*entities.own(done, chunk), *found.columns[1:]], schema=schema)
         yield from out.to_batches(max_chunksize=100_000)
         done += len(rows)
-    if done != table.num_rows:
-        raise OfflineStoreError(f"internal error: the join returned {done} rows for {table.num_rows} entity rows")
+    if done != entities.count:
+        raise OfflineStoreError(f"internal error: the join returned {done} rows for {entities.count} entity rows")
 
 
 def _reader(table: pa.Table, schema: pa.Schema, batch_size: int) -> pa.RecordBatchReader:

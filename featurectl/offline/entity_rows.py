@@ -1,0 +1,169 @@
+"""Entity rows as files the engine reads itself, and the one rule entity rows are parsed by.
+
+A point-in-time join takes its entity rows either as an Arrow table (the SDK's `entity_df`)
+or as `EntityFiles`: a parquet or csv file, a glob of them, or a URI the cluster sees
+(`s3a://`, `hdfs://`, `file:`). The DuckDB engine reads the files on the driver (it runs
+there anyway); the Spark engine hands them to `spark.read`, so the driver never holds the
+rows (docs/spark.md). Whichever reads them:
+
+- **Order**: the files in the order of their paths (byte order of the path, as `sorted`
+  orders them), each file's rows in file order; duplicates kept.
+- **Columns**: the first file's columns, as Arrow types: a parquet file's own schema; a csv
+  file's types as pyarrow infers them from its first block, join keys of string and bytes
+  entities kept as text. Every file must have those columns.
+- **Keys and the timestamp** are parsed by `VALUE_RULE`, below, each engine rendering it in
+  its own expressions; a value it refuses is an `EntityRowsError` naming the column, the
+  count, the file and the row (`bad_values`).
+"""
+from __future__ import annotations
+
+import glob
+import json
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Iterable
+
+import pyarrow as pa
+
+from featurectl.core.errors import UsageError
+from featurectl.offline.base import EntityRowsError
+
+URI = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*:")  # s3a://, hdfs://, gs://, file:... (not C:\ paths)
+_FORMATS = {".parquet": "parquet", ".pq": "parquet", ".csv": "csv"}
+_MAGIC = re.compile(r"[*?[]")
+
+
+@dataclass(frozen=True)
+class EntityFiles:
+    """Entity rows in files (module docstring). `paths`: local files in row order, or the one
+    URI as given (the engine lists it); `schema`: the columns (None for a URI: the engine
+    reads it); `given`: the path as the user wrote it, for messages."""
+
+    given: str
+    paths: tuple[str, ...]
+    format: str  # "parquet" or "csv"
+    schema: pa.Schema | None = None
+    text_columns: tuple[str, ...] = ()
+
+    @property
+    def column_names(self) -> list[str] | None:
+        return None if self.schema is None else list(self.schema.names)
+
+
+def entity_files(given: str | Path, text_columns: Iterable[str] = ()) -> EntityFiles:
+    """The files `given` names (a file, a glob, or a URI), checked: exit 2 when the name is not
+    .parquet/.pq/.csv or no local file matches."""
+    text = str(given)
+    suffix = Path(text.rstrip("/")).suffix.lower()
+    if suffix not in _FORMATS:
+        raise UsageError(f"entity file {text} must be .parquet or .csv",
+                         hint="pass --entities PATH to a .parquet or .csv file (or a glob of them, e.g. 'rows/*.parquet')")
+    fmt, texts = _FORMATS[suffix], tuple(sorted(text_columns))
+    if URI.match(text):
+        return EntityFiles(text, (text,), fmt, None, texts)
+    pattern = str(Path(text).expanduser().absolute())
+    paths = sorted(p for p in glob.glob(pattern, recursive=True) if Path(p).is_file()) if _MAGIC.search(text) \
+        else ([pattern] if Path(pattern).is_file() else [])
+    if not paths:
+        raise UsageError(f"entity file {text} does not exist" if not _MAGIC.search(text)
+                         else f"no entity file matches {text}",
+                         hint="pass --entities PATH to a .parquet or .csv file (or a glob of them)")
+    return EntityFiles(text, tuple(paths), fmt, _first_schema(paths[0], fmt, texts), texts)
+
+
+def _first_schema(path: str, fmt: str, text_columns: tuple[str, ...]) -> pa.Schema:
+    try:
+        if fmt == "parquet":
+            import pyarrow.parquet as pq
+            return pq.read_schema(path).remove_metadata()
+        import pyarrow.csv as pcsv
+        with pcsv.open_csv(path, convert_options=_csv_options(text_columns)) as reader:
+            return reader.schema
+    except (pa.ArrowInvalid, OSError) as exc:
+        raise UsageError(f"cannot read entity file {path}: {exc}") from None
+
+
+def _csv_options(text_columns: Iterable[str], schema: pa.Schema | None = None) -> Any:
+    """pyarrow's CSV conversion: `text_columns` stay text (type inference would read a string key
+    such as '007' as the number 7, which matches nothing); with `schema`, every column as it says."""
+    import pyarrow.csv as pcsv
+    types = {column: pa.string() for column in text_columns}
+    if schema is not None:
+        types = {f.name: f.type for f in schema}
+    return pcsv.ConvertOptions(column_types=types)
+
+
+def read_entity_files(files: EntityFiles) -> tuple[pa.Table, Callable[[int], str]]:
+    """The rows of local entity files in one table (on the driver: the DuckDB engine's way), and
+    where its row i is ("row 3 of file /x/b.csv")."""
+    if files.schema is None:
+        raise UsageError(f"entity file {files.given}: a URI is read by the Spark engine only",
+                         hint="use a local path, or offline_store type spark")
+    tables, starts = [], []
+    done = 0
+    for path in files.paths:
+        try:
+            if files.format == "parquet":
+                import pyarrow.parquet as pq
+                # ParquetFile, not read_table, whose dataset layer imports pandas (~0.3 s of a process).
+                table = pq.ParquetFile(path).read()
+            else:
+                import pyarrow.csv as pcsv
+                table = pcsv.read_csv(path, convert_options=_csv_options(files.text_columns, files.schema))
+            if table.schema.names != files.schema.names:
+                raise UsageError(f"entity file {path} has columns {', '.join(table.schema.names)} where "
+                                 f"{files.paths[0]} has {', '.join(files.schema.names)}",
+                                 hint="give every entity file the same columns")
+            table = table.cast(files.schema)
+        except (pa.ArrowInvalid, OSError, NotImplementedError) as exc:
+            raise UsageError(f"cannot read entity file {path}: {exc}") from None
+        tables.append(table)
+        starts.append(done)
+        done += table.num_rows
+    table = pa.concat_tables(tables) if len(tables) > 1 else tables[0]
+
+    def where(row: int) -> str:
+        if len(files.paths) == 1:
+            return f"row {row + 1}"
+        index = max(i for i, start in enumerate(starts) if start <= row)
+        return f"row {row - starts[index] + 1} of file {files.paths[index]}"
+    return table, where
+
+
+def row_number(row: int) -> str:
+    return f"row {row + 1}"
+
+
+# -- the rule --------------------------------------------------------------------------------
+
+# How a join key or the timestamp of an entity row is parsed, whichever engine joins: the value
+# is cast to the entity's dtype (the timestamp to an instant, no zone meaning UTC), and a
+# non-null value is refused when
+#   "cast":   the cast fails ('abc' for an int64 key, '2026-13-45', 'yesterday');
+#   "whole":  the target is an integer, the column is not, and the value is not a whole number
+#             in range (1.5 would become entity 1 or 2: another entity's values);
+#   "finite": the target is the timestamp and the value is +-infinity.
+# A null key or timestamp is no error: it matches nothing. Each engine renders the names.
+VALUE_RULE = ("cast", "whole", "finite")
+
+
+def checks(target: str, integer_column: bool) -> tuple[str, ...]:
+    """The parts of VALUE_RULE that apply to a column cast to `target` (a featurectl dtype, or
+    "timestamp" for the entity rows' time); `integer_column`: the column already holds integers."""
+    if target == "timestamp":
+        return ("cast", "finite")
+    if target in ("int32", "int64") and not integer_column:
+        return ("cast", "whole")
+    return ("cast",)
+
+
+def bad_values(column: str, is_timestamp: bool, dtype: str, count: int, where: str, sample: dict) -> EntityRowsError:
+    """The refusal of entity rows whose `column` holds `count` values VALUE_RULE refuses, the
+    first at `where` ("row 3", or "row 3 of file x.csv"), `sample` its row."""
+    what = "timestamp (ISO 8601)" if is_timestamp else f"{dtype} join key"
+    shown = json.dumps(sample, default=str, ensure_ascii=False)
+    return EntityRowsError(
+        f"column '{column}' holds {count:,} value(s) that are not a valid {what}; first at {where}: {shown}",
+        hint=f"fix those rows of column '{column}' (timestamps like 2026-11-02T08:00:00, "
+             "no zone meaning UTC; keys of the entity's dtype)")
