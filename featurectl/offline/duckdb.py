@@ -17,7 +17,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, cast
 
 import duckdb
 import numpy as np
@@ -31,7 +31,8 @@ from featurectl.core.naming import check_output_names, output_name
 from featurectl.core.sql import ident, literal
 from featurectl.core.times import as_utc
 from featurectl.offline.config import DuckdbOfflineConfig
-from featurectl.offline.entity_rows import EntityFiles, bad_values, checks, read_entity_files, row_number
+from featurectl.offline.entity_rows import (EntityFiles, as_given, bad_values, checks, read_entity_files,
+                                            row_number)
 from featurectl.offline.pushed import proven_latest
 from featurectl.offline.query_check import check_query_sources, query_problem
 from featurectl.offline.base import (PUSHED_ROWS, InvalidSourceData, OfflineStoreError, SourceDataError,
@@ -353,19 +354,19 @@ class DuckDBOfflineStore:
                                 timestamp_column: str = "event_timestamp",
                                 full_feature_names: bool = False) -> pa.RecordBatchReader:
         # Entity files are read here, on the driver, where DuckDB runs anyway.
-        entity_rows, where = read_entity_files(entity_rows) if isinstance(entity_rows, EntityFiles) \
-            else (entity_rows, row_number)
-        names = _output_names(entity_rows.column_names, requests, full_feature_names)
+        files = entity_rows if isinstance(entity_rows, EntityFiles) else None
+        rows, where = read_entity_files(files) if files else (cast(pa.Table, entity_rows), row_number)
+        names = _output_names(rows.column_names, requests, full_feature_names)
         keys = _entity_keys(requests)
-        check_entity_columns(entity_rows.column_names, keys, timestamp_column)
+        check_entity_columns(rows.column_names, keys, timestamp_column)
         conn = self._connect()
         with _closed_on_error(conn, requests):
             sources = [_Source(conn, self.root, r) for r in requests]
-            _register_entity_rows(conn, entity_rows, requests, timestamp_column, where)
+            _register_entity_rows(conn, rows, requests, timestamp_column, where)
             matches, fetch = _pit_sql(keys, _entity_key_types(requests), sources)
             conn.execute(matches)
             reader = conn.sql(fetch).to_arrow_reader(100_000)
-        table = entity_rows.replace_schema_metadata(None)
+            table = (as_given(rows, files) if files else rows).replace_schema_metadata(None)
         features = list(reader.schema)[1:]  # the first column is __row
         schema = pa.schema([*table.schema, *(f.with_name(n) for f, n in zip(features, names))])
         return pa.RecordBatchReader.from_batches(

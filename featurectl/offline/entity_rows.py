@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterable
 
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from featurectl.core.errors import UsageError
 from featurectl.offline.base import EntityRowsError
@@ -84,19 +85,36 @@ def _first_schema(path: str, fmt: str, text_columns: tuple[str, ...]) -> pa.Sche
         raise UsageError(f"cannot read entity file {path}: {exc}") from None
 
 
-def _csv_options(text_columns: Iterable[str], schema: pa.Schema | None = None) -> Any:
-    """pyarrow's CSV conversion: `text_columns` stay text (type inference would read a string key
-    such as '007' as the number 7, which matches nothing); with `schema`, every column as it says."""
+def _csv_options(text_columns: Iterable[str]) -> Any:
+    """pyarrow's CSV conversion, `text_columns` kept as text (type inference would read a string
+    key such as '007' as the number 7, which matches nothing)."""
     import pyarrow.csv as pcsv
-    types = {column: pa.string() for column in text_columns}
-    if schema is not None:
-        types = {f.name: f.type for f in schema}
-    return pcsv.ConvertOptions(column_types=types)
+    return pcsv.ConvertOptions(column_types={column: pa.string() for column in text_columns})
+
+
+def csv_nulls() -> list[str]:
+    """The texts that mean null in a csv column of another type than string: pyarrow's own list
+    ('', 'NA', 'null', ...); a string column keeps every text as it is."""
+    import pyarrow.csv as pcsv
+    return list(pcsv.ConvertOptions().null_values)
+
+
+def from_csv_text(column: Any, field: pa.Field) -> Any:
+    """A csv column read as text (nulls marked as `csv_nulls` says) in the type `field` gives it:
+    the one conversion of csv entity columns, whichever engine read the text."""
+    if pa.types.is_string(field.type):
+        return pc.fill_null(column, "")
+    try:
+        return column.cast(field.type)
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:
+        raise EntityRowsError(f"column '{field.name}' does not read as {field.type}, the type pyarrow gives it "
+                              f"from the first rows of the first file: {exc}") from None
 
 
 def read_entity_files(files: EntityFiles) -> tuple[pa.Table, Callable[[int], str]]:
     """The rows of local entity files in one table (on the driver: the DuckDB engine's way), and
-    where its row i is ("row 3 of file /x/b.csv")."""
+    where its row i is ("row 3 of file /x/b.csv"). A csv file comes as text (nulls marked as
+    `csv_nulls` says), for the rule to judge keys and times before `as_given` converts it."""
     if files.schema is None:
         raise UsageError(f"entity file {files.given}: a URI is read by the Spark engine only",
                          hint="use a local path, or offline_store type spark")
@@ -110,12 +128,18 @@ def read_entity_files(files: EntityFiles) -> tuple[pa.Table, Callable[[int], str
                 table = pq.ParquetFile(path).read()
             else:
                 import pyarrow.csv as pcsv
-                table = pcsv.read_csv(path, convert_options=_csv_options(files.text_columns, files.schema))
+                table = pcsv.read_csv(path, convert_options=_csv_options(files.schema.names))
             if table.schema.names != files.schema.names:
                 raise UsageError(f"entity file {path} has columns {', '.join(table.schema.names)} where "
                                  f"{files.paths[0]} has {', '.join(files.schema.names)}",
                                  hint="give every entity file the same columns")
-            table = table.cast(files.schema)
+            if files.format == "parquet":
+                table = table.cast(files.schema)
+            else:
+                nulls = pa.array(csv_nulls(), pa.string())
+                table = pa.table([c if pa.types.is_string(f.type) else
+                                  pc.if_else(pc.is_in(c, nulls), pa.scalar(None, pa.string()), c)
+                                  for c, f in zip(table.columns, files.schema)], names=files.schema.names)
         except (pa.ArrowInvalid, OSError, NotImplementedError) as exc:
             raise UsageError(f"cannot read entity file {path}: {exc}") from None
         tables.append(table)
@@ -129,6 +153,13 @@ def read_entity_files(files: EntityFiles) -> tuple[pa.Table, Callable[[int], str
         index = max(i for i, start in enumerate(starts) if start <= row)
         return f"row {row - starts[index] + 1} of file {files.paths[index]}"
     return table, where
+
+
+def as_given(table: pa.Table, files: EntityFiles) -> pa.Table:
+    """The table `read_entity_files` read, in the files' own types (csv text converted)."""
+    if files.format != "csv" or files.schema is None:
+        return table
+    return pa.table([from_csv_text(c, f) for c, f in zip(table.columns, files.schema)], schema=files.schema)
 
 
 def row_number(row: int) -> str:

@@ -43,7 +43,7 @@ from featurectl.offline.base import (EntityRowsError, InvalidSourceData, Offline
 from featurectl.offline.config import SparkOfflineConfig
 from featurectl.offline.duckdb import (SAMPLE_LIMIT, _output_names, check_entity_columns, pick_samples,
                                        typed_entity_rows)
-from featurectl.offline.entity_rows import EntityFiles, bad_values
+from featurectl.offline.entity_rows import EntityFiles, bad_values, csv_nulls, from_csv_text
 from featurectl.offline.entity_rows import checks as entity_checks
 
 try:
@@ -458,7 +458,10 @@ def _file_entities(spark: SparkSession, files: EntityFiles, requests: list[ViewR
     check_entity_columns(schema.names, list(keys), timestamp_column)
     own = [f"__o{j}" for j in range(len(schema))]
     position = {name: own[j] for j, name in enumerate(schema.names)}
-    numbered = raw.select(*(col(name).alias(o) for name, o in zip(schema.names, own)),
+    nulls = csv_nulls()
+    given = [col(f.name) if files.format != "csv" or pa.types.is_string(f.type)
+             else F.when(~col(f.name).isin(nulls), col(f.name)) for f in schema]  # csv: pyarrow's null texts
+    numbered = raw.select(*(c.alias(o) for c, o in zip(given, own)),
                           F.col("_metadata.file_path").alias("__file"),
                           F.col("_metadata.file_block_start").alias("__block"),
                           F.monotonically_increasing_id().alias("__m"))
@@ -523,8 +526,10 @@ def _parsed(raw: Column, dtype: str, spark_kind: Any, arrow: pa.DataType) -> tup
     "finite" needs no test of its own; a column already of the target type needs none."""
     name = spark_kind.simpleString()
     if dtype == "timestamp":
-        if name == "bigint" and pa.types.is_timestamp(arrow):  # nanosecond parquet times, read as integers
-            return F.timestamp_micros(F.floor(raw / F.lit(1000)).cast("bigint")), F.lit(False)
+        if name == "bigint" and pa.types.is_timestamp(arrow):  # nanosecond parquet times, read as integers:
+            # to the nearest microsecond, as DuckDB casts them (exact: decimal, not double)
+            micros = F.floor((raw.cast("decimal(20,0)") + F.lit(500)) / F.lit(1000)).cast("bigint")
+            return F.timestamp_micros(micros), F.lit(False)
         typed = raw.try_cast("timestamp")
         if name in ("timestamp", "timestamp_ntz", "date"):
             return typed, F.lit(False)
@@ -596,22 +601,14 @@ def _path_key(path: str) -> str:
 
 
 def _as_given(column: Any, field: pa.Field, files: EntityFiles) -> Any:
-    """An own column of entity files back as the caller's type: csv text converted as pyarrow's
-    csv reader converts it (its null markers, a string never null), parquet values cast back
-    from Spark's types (timestamps come back as microseconds, nanosecond ones as integers)."""
+    """An own column of entity files back in the caller's type: csv text converted as
+    `entity_rows.from_csv_text` converts it, parquet values cast back from Spark's types
+    (timestamps come back as microseconds, nanosecond ones as integers)."""
     if files.format == "csv":
-        if pa.types.is_string(field.type) or files.schema is None:
-            return pc.fill_null(column, "")
-        import pyarrow.csv as pcsv
-        nulls = pa.array(pcsv.ConvertOptions().null_values, pa.string())
-        column = pc.if_else(pc.is_in(column, nulls), pa.scalar(None, pa.string()), column)
-    elif pa.types.is_timestamp(field.type) and pa.types.is_integer(column.type) and field.type.unit != "ns":
+        return from_csv_text(column, field) if files.schema is not None else pc.fill_null(column, "")
+    if pa.types.is_timestamp(field.type) and pa.types.is_integer(column.type) and field.type.unit != "ns":
         column = column.cast(pa.timestamp("us", tz="UTC"))
-    try:
-        return column.cast(field.type)
-    except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:
-        raise EntityRowsError(f"column '{field.name}' does not read as {field.type}, the type of the first file's "
-                              f"first rows: {exc}") from None
+    return column.cast(field.type)
 
 
 # -- the plan pieces ------------------------------------------------------------------------

@@ -253,3 +253,103 @@ def test_full_ties_keep_one_row_per_entity_row(tmp_path, store):
             whole = (row[f"{view}__conv"], row[f"{view}__trips"], row[f"{view}__label"])
             assert whole in {(t["conv"], t["trips"], t["label"]) for t in tied}
     assert out[1]["a__conv"] is None and out[3]["b__label"] is None
+
+
+# -- entity rows given as files the engine reads itself ------------------------------------------
+
+
+@pytest.fixture
+def small_splits(engine, store):
+    """On Spark, input splits of ~1 KB: every file of a few dozen rows is read in several
+    splits, which Spark packs into tasks biggest first, so numbering rows per task would
+    put them out of file order."""
+    if engine != "spark":
+        yield
+        return
+    from featurectl.offline.spark import spark_session
+    spark = spark_session(store.config)
+    before = spark.conf.get("spark.sql.files.maxPartitionBytes")
+    spark.conf.set("spark.sql.files.maxPartitionBytes", "1024")
+    yield
+    spark.conf.set("spark.sql.files.maxPartitionBytes", before)
+
+
+def write_entity_files(folder, table: pa.Table, sizes: list[int], kind: str) -> list[pa.Table]:
+    """`table` cut into files of `sizes` rows, named so that path order is not size order
+    (an empty file among them); returns each file's rows as pyarrow reads it back."""
+    import pyarrow.csv as pcsv
+    import pyarrow.parquet as pq
+    folder.mkdir()
+    parts, start = [], 0
+    for i, size in enumerate(sizes):
+        part = table.slice(start, size)
+        start += size
+        path = folder / f"part-{i:02d}.{kind}"
+        if kind == "parquet":
+            pq.write_table(part, path, row_group_size=7)
+        else:
+            pcsv.write_csv(part, path)
+        parts.append(part)
+    return parts
+
+
+@pytest.mark.parametrize("engine, kind", [engine_param(e, k) for e in ENGINES for k in ("parquet", "csv")],
+                         indirect=["engine"])
+def test_entity_files_come_back_in_path_order_with_duplicates(tmp_path, store, small_splits, engine, kind):
+    from featurectl.offline.entity_rows import as_given, entity_files, read_entity_files
+    rng = random.Random(f"files-{kind}")
+    rows = random_rows(rng, 60)
+    request = make_view("stats", write_source(tmp_path, "stats", rows, "parquet"), ttl="10m")
+    entity_rows = random_entity_rows(rng, 120)  # duplicates included
+    entities = entity_table(entity_rows, tz="UTC" if kind == "csv" else None)
+    entities = entities.append_column("note", pa.array([f"n{i % 7}" if i % 5 else None
+                                                        for i in range(entities.num_rows)]))
+    write_entity_files(tmp_path / "rows", entities, [10, 0, 95, 3, entities.num_rows - 108], kind)
+    files = entity_files(tmp_path / "rows" / f"*.{kind}")
+    out = store.get_historical_features(files, [request]).read_all()
+    given = as_given(read_entity_files(files)[0], files)  # the rows as the driver would read them
+    assert_matches(out, given, point_in_time(entity_rows, [ref_view(request, rows)]))
+    if kind == "parquet":  # parquet keeps the caller's types, nulls included
+        assert out.select(entities.column_names).equals(entities)
+    else:  # csv: as pyarrow's csv reader reads the text
+        assert out.schema.field("driver_id").type == pa.int64() and out.column("note").null_count == 0
+    one = store.get_historical_features(entity_files(tmp_path / "rows" / f"part-02.{kind}"), [request]).read_all()
+    assert one.num_rows == 95 and one.slice(0, 95).equals(out.slice(10, 95))
+
+
+@pytest.mark.parametrize("engine, kind", [engine_param(e, k) for e in ENGINES for k in ("parquet", "csv")],
+                         indirect=["engine"])
+def test_a_bad_key_in_an_entity_file_names_the_file_and_its_row(tmp_path, store, small_splits, engine, kind):
+    from featurectl.offline.base import EntityRowsError
+    from featurectl.offline.entity_rows import entity_files
+    request = make_view("stats", write_source(tmp_path, "stats", random_rows(random.Random(0), 10), "parquet"))
+    good = pa.table({"driver_id": [str(i) for i in range(40)], "event_timestamp": ["2026-01-01T00:10:00"] * 40})
+    bad = good.slice(0, 30).set_column(0, "driver_id", pa.array(
+        [str(i) if i not in (17, 25) else "abc" for i in range(30)]))
+    write_entity_files(tmp_path / "rows", pa.concat_tables([good, bad]), [40, 30], kind)
+    with pytest.raises(EntityRowsError) as err:
+        store.get_historical_features(entity_files(tmp_path / "rows" / f"*.{kind}"), [request]).read_all()
+    message = str(err.value)
+    assert "'driver_id'" in message and "2 value(s)" in message and "int64 join key" in message
+    assert f"row 18 of file {tmp_path / 'rows' / f'part-01.{kind}'}" in message and '"abc"' in message
+    stamps = pa.table({"driver_id": [1, 2], "event_timestamp": ["2026-01-01T00:10:00", "2026-13-45"]})
+    write_entity_files(tmp_path / "one", stamps, [2], kind)
+    with pytest.raises(EntityRowsError, match=r"'event_timestamp'.*timestamp.*row 2\b.*2026-13-45"):
+        store.get_historical_features(entity_files(tmp_path / "one" / f"part-00.{kind}"), [request]).read_all()
+
+
+def test_entity_parquet_with_nanosecond_times_comes_back_untouched(tmp_path, store):
+    """pandas writes nanosecond timestamps, which Spark refuses as timestamps: they come back to
+    the nanosecond, and join as the nearest microsecond (as DuckDB casts them)."""
+    import pyarrow.parquet as pq
+
+    from featurectl.offline.entity_rows import entity_files
+    rows = [{"driver_id": 1, "event_timestamp": minutes(10), "created": minutes(10), "conv": 0.5, "trips": 2,
+             "label": "x"}]
+    request = make_view("stats", write_source(tmp_path, "stats", rows, "parquet"))
+    at = pd.to_datetime(["2026-01-01 00:09:59.999999501", "2026-01-01 00:09:59.999999499"])
+    entities = pa.table({"driver_id": [1, 1], "event_timestamp": pa.array(at, pa.timestamp("ns"))})
+    pq.write_table(entities, tmp_path / "rows.parquet")
+    out = store.get_historical_features(entity_files(tmp_path / "rows.parquet"), [request]).read_all()
+    assert out.select(["driver_id", "event_timestamp"]).equals(entities)
+    assert out.column("label").to_pylist() == ["x", None]

@@ -105,3 +105,46 @@ def test_no_java_runtime_is_exit_3_saying_what_to_install(tmp_path, spark_config
     assert result.code == 3, result.output
     assert "cannot start Spark" in result.output and "Java 17+" in result.output and "featurectl-spark-" in result.output
     assert "Traceback" not in result.output
+
+
+def test_get_historical_on_spark_hands_the_entity_files_to_spark(tmp_path, spark_config, monkeypatch):
+    """`get-historical --entities GLOB` (in process, the CLI's own code path): the rows come
+    back in file order with their own columns, yet the driver never reads the entity files
+    (the on-driver reader refuses to run) and never hands Spark a table of entity rows (every
+    table the driver gives Spark is counted: only the per-split positions, one row per file)."""
+    from pyspark.sql import SparkSession
+    from typer.testing import CliRunner
+
+    import featurectl.offline.entity_rows as entity_rows
+    from featurectl.cli import main as cli
+
+    root = make_repo(tmp_path / "repo")
+    assert run_featurectl("apply", cwd=root).code == 0
+    (root / "entities").mkdir()
+    ids = [(i * 7) % 4 for i in range(300)]  # ids 1 and 2 have data, 0 and 3 none
+    for n, (start, stop) in enumerate([(0, 200), (200, 210), (210, 300)]):
+        pq.write_table(pa.table({"request": [f"r{i}" for i in range(start, stop)], "area_id": ids[start:stop],
+                                 "event_timestamp": pa.array([datetime(2030, 1, 2, tzinfo=UTC)] * (stop - start))}),
+                       root / "entities" / f"rows-{n}.parquet")
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("the driver read the entity files")
+    handed: list[int] = []
+    create = SparkSession.createDataFrame
+
+    def counted(self, data, *args, **kwargs):
+        handed.append(data.num_rows if isinstance(data, pa.Table) else len(data))
+        return create(self, data, *args, **kwargs)
+    monkeypatch.setattr(entity_rows, "read_entity_files", refuse)
+    monkeypatch.setattr("featurectl.offline.duckdb.read_entity_files", refuse)
+    monkeypatch.setattr(SparkSession, "createDataFrame", counted)
+    monkeypatch.chdir(root)
+    cli._register_commands("get-historical")
+    result = CliRunner().invoke(cli.app, ["get-historical", "--entities", "entities/*.parquet",
+                                          "--features", "area_stats:homes", "--output", "out.parquet"])
+    assert result.exit_code == 0, result.output
+    assert "Wrote 300 rows" in result.output
+    out = pq.read_table(root / "out.parquet")
+    assert out.column("request").to_pylist() == [f"r{i}" for i in range(300)]
+    assert out.column("homes").to_pylist() == [{1: 3, 2: 784}.get(i) for i in ids]
+    assert handed and max(handed) <= 3, handed
