@@ -4,7 +4,8 @@ call in a fresh process, with wall time, CPU seconds, peak RSS and the load aver
 each figure, and both engines' rows compared.
 
   nice -n 10 .venv/bin/python bench/scaling.py [--sizes 1M,10M,30M] [--engines duckdb,spark]
-                                               [--master local[2]] [--out bench/results/scaling.json]
+                                               [--master local[2]] [--entities table|file]
+                                               [--out bench/results/scaling.json]
 
 Data: ../shared/bench/gen_data.py through bench/harness.py (cached in bench/data/): N feature
 rows over N/10 entities, 10 features, a created timestamp; the point-in-time join takes N/10
@@ -92,7 +93,11 @@ def child(args: argparse.Namespace) -> None:
         session_s = time.perf_counter() - t0
     start, end = window(meta)
     if args.task == "pit":
-        entity_rows = pq.read_table(data / "entity_df.parquet")
+        if args.entities == "file":  # the engine reads the file itself (Spark: the driver never holds it)
+            from featurectl.offline.entity_rows import entity_files
+            entity_rows = entity_files(data / "entity_df.parquet")
+        else:
+            entity_rows = pq.read_table(data / "entity_df.parquet")
 
         def call():
             return store.get_historical_features(entity_rows, [request])
@@ -138,6 +143,8 @@ def run_one(size: str, engine: str, task: str, data: Path, outdir: Path, args: a
             "--output", str(output), "--master", args.master, "--threads", str(args.threads)]
     if args.results:
         argv += ["--results", args.results]
+    if args.entities:
+        argv += ["--entities", args.entities]
     load_before = os.getloadavg()[0]
     t = time.perf_counter()
     proc = subprocess.run(argv, capture_output=True, text=True)
@@ -174,7 +181,7 @@ def main() -> None:
     if sys.argv[1:2] == ["child"]:
         ap = argparse.ArgumentParser()
         ap.add_argument("child")
-        for flag in ("--engine", "--task", "--data", "--output", "--master", "--results"):
+        for flag in ("--engine", "--task", "--data", "--output", "--master", "--results", "--entities"):
             ap.add_argument(flag)
         ap.add_argument("--threads", type=int, default=2)
         child(ap.parse_args())
@@ -186,6 +193,8 @@ def main() -> None:
     ap.add_argument("--master", default="local[2]")
     ap.add_argument("--threads", type=int, default=2, help="DuckDB threads (the same 2 cores as local[2])")
     ap.add_argument("--results", choices=["spill", "collect"], help="Spark results: spill (default) or collect")
+    ap.add_argument("--entities", choices=["table", "file"],
+                    help="PIT entity rows: an Arrow table read first (default), or the file for the engine to read")
     ap.add_argument("--out", type=Path, default=BENCH / "results" / "scaling.json")
     args = ap.parse_args()
     outdir = BENCH / "data" / "_scaling"

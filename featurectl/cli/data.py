@@ -139,7 +139,8 @@ def get_online(
 @command("get-historical")
 def get_historical(
     ui: Output,
-    entities: Annotated[Path, typer.Option("--entities", help="Entity rows: parquet or csv with join keys and a timestamp column.")],
+    entities: Annotated[str, typer.Option("--entities", help="Entity rows: parquet or csv with join keys and a timestamp column; a file, a glob "
+                                           "('rows/*.parquet', files in path order) or, on Spark, a URI such as s3a://...")],
     output_file: Annotated[Path, typer.Option("--output", help="Where to write the training data (.parquet or .csv).")],
     features: FeaturesOpt = None,
     service: ServiceOpt = None,
