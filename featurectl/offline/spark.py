@@ -8,10 +8,12 @@ the latest source row at or before its time. One shuffle and one sort per view, 
 every entity row to every source row of its key (docs/spark.md says why). Latest rows per
 entity are a `max_by` aggregate, which Spark combines before the shuffle.
 
-Results come back as Arrow (`DataFrame.toArrow`), never as Python rows. Entity rows are checked
-and typed by the same rule as the DuckDB engine (`duckdb.typed_entity_rows`) and go in through
-Arrow. One SparkSession serves the whole process; its time zone is UTC so that naive and zoned
-timestamps compare as UTC, as in DuckDB.
+Results come back as Arrow (`DataFrame.toArrow`, or spilled Parquet), never as Python rows.
+Entity rows given as a table are checked and typed by the DuckDB engine's code
+(`duckdb.typed_entity_rows`) and go in through Arrow; entity files (`entity_rows.EntityFiles`)
+are read by Spark itself, checked by the same rule in Spark columns (`_parsed`). One
+SparkSession serves the whole process; its time zone is UTC so that naive and zoned timestamps
+compare as UTC, as in DuckDB.
 """
 from __future__ import annotations
 

@@ -92,7 +92,10 @@ def test_composite_keys_are_compared_as_columns_not_glued_strings(tmp_path, engi
 def test_spilled_and_collected_results_are_the_same_and_leave_no_files(tmp_path, engines, monkeypatch):
     """A local master's results go through temporary Parquet (docs/spark.md): the same rows
     as collected, in entity-row order across chunks, and the files gone once read."""
+    import pyarrow.parquet as pq
+
     import featurectl.offline.spark as spark_module
+    from featurectl.offline.entity_rows import entity_files
 
     rng = random.Random(5)
     rows = random_rows(rng, 120)
@@ -103,6 +106,11 @@ def test_spilled_and_collected_results_are_the_same_and_leave_no_files(tmp_path,
     latest = engines[1].latest_rows(request, minutes(-60), minutes(60), batch_size=7)
     assert max(batch.num_rows for batch in latest) <= 7
     assert not [p for root in spark_module._spill_root for p in root.iterdir()]
+    files = entity_files(tmp_path / "entities.parquet")  # own columns carried by Spark, spilled with the result
+    pq.write_table(entities, files.paths[0], row_group_size=30)
+    from_files = engines[1].get_historical_features(files, [request]).read_all()
     monkeypatch.setattr(spark_module, "RESULTS", "collect")
     assert spilled.equals(engines[1].get_historical_features(entities, [request]).read_all())
     assert spilled.equals(engines[0].get_historical_features(entities, [request]).read_all())
+    assert from_files.equals(spilled) and engines[1].get_historical_features(files, [request]).read_all().equals(spilled)
+    assert not [p for root in spark_module._spill_root for p in root.iterdir()]
