@@ -106,8 +106,8 @@ def test_spilled_and_collected_results_are_the_same_and_leave_no_files(tmp_path,
     latest = engines[1].latest_rows(request, minutes(-60), minutes(60), batch_size=7)
     assert max(batch.num_rows for batch in latest) <= 7
     assert not [p for root in spark_module._spill_root for p in root.iterdir()]
+    pq.write_table(entities, tmp_path / "entities.parquet", row_group_size=30)
     files = entity_files(tmp_path / "entities.parquet")  # own columns carried by Spark, spilled with the result
-    pq.write_table(entities, files.paths[0], row_group_size=30)
     from_files = engines[1].get_historical_features(files, [request]).read_all()
     monkeypatch.setattr(spark_module, "RESULTS", "collect")
     assert spilled.equals(engines[1].get_historical_features(entities, [request]).read_all())
