@@ -6,7 +6,8 @@ into one string) and ordered by time, source rows before entity rows at the same
 created time among themselves; `last(..., ignorenulls)` over that order hands each entity row
 the latest source row at or before its time. One shuffle and one sort per view, no join of
 every entity row to every source row of its key (docs/spark.md says why). Latest rows per
-entity are a `max_by` aggregate, which Spark combines before the shuffle.
+entity are a `max_by` aggregate, which Spark combines before the shuffle (as a sort
+aggregate: its buffers are not fixed-width; docs/spark.md says why it stays one).
 
 Results come back as Arrow (`DataFrame.toArrow`, or spilled Parquet), never as Python rows.
 Entity rows given as a table are checked and typed by the DuckDB engine's code
