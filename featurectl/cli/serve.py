@@ -68,6 +68,12 @@ def serve(
       featurectl serve --host 0.0.0.0 --port 6566 --workers 4 --log-features logs/
       curl -s localhost:6566/get-online-features \\
         -d '{"features": ["driver_stats:conv_rate"], "entities": {"driver_id": [1001]}}'
+
+    \b
+    Environment (docs/serving.md):
+      FEATURECTL_SERVE_LOG_ROLL_BYTES, FEATURECTL_SERVE_LOG_ROLL_SECONDS  feature-log file limits
+      FEATURECTL_SERVE_LOG_BUFFER_BYTES  a worker's feature-log buffer (beyond: dropped, counted)
+      FEATURECTL_SERVE_SLICE_US  each worker's CPU slice in µs (default 100; 0: the kernel's)
     """
     from featurectl.server.run import serve as run_server
 

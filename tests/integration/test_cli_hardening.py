@@ -298,3 +298,12 @@ def test_debug_before_the_command(example_repo: Path, run_cli) -> None:
     append(PYTHON_DEFS, "\nraise RuntimeError('definitions exploded')\n")(example_repo)
     result = run_cli("--debug", "validate")
     assert result.code == 2 and "Traceback" in result.stderr and "definitions exploded" in result.stderr
+
+
+def test_serve_help_names_every_setting_a_user_may_set_in_the_environment(run_cli) -> None:
+    from featurectl.server import environment
+
+    text = " ".join(run_cli("serve", "--help").stdout.split())
+    internal = {environment.REPO_ENV, environment.LOG_ENV, environment.LOG_SOCKET_ENV}  # set by serve itself
+    settings = {value for name, value in vars(environment).items() if name.endswith("_ENV")} - internal
+    assert settings and all(name in text for name in settings), (sorted(settings), text)
