@@ -282,13 +282,13 @@ class FeatureStore:
         from featurectl.app.retrieval import historical_requests
         from featurectl.offline.entity_rows import EntityFiles
 
+        defs = self.applied()
         if isinstance(entity_df, (str, Path)):
-            entity_df = open_entity_files(entity_df, self.applied())
+            entity_df = open_entity_files(entity_df, defs)
         rows = entity_df if isinstance(entity_df, (pa.Table, EntityFiles)) else \
             pa.Table.from_pandas(entity_df, preserve_index=False)
-        columns = rows.column_names if isinstance(rows, pa.Table) else rows.column_names or []
-        requests = historical_requests(self.applied(), list(features or []), service, full_feature_names,
-                                       tuple(columns))
+        requests = historical_requests(defs, list(features or []), service, full_feature_names,
+                                       tuple(rows.column_names or []))
         return self.offline.get_historical_features(rows, requests, timestamp_column=timestamp_column,
                                                     full_feature_names=full_feature_names)
 

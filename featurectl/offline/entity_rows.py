@@ -149,9 +149,9 @@ def read_entity_files(files: EntityFiles) -> tuple[pa.Table, Callable[[int], str
 
     def where(row: int) -> str:
         if len(files.paths) == 1:
-            return f"row {row + 1}"
+            return row_number(row)
         index = max(i for i, start in enumerate(starts) if start <= row)
-        return f"row {row - starts[index] + 1} of file {files.paths[index]}"
+        return row_number(row - starts[index], files.paths[index])
     return table, where
 
 
@@ -162,8 +162,9 @@ def as_given(table: pa.Table, files: EntityFiles) -> pa.Table:
     return pa.table([from_csv_text(c, f) for c, f in zip(table.columns, files.schema)], schema=files.schema)
 
 
-def row_number(row: int) -> str:
-    return f"row {row + 1}"
+def row_number(row: int, path: str | None = None) -> str:
+    """Where entity row `row` (0-based) is, in messages: "row 3", or "row 3 of file /x/b.csv"."""
+    return f"row {row + 1}" + (f" of file {path}" if path else "")
 
 
 # -- the rule --------------------------------------------------------------------------------

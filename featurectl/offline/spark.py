@@ -46,7 +46,7 @@ from featurectl.offline.base import (EntityRowsError, InvalidSourceData, Offline
 from featurectl.offline.config import SparkOfflineConfig
 from featurectl.offline.duckdb import (SAMPLE_LIMIT, _output_names, check_entity_columns, pick_samples,
                                        typed_entity_rows)
-from featurectl.offline.entity_rows import EntityFiles, bad_values, csv_nulls, from_csv_text
+from featurectl.offline.entity_rows import EntityFiles, bad_values, csv_nulls, from_csv_text, row_number
 from featurectl.offline.entity_rows import checks as entity_checks
 
 try:
@@ -580,8 +580,8 @@ def _row_deltas(spark: SparkSession, numbered: DataFrame, files: EntityFiles, sc
         path = splits["__file"][split].as_py()
         sample = numbered.where((F.col("__file") == path) & (F.col("__m") == splits[f"first{k}"][split].as_py())) \
             .select(*(F.col(f"__o{j}").alias(name) for j, name in enumerate(schema.names))).limit(1).toArrow()
-        where = f"row {first[0] - file_start[path] + 1}" + (f" of file {_path_key(path)}" if len(files.paths) > 1
-                                                            or _URI.match(files.paths[0]) else "")
+        several = len(files.paths) > 1 or _URI.match(files.paths[0])
+        where = row_number(first[0] - file_start[path], _path_key(path) if several else None)
         raise bad_values(column, column == timestamp_column, keys.get(column, "timestamp"), count, where,
                          sample.to_pylist()[0])
     deltas = pa.table({"__file": splits["__file"], "__block": splits["__block"],
