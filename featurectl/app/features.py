@@ -12,6 +12,7 @@ from featurectl.core.model import FeatureView, object_from_dict, parse_feature_r
 from featurectl.core.naming import check_output_names, output_name
 
 if TYPE_CHECKING:
+    from featurectl.online.base import OnlineTable
     from featurectl.registry.base import Registry
 
 # (view name, major) -> the definition last applied under that major
@@ -32,6 +33,17 @@ class Selection:
     # (view label, feature, output column); the label is the view's name, or `name@N` for a
     # major other than the applied one
     output_names: tuple[tuple[str, str, str], ...]
+
+
+def online_table(project: str, defs: Definitions, view: FeatureView) -> OnlineTable:
+    """Where the online store keeps `view`: its key columns and features with their dtypes."""
+    from featurectl.online.base import OnlineTable
+
+    return OnlineTable(
+        project=project, view=view.name, major=view.major,
+        join_keys=tuple((defs.entities[e].join_key, defs.entities[e].dtype) for e in view.entities),
+        features=tuple((f.name, f.dtype) for f in view.features), ttl_seconds=view.ttl,
+    )
 
 
 def view_label(view: FeatureView, defs: Definitions) -> str:

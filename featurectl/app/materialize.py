@@ -9,6 +9,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Callable, Generator, Iterable, Iterator, Literal, Protocol, Sequence
 
+from featurectl.app.features import online_table
 from featurectl.core.definitions import Definitions
 from featurectl.core.errors import UsageError
 from featurectl.core.model import FeatureView, Source
@@ -72,14 +73,6 @@ def request_for(defs: Definitions, view: FeatureView, features: Iterable[str] | 
         view=view, source=defs.sources[view.source],
         entities=tuple(defs.entities[e] for e in view.entities),
         features=tuple(features) if features is not None else tuple(f.name for f in view.features),
-    )
-
-
-def online_table(project: str, defs: Definitions, view: FeatureView) -> OnlineTable:
-    return OnlineTable(
-        project=project, view=view.name, major=view.major,
-        join_keys=tuple((defs.entities[e].join_key, defs.entities[e].dtype) for e in view.entities),
-        features=tuple((f.name, f.dtype) for f in view.features), ttl_seconds=view.ttl,
     )
 
 

@@ -7,8 +7,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Callable, Mapping, Sequence
 
-from featurectl.app.features import Majors, Selection, resolve, view_label
-from featurectl.app.materialize import online_table, request_for
+from featurectl.app.features import Majors, Selection, online_table, resolve, view_label
 from featurectl.core.definitions import Definitions
 from featurectl.core.errors import UsageError
 from featurectl.online.base import OnlineRows, OnlineStore, OnlineTable
@@ -267,6 +266,9 @@ def build_reader(project: str, registry, online: OnlineStore, current: OnlineRea
 
 def historical_requests(defs: Definitions, refs: list[str] | None, service: str | None,
                         full_feature_names: bool, input_columns: tuple[str, ...]):
+    # The offline side only: an online read does not import materialization (nor offline.base).
+    from featurectl.app.materialize import request_for
+
     selection: Selection = resolve(defs, refs, service, full_feature_names, reserved=input_columns)
     return [request_for(defs, view, features) for view, features in selection.views]
 

@@ -9,7 +9,6 @@ from featurectl.core.definitions import Definitions
 from featurectl.core.errors import DefinitionError, Problem
 
 from featurectl.loading.config import CONFIG_FILE, RepoConfig, find_repo_root, load_config, resolve_store
-from featurectl.loading.files import load_definitions
 
 
 @dataclass
@@ -28,7 +27,10 @@ class Repo:
     @property
     def definitions(self) -> Definitions:
         """The definitions in the repository's files, read now: a long-lived SDK object sees
-        edits made since it was opened."""
+        edits made since it was opened. (The file loader is imported here: a command that reads
+        the registry only, such as `get-online`, never loads it.)"""
+        from featurectl.loading.files import load_definitions
+
         return load_definitions(self.root, self.config.definitions)[0]
 
     def store_config(self, block: str) -> Any:

@@ -3,11 +3,11 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from featurectl.render.tables import TableView
 from featurectl.render.values import dumps, encode_columns, rows
 
 if TYPE_CHECKING:
     from featurectl.app.retrieval import OnlineResult
+    from featurectl.render.tables import TableView
 
 
 def online_records(result: "OnlineResult") -> list[dict[str, Any]]:
@@ -21,6 +21,8 @@ def online_json(result: "OnlineResult") -> str:
 
 
 def online_table(result: "OnlineResult") -> TableView:
+    from featurectl.render.tables import TableView  # --format table only: JSON output needs none
+
     def cell(value: Any) -> str:
         return "" if value is None else str(value)
 
