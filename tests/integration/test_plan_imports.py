@@ -150,3 +150,47 @@ def test_get_historical_from_and_to_parquet_imports_neither_pandas_nor_rich(tmp_
     assert "pandas" not in loaded
     assert "rich" not in loaded
     assert f"Wrote {pq.read_metadata(entities).num_rows:,} rows to {out} in " in result.output
+
+
+# What a JSON `get-online` used to import and never used (docs/benchmarks.md, stream imports):
+# the materialization use case and the offline port's classes (an online read builds no
+# offline request), the definition-file loader (it reads the registry, not the files), the
+# table renderer (JSON output). Each cost its module and its dataclasses' generated methods.
+NOT_FOR_AN_ONLINE_READ = ("featurectl.app.materialize", "featurectl.offline.base", "featurectl.loading.files",
+                          "featurectl.render.tables")
+
+
+def test_a_json_get_online_imports_only_what_the_read_uses(tmp_path):
+    repo = copy_example_repo(tmp_path / "repo")
+    assert run_featurectl("apply", cwd=repo).code == 0
+    assert run_featurectl("materialize-incremental", "2026-01-01T00:00:00", cwd=repo).code == 0
+    result = run_featurectl("get-online", "--features", "driver_stats:conv_rate", "-e", "driver_id=1001",
+                            cwd=repo, env={"PYTHONPROFILEIMPORTTIME": "1"})
+    assert result.code == 0, result.output
+    assert '"conv_rate"' in result.output
+    modules = imported(result.stderr)
+    assert {"featurectl.app.retrieval", "featurectl.online.names", "featurectl.render.online"} <= modules  # traced
+    assert sorted(modules & set(NOT_FOR_AN_ONLINE_READ)) == []
+    table = run_featurectl("get-online", "--features", "driver_stats:conv_rate", "-e", "driver_id=1001",
+                           "--format", "table", cwd=repo, env={"PYTHONPROFILEIMPORTTIME": "1"})
+    assert table.code == 0, table.output
+    assert "featurectl.render.tables" in imported(table.stderr)  # loaded where it is used
+
+
+def test_the_cli_module_loads_no_pydantic_so_its_collector_threshold_covers_the_models(tmp_path):
+    """`python -m featurectl` and the `featurectl` script import the package, then the CLI module,
+    before main() sets the one-shot collector threshold: when the package imported the definition
+    models, pydantic's import and the models' schemas (most of a `get-online`'s allocations) ran
+    under Python's threshold of 700 (~2.5% of its instructions in collections). The definition
+    classes are still the package's names."""
+    code = ("import sys\n"
+            "import featurectl.cli.main\n"
+            "print(sorted(m for m in sys.modules if m.split('.')[0] in ('pydantic', 'pydantic_core')"
+            " or m == 'featurectl.core.model'))\n"
+            "import featurectl\n"
+            "from featurectl.core import model\n"
+            "print(all(getattr(featurectl, n) is getattr(model, n) for n in featurectl.__all__ if n != 'FeatureStore'))\n")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path, timeout=60,
+                            env=cli_env())
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines() == ["[]", "True"]
