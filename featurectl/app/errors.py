@@ -1,7 +1,10 @@
 """Outcomes of use cases that the CLI maps to exit codes."""
 from __future__ import annotations
 
-from featurectl.core.plan import Plan
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # for the annotation only: the plan's modules (and semver) load where plans are made
+    from featurectl.core.plan import Plan
 
 
 class PlanRefused(Exception):

@@ -194,3 +194,19 @@ def test_the_cli_module_loads_no_pydantic_so_its_collector_threshold_covers_the_
                             env=cli_env())
     assert result.returncode == 0, result.stderr
     assert result.stdout.splitlines() == ["[]", "True"]
+
+
+def test_an_up_to_date_incremental_run_loads_no_plan_machinery(tmp_path):
+    """The exit-code errors only name `Plan` in an annotation: importing them for a run's
+    outcome loaded the plan, diff and rule modules and semver (with argparse): ~8% of the
+    instructions of a `materialize-incremental` with nothing new (docs/benchmarks.md)."""
+    repo = copy_example_repo(tmp_path / "repo")
+    assert run_featurectl("apply", cwd=repo).code == 0
+    assert run_featurectl("materialize-incremental", "2026-01-01T00:00:00", cwd=repo).code == 0
+    result = run_featurectl("materialize-incremental", "2026-01-01T00:00:00", cwd=repo,
+                            env={"PYTHONPROFILEIMPORTTIME": "1"})
+    assert result.code == 0, result.output
+    modules = imported(result.stderr)
+    assert "featurectl.app.errors" in modules  # the run's outcome was judged, and traced
+    assert sorted(m for m in modules if m.split(".")[0] == "semver" or m.startswith(
+        ("featurectl.core.plan", "featurectl.core.diff", "featurectl.core.rules"))) == []
