@@ -225,10 +225,16 @@ def _set_up_process(argv: list[str]) -> None:
     starts a thread per further core when numpy is imported (pyarrow imports it), which spins
     waiting for work featurectl never gives it (no BLAS routine is called): 25-45 ms of CPU of
     a `get-historical` process, taken from DuckDB's threads as the join starts. It runs on the
-    calling thread alone unless the user sets OPENBLAS_NUM_THREADS."""
+    calling thread alone unless the user sets OPENBLAS_NUM_THREADS.
+
+    A one-shot command also loads no pydantic plugin unless the user sets
+    PYDANTIC_DISABLE_PLUGINS: pydantic's plugin loader otherwise reads the entry points of every
+    installed distribution when the first model is built (~17M instructions, ~2% of a
+    `get-online` process; docs/decisions.md). `serve` keeps the plugins a user installed."""
     os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
     if _invoked_command(argv) != "serve":  # a server runs for days: Python's default suits it
         gc.set_threshold(ONE_SHOT_GC_THRESHOLD, *gc.get_threshold()[1:])
+        os.environ.setdefault("PYDANTIC_DISABLE_PLUGINS", "__all__")
 
 
 def main() -> None:

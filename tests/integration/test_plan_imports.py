@@ -210,3 +210,36 @@ def test_an_up_to_date_incremental_run_loads_no_plan_machinery(tmp_path):
     assert "featurectl.app.errors" in modules  # the run's outcome was judged, and traced
     assert sorted(m for m in modules if m.split(".")[0] == "semver" or m.startswith(
         ("featurectl.core.plan", "featurectl.core.diff", "featurectl.core.rules"))) == []
+
+
+def _plugin_scans(repo, extra: dict[str, str]) -> dict:
+    """A whole `get-online` in a child process, with importlib.metadata's entry-point scan
+    counted (pydantic's plugin loader binds `entry_points` when it is first imported, after this)."""
+    code = ("import atexit, importlib.metadata as md, json, os, sys\n"
+            "scans = []\n"
+            "scan = md.entry_points\n"
+            "md.entry_points = lambda *a, **k: scans.append(k) or scan(*a, **k)\n"
+            "atexit.register(lambda: print(json.dumps({'scans': len(scans), "
+            "'env': os.environ.get('PYDANTIC_DISABLE_PLUGINS'), "
+            "'pydantic': 'pydantic.plugin._loader' in sys.modules})))\n"
+            "sys.argv = ['featurectl', 'get-online', '--features', 'driver_stats:conv_rate', '-e', 'driver_id=1001']\n"
+            "from featurectl.cli.main import main\n"
+            "main()\n")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=repo, timeout=60,
+                            env={**{k: v for k, v in cli_env().items() if k != "PYDANTIC_DISABLE_PLUGINS"}, **extra})
+    assert result.returncode == 0, result.stderr
+    assert '"conv_rate"' in result.stdout
+    return json.loads(result.stdout.rstrip().splitlines()[-1])
+
+
+def test_a_one_shot_command_skips_pydantics_entry_point_scan_unless_the_user_sets_plugins(tmp_path):
+    """pydantic's plugin loader read every installed distribution's entry points at the first
+    model (~17M instructions, ~2% of a `get-online` process, docs/benchmarks.md). The CLI sets
+    PYDANTIC_DISABLE_PLUGINS with setdefault: a user's own value (here: disable one plugin by
+    name) wins, and pydantic then scans as before."""
+    repo = copy_example_repo(tmp_path / "repo")
+    assert run_featurectl("apply", cwd=repo).code == 0
+    assert run_featurectl("materialize-incremental", "2026-01-01T00:00:00", cwd=repo).code == 0
+    assert _plugin_scans(repo, {}) == {"scans": 0, "env": "__all__", "pydantic": True}
+    assert _plugin_scans(repo, {"PYDANTIC_DISABLE_PLUGINS": "some_plugin"}) == {
+        "scans": 1, "env": "some_plugin", "pydantic": True}
