@@ -95,7 +95,7 @@ Scalar = Union[bool, int, float, str]
 
 
 class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, validate_default=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, validate_default=True, defer_build=True)
     kind: ClassVar[str]
 
 
