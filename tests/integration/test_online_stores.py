@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import math
+import random
 from dataclasses import replace
 from datetime import datetime, timedelta, timezone
 
@@ -579,5 +580,29 @@ def test_sqlite_disk_full_mid_batch_keeps_every_entity_old_and_names_the_file(tm
             store.write(STATS, stats_batch(list(range(20_000)), newer, trips=[2] * 20_000))
         rows = read(store, STATS, [(0,), (99,), (100,), (19_999,)], ["trips"])
         assert rows.values["trips"] == [1, 1, None, None] and rows.event_timestamps == [T0, T0, None, None]
+    finally:
+        store.close()
+
+
+def test_sqlite_rewrites_in_statements_of_100_rows_whose_journal_stays_in_memory(tmp_path):
+    """A push rewrites ~1,000 random stored keys. Each upsert statement keeps the pages it
+    changes in a statement journal: on disk (SQLite's default) that was a temporary file of ~4 MB
+    created, written and unlinked at every push, and 1,000 rows per statement made glibc give
+    the memory back and fault it in again at each push. In memory, 100 rows a statement."""
+    store = create_online_store(SqliteOnlineConfig(path="online.db"), tmp_path)
+    try:
+        ids = list(range(5_000))
+        assert store.write(STATS, stats_batch(ids, T0, trips=[1] * 5_000, names=["x" * 300] * 5_000)) == 5_000
+        assert store._con.execute("PRAGMA temp_store").fetchone()[0] == 2  # MEMORY
+        statements: list[str] = []
+        store._con.set_trace_callback(statements.append)
+        newer = sorted(random.Random(3).sample(ids, 1_000), reverse=True)  # out of key order
+        assert store.write(STATS, stats_batch(newer, T0 + timedelta(seconds=1), trips=[2] * 1_000)) == 1_000
+        store._con.set_trace_callback(None)
+        inserts = [s for s in statements if s.startswith('INSERT INTO "fc:')]  # as run: values bound
+        assert len(inserts) == 10 and all(s.count("),(x'") == 99 for s in inserts)
+        rows = read(store, STATS, [(i,) for i in ids], ["trips"])
+        chosen = set(newer)
+        assert rows.values["trips"] == [2 if i in chosen else 1 for i in ids]
     finally:
         store.close()
