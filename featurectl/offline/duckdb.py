@@ -17,9 +17,13 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Callable, cast
+from typing import TYPE_CHECKING, Any, Callable, cast
 
-import duckdb
+if TYPE_CHECKING:
+    import duckdb
+else:  # imported at the first statement: a push that Arrow proves valid runs none (pushed.py)
+    from featurectl.core.lazy import lazy_module
+    duckdb = lazy_module("duckdb")
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc

@@ -1,10 +1,16 @@
 """The `query:` source check, on DuckDB's own parser. Imports duckdb alone (no pyarrow), so
-`validate` can run it and stay light."""
+`validate` can run it and stay light; and only when a query is checked, so the offline store
+that imports this module loads no DuckDB for a push Arrow proves valid (offline/pushed.py)."""
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import duckdb
+from featurectl.core.lazy import lazy_module
+
+if TYPE_CHECKING:
+    import duckdb
+else:
+    duckdb = lazy_module("duckdb")
 
 from featurectl.core.errors import DefinitionError, Problem
 from featurectl.core.model import QuerySource
