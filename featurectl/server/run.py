@@ -54,6 +54,11 @@ def serve(repo: Path | None, host: str, port: int, workers: int | None, log_feat
         with (LogWriterProcess(log_directory) if log_directory else nullcontext()) as writer:
             if writer is not None:
                 os.environ[LOG_SOCKET_ENV] = writer.address
+            # Arrow's allocator for the workers (read when a push first allocates): glibc's, not
+            # the bundled mimalloc, whose per-thread segments kept 4-13 MB more resident in a
+            # worker after serve_bench's push load, for the few hundred KB a 1,000-row push
+            # allocates through Arrow (docs/benchmarks.md). An operator's own choice stands.
+            os.environ.setdefault("ARROW_DEFAULT_MEMORY_POOL", "system")
             uvicorn.run(
                 "featurectl.server.app:create_app", factory=True, host=host, port=port, workers=workers,
                 # uvicorn's httptools protocol, each response in one write (server/protocol.py)

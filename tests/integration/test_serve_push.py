@@ -2,8 +2,10 @@
 newer-wins, several rows of one entity resolved by event then created time."""
 from __future__ import annotations
 
+import os
 import re
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 
@@ -120,5 +122,58 @@ def test_a_push_of_plain_json_columns_does_not_import_pandas(tmp_path):
         assert (status, body) == (200, {"written": 2, "rows": 2})
         _, stderr = server.terminate()
     modules = set(re.findall(r"^import time:\s+\d+ \|\s+\d+ \| +(\S+)$", stderr, re.MULTILINE))
-    assert "featurectl.app.push" in modules and "duckdb" in modules  # the push was traced
+    assert "featurectl.app.push" in modules and "pyarrow.compute" in modules  # the push was traced
     assert not {m for m in modules if m.split(".")[0] == "pandas"}
+
+
+def _tree(pid: int) -> list[int]:
+    """The process and its descendants, from /proc's children lists."""
+    found, todo = [], [pid]
+    while todo:
+        p = todo.pop()
+        found.append(p)
+        for task in Path(f"/proc/{p}/task").iterdir():
+            todo += [int(c) for c in (task / "children").read_text().split()]
+    return found
+
+
+def _mapped(pid: int) -> set[str]:
+    """The file names of the shared objects each process of the server's tree maps."""
+    names = set()
+    for p in _tree(pid):
+        for line in Path(f"/proc/{p}/maps").read_text().splitlines():
+            parts = line.split(None, 5)
+            if len(parts) == 6 and ".so" in parts[5]:
+                names.add(Path(parts[5].strip()).name)
+    return names
+
+
+def test_a_push_arrow_proves_valid_loads_no_duckdb_and_a_refused_one_is_reported_as_before(tmp_path):
+    """A push whose rows Arrow compute proves valid runs no DuckDB statement (offline/pushed.py),
+    so the worker never maps DuckDB's library (~9 MB of its RSS); rows it cannot prove still go
+    to DuckDB, which loads then and writes the same 422 report."""
+    repo = ServingRepo.served(tmp_path / "repo")
+    t = text(repo.now + timedelta(minutes=1))
+    df = {"driver_id": [1, 2], "event_timestamp": [t, t], "conv_rate": [0.5, 0.25], "trips": [1, 2],
+          "label": ["a", "b"]}
+    with FeatureServer(repo.root, workers=2) as server:
+        assert server.post("/push", {"feature_view": "stats", "df": df}) == (200, {"written": 2, "rows": 2})
+        assert server.process is not None
+        mapped = _mapped(server.process.pid)
+        assert any(name.startswith("libarrow_compute") for name in mapped)  # the push was checked here
+        assert not [name for name in mapped if "duckdb" in name]
+        # Arrow's allocator in the workers: glibc's unless the environment chose one (server/run.py;
+        # /proc shows a process's environment as it started: the spawned workers').
+        pools = {line.split(b"=", 1)[1].decode() for p in _tree(server.process.pid)[1:]
+                 for line in Path(f"/proc/{p}/environ").read_bytes().split(b"\0")
+                 if line.startswith(b"ARROW_DEFAULT_MEMORY_POOL=")}
+        assert pools == {os.environ.get("ARROW_DEFAULT_MEMORY_POOL", "system")}
+        status, body = server.post("/push", {"feature_view": "stats", "df": {**df, "conv_rate": [0.5, 1.5]}})
+        assert (status, body) == (422, {
+            "error": "INVALID_ROWS",
+            "message": "1 violation(s) in 2 row(s) for feature view 'stats'; nothing was written: fix the rows "
+                       "or the view's declared dtype/nullable/constraints",
+            "report": {"view": "stats", "rows_checked": 2, "violations": {"conv_rate: above max 1": 1},
+                       "samples": [{"driver_id": 2, "event_timestamp": (repo.now + timedelta(minutes=1)).isoformat(),
+                                    "violation": "conv_rate: above max 1", "value": "1.5"}]}})
+        assert [name for name in _mapped(server.process.pid) if "duckdb" in name]  # loaded on first need
