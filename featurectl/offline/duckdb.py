@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any, Callable, cast
 if TYPE_CHECKING:
     import duckdb
 else:  # imported at the first statement: a push that Arrow proves valid runs none (pushed.py)
-    from featurectl.core.lazy import lazy_module
+    from featurectl.offline.lazy import lazy_module
     duckdb = lazy_module("duckdb")
 import numpy as np
 import pyarrow as pa

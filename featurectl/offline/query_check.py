@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from featurectl.core.lazy import lazy_module
+from featurectl.offline.lazy import lazy_module
 
 if TYPE_CHECKING:
     import duckdb

@@ -55,7 +55,7 @@ def serve(repo: Path | None, host: str, port: int, workers: int | None, log_feat
             if writer is not None:
                 os.environ[LOG_SOCKET_ENV] = writer.address
             # Arrow's allocator for the workers (read when a push first allocates): glibc's, not
-            # the bundled mimalloc, whose per-thread segments kept 4-13 MB more resident in a
+            # the bundled mimalloc, whose per-thread segments kept 7-13 MB more resident in a
             # worker after serve_bench's push load, for the few hundred KB a 1,000-row push
             # allocates through Arrow (docs/benchmarks.md). An operator's own choice stands.
             os.environ.setdefault("ARROW_DEFAULT_MEMORY_POOL", "system")

@@ -1,6 +1,6 @@
 """A module bound to a name now and imported when one of its names is first used.
 
-For a driver that only some calls of a module need: `featurectl/offline/duckdb.py` binds
+For a driver that only some calls of a module need: `offline/duckdb.py` binds
 `duckdb` so, and a push whose rows Arrow compute proves valid (offline/pushed.py) runs no
 statement, so a server worker that only reads and takes such pushes never maps DuckDB's
 library (~9 MB of resident memory per worker, and its heap). The import itself is Python's,
