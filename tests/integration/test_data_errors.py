@@ -54,28 +54,38 @@ def watermark(root: Path):
         return fs.online.get_watermark(OnlineTable("areas", "area_stats", 1, (), (), 0))
 
 
-def entities_file(root: Path, rows: str = "area_id,event_timestamp\n1,2030-01-02T00:00:00\n2,2030-01-02T00:00:00\n") -> Path:
-    path = root / "entities.csv"
-    path.write_text(rows)
+def entities_file(root: Path, rows: str = "area_id,event_timestamp\n1,2030-01-02T00:00:00\n2,2030-01-02T00:00:00\n",
+                  kind: str = "csv") -> Path:
+    """The entity rows as csv text, or a parquet file of the same texts (get-historical then
+    begins the join on DuckDB's own read of it, `prepare_historical`)."""
+    path = root / f"entities.{kind}"
+    if kind == "csv":
+        path.write_text(rows)
+        return path
+    header, *lines = rows.splitlines()
+    columns = list(zip(*(line.split(",") for line in lines)))
+    pq.write_table(pa.table({name: pa.array(values, pa.string()) for name, values in zip(header.split(","), columns)}),
+                   path)
     return path
 
 
 # -- values that do not fit the declared dtype exactly -----------------------------------------
 
 
+@pytest.mark.parametrize("kind", ["csv", "parquet"])
 @pytest.mark.parametrize("homes, big, shown", [
     (pa.array([3.0, 784.7], pa.float64()), None, "784.7"),  # a fraction in an int64 feature
     (pa.array(["3", "784.7"], pa.string()), None, "784.7"),  # the same as text
     (pa.array([3, 4], pa.int64()), pa.array([1, 2**40], pa.int64()), str(2**40)),  # beyond int32
 ])
-def test_a_value_that_does_not_fit_its_dtype_refuses_materialize_and_get_historical(tmp_path, homes, big, shown):
+def test_a_value_that_does_not_fit_its_dtype_refuses_materialize_and_get_historical(tmp_path, homes, big, shown, kind):
     root = make_repo(tmp_path / "repo", homes, big)
     result = ok(run_featurectl("materialize", "2029-01-01", "2031-01-01", cwd=root), 1)
     assert "area_stats" in result.stderr and shown in result.stderr
     assert "nothing of it was written" in result.stderr
     assert online_homes(root, 2) == [None, None] and watermark(root) is None
-    result = ok(run_featurectl("get-historical", "--entities", entities_file(root), "--features", "area_stats:*",
-                               "--output", root / "out.parquet", cwd=root), 1)
+    result = ok(run_featurectl("get-historical", "--entities", entities_file(root, kind=kind), "--features",
+                               "area_stats:*", "--output", root / "out.parquet", cwd=root), 1)
     assert "area_stats" in result.stderr and shown in result.stderr and "data/areas.parquet" in result.stderr
     assert not list(root.glob("out.parquet*"))
 
@@ -92,19 +102,21 @@ def test_whole_numbers_stored_as_double_are_accepted_exactly(tmp_path):
 # -- entity rows that do not parse --------------------------------------------------------------
 
 
+@pytest.mark.parametrize("kind", ["csv", "parquet"])
 @pytest.mark.parametrize("rows, column, value", [
     ("area_id,event_timestamp\n1,2030-01-02T00:00:00\n2,2026-13-45\n", "event_timestamp", "2026-13-45"),
     ("area_id,event_timestamp\n1,yesterday\n", "event_timestamp", "yesterday"),
     ("area_id,event_timestamp\n1,2030-01-02T00:00:00\nabc,2030-01-02T00:00:00\n", "area_id", "abc"),
     ("area_id,event_timestamp\n1.5,2030-01-02T00:00:00\n", "area_id", "1.5"),
 ])
-def test_entity_rows_that_do_not_parse_are_exit_2_naming_file_column_and_row(tmp_path, rows, column, value):
+def test_entity_rows_that_do_not_parse_are_exit_2_naming_file_column_and_row(tmp_path, rows, column, value, kind):
     root = make_repo(tmp_path / "repo", pa.array([3, 4], pa.int64()))
-    path = entities_file(root, rows)
+    path = entities_file(root, rows, kind)
     result = ok(run_featurectl("get-historical", "--entities", path, "--features", "area_stats:homes",
                                "--output", root / "out.parquet", cwd=root), 2)
     assert str(path) in result.stderr and f"'{column}'" in result.stderr and value in result.stderr
-    assert "row" in result.stderr
+    row = 1 + next(i for i, line in enumerate(rows.splitlines()[1:]) if value in line)
+    assert f"row {row}:" in result.stderr
     assert not list(root.glob("out.parquet*"))
 
 
