@@ -144,23 +144,62 @@ def spark_log_path() -> Path:
     return Path(tempfile.gettempdir()) / f"featurectl-spark-{os.getpid()}.log"
 
 
-def local_defaults(master: str) -> dict[str, str]:
-    """Settings for a local master that Spark's own defaults get wrong for one machine:
-    200 shuffle partitions (each a task, a sort and a file) where 2 per core measured fastest
-    (docs/spark.md), and a web UI nobody reads from a CLI process. Not applied to cluster masters."""
+def local_defaults(master: str, conf: dict[str, Any] | None = None) -> dict[str, str]:
+    """Settings for a local master that Spark's own defaults get wrong for one machine
+    (docs/spark.md gives the measurements): 200 shuffle partitions (each a task, a sort and a
+    file) where 2 per core measured fastest; a web UI nobody reads from a CLI process; and the
+    parallel (throughput) garbage collector for the one JVM that is driver and executor,
+    instead of G1, whose concurrent marking and refinement threads take CPU from the tasks (left
+    out when `conf`, Java's environment or a spark-defaults.conf already choose JVM options).
+    Not applied to cluster masters: their executors run JVMs of their own, sized and tuned
+    for the cluster."""
     match = _LOCAL_MASTER.match(master.strip())
     if not match:
         return {}
     cores = (os.cpu_count() or 1) if match.group(1) == "*" else int(match.group(1) or 1)
-    return {"spark.sql.shuffle.partitions": str(2 * max(cores, 1)), "spark.ui.enabled": "false"}
+    defaults = {"spark.sql.shuffle.partitions": str(2 * max(cores, 1)), "spark.ui.enabled": "false",
+                "spark.driver.extraJavaOptions": "-XX:+UseParallelGC"}
+    if _jvm_options_chosen_elsewhere(conf or {}):
+        del defaults["spark.driver.extraJavaOptions"]
+    return defaults
+
+
+_GC_FLAG = re.compile(r"-XX:\+Use\w*GC\b")
+
+
+def _jvm_options_chosen_elsewhere(conf: dict[str, Any]) -> bool:
+    """Whether the driver's JVM options come from somewhere featurectl must not override:
+    a collector named in Java's own environment variables or in the user's
+    spark.driver.defaultJavaOptions (two collectors stop the JVM from starting), or a
+    spark-defaults.conf that sets the driver's Java options (featurectl's setting, passed as
+    --conf, would replace the administrator's whole)."""
+    named = [os.environ.get(v, "") for v in ("JAVA_TOOL_OPTIONS", "JDK_JAVA_OPTIONS", "_JAVA_OPTIONS",
+                                              "SPARK_SUBMIT_OPTS")] + [str(conf.get("spark.driver.defaultJavaOptions", ""))]
+    if any(_GC_FLAG.search(text) for text in named):
+        return True
+    home = os.environ.get("SPARK_HOME")
+    conf_dir = os.environ.get("SPARK_CONF_DIR") or (os.path.join(home, "conf") if home else None)
+    if conf_dir:
+        try:
+            text = Path(conf_dir, "spark-defaults.conf").read_text(errors="replace")
+        except OSError:
+            return False
+        return bool(re.search(r"^\s*spark\.driver\.(?:extra|default)JavaOptions", text, re.MULTILINE))
+    return False
+
+
+def session_settings(config: SparkOfflineConfig) -> dict[str, str]:
+    """What the session starts with: featurectl's defaults, then a local master's, then the
+    user's `conf` (which wins over both, key by key: a user's spark.driver.extraJavaOptions
+    replaces featurectl's whole), then the settings featurectl insists on (`_REQUIRED_CONF`)."""
+    settings = {**_DEFAULT_CONF, **local_defaults(config.master, config.conf), **config.conf, **_REQUIRED_CONF}
+    return {k: str(v).lower() if isinstance(v, bool) else str(v) for k, v in settings.items()}
 
 
 def _start_session(config: SparkOfflineConfig) -> SparkSession:
     """Launch the JVM with its stdout and stderr in `spark_log_path()`, so that Spark's log
     and Java's warnings never mix with the command's own output, then start the session."""
-    settings = {**_DEFAULT_CONF, **local_defaults(config.master), **config.conf, **_REQUIRED_CONF}
-    conf = SparkConf().setMaster(config.master).setAll(
-        [(k, str(v).lower() if isinstance(v, bool) else str(v)) for k, v in settings.items()])
+    conf = SparkConf().setMaster(config.master).setAll(list(session_settings(config).items()))
     log = spark_log_path()
     try:
         with open(log, "ab") as out:

@@ -148,3 +148,60 @@ def test_get_historical_on_spark_hands_the_entity_files_to_spark(tmp_path, spark
     assert out.column("request").to_pylist() == [f"r{i}" for i in range(300)]
     assert out.column("homes").to_pylist() == [{1: 3, 2: 784}.get(i) for i in ids]
     assert handed and max(handed) <= 3, handed
+
+
+def test_a_local_masters_defaults_reach_the_session_and_the_users_conf_wins(spark_config):
+    """The shared test session (local[2]) runs with featurectl's local defaults -- a JVM
+    started with the parallel collector (its collectors are the parallel ones, not G1), no web
+    UI -- while the test config's own spark.sql.shuffle.partitions=1 beat the local default of
+    2 per core."""
+    from featurectl.offline.spark import spark_session
+
+    session = spark_session(spark_config)
+    conf = session.sparkContext.getConf()
+    assert conf.get("spark.ui.enabled") == "false"
+    assert "-XX:+UseParallelGC" in conf.get("spark.driver.extraJavaOptions", "").split()  # Spark appends its own
+    assert session.conf.get("spark.sql.shuffle.partitions") == str(SPARK_TEST_CONF["spark.sql.shuffle.partitions"])
+    management = session.sparkContext._jvm.java.lang.management.ManagementFactory  # type: ignore[union-attr]
+    assert "-XX:+UseParallelGC" in list(management.getRuntimeMXBean().getInputArguments())
+    collectors = {bean.getName() for bean in management.getGarbageCollectorMXBeans()}
+    assert collectors == {"PS Scavenge", "PS MarkSweep"}, collectors
+
+
+def test_session_settings_apply_local_defaults_to_local_masters_only_and_never_over_the_users_conf(
+        spark_config, monkeypatch, tmp_path):
+    from featurectl.offline.config import SparkOfflineConfig
+    from featurectl.offline.spark import session_settings
+
+    for where in ("JAVA_TOOL_OPTIONS", "JDK_JAVA_OPTIONS", "_JAVA_OPTIONS", "SPARK_SUBMIT_OPTS", "SPARK_HOME"):
+        monkeypatch.delenv(where, raising=False)
+    monkeypatch.setenv("SPARK_CONF_DIR", str(tmp_path))  # no spark-defaults.conf (yet)
+    local = {"spark.ui.enabled": "false", "spark.driver.extraJavaOptions": "-XX:+UseParallelGC",
+             "spark.sql.shuffle.partitions": "4"}
+    for master in ("local[2]", "local[2, 3]", "local"):
+        settings = session_settings(SparkOfflineConfig(master=master))
+        assert {k: settings.get(k) for k in local} == {**local, "spark.sql.shuffle.partitions": "2" if master == "local"
+                                                       else "4"}, master
+    for master in ("spark://host:7077", "yarn", "k8s://https://api:6443", "local-cluster[2,1,1024]"):
+        settings = session_settings(SparkOfflineConfig(master=master))
+        assert not set(local) & set(settings), master
+    mine = {"spark.ui.enabled": True, "spark.driver.extraJavaOptions": "-XX:+UseG1GC -Xss4m",
+            "spark.sql.session.timeZone": "UTC"}
+    settings = session_settings(SparkOfflineConfig(master="local[2]", conf=mine))
+    assert settings["spark.ui.enabled"] == "true"  # the user's value, as Spark spells a boolean
+    assert settings["spark.driver.extraJavaOptions"] == "-XX:+UseG1GC -Xss4m"  # replaced whole, not merged
+    assert settings["spark.sql.shuffle.partitions"] == "4"  # the defaults the user left alone stay
+    assert settings["spark.sql.ansi.enabled"] == "true"
+    # JVM options chosen elsewhere: featurectl adds no collector of its own (two stop the JVM)
+    # and does not replace an administrator's spark-defaults.conf options.
+    for where in ("JAVA_TOOL_OPTIONS", "JDK_JAVA_OPTIONS"):
+        monkeypatch.setenv(where, "-Xss2m -XX:+UseG1GC")
+        assert "spark.driver.extraJavaOptions" not in session_settings(SparkOfflineConfig(master="local[2]")), where
+        monkeypatch.delenv(where)
+    chosen = SparkOfflineConfig(master="local[2]", conf={"spark.driver.defaultJavaOptions": "-XX:+UseZGC"})
+    assert "spark.driver.extraJavaOptions" not in session_settings(chosen)
+    (tmp_path / "spark-defaults.conf").write_text("spark.driver.extraJavaOptions -Dhttp.proxyHost=proxy\n")
+    assert "spark.driver.extraJavaOptions" not in session_settings(SparkOfflineConfig(master="local[2]"))
+    (tmp_path / "spark-defaults.conf").write_text("spark.sql.shuffle.partitions 8\n")
+    assert session_settings(SparkOfflineConfig(master="local[2]"))["spark.driver.extraJavaOptions"] == \
+        "-XX:+UseParallelGC"
