@@ -14,6 +14,14 @@ import yaml
 
 from tests.fixtures.repos import cli_env, copy_example_repo, run_featurectl
 
+
+def run_python(code: str, cwd, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+    """Run a snippet in a fresh interpreter with the CLI's environment; it must exit 0."""
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=cwd, timeout=60,
+                            env=cli_env() if env is None else env)
+    assert result.returncode == 0, result.stderr
+    return result
+
 DATA_STACK = ("duckdb", "pyarrow", "psycopg", "redis", "hiredis", "pyspark", "py4j")
 # PYTHONPROFILEIMPORTTIME (= python -X importtime) writes one stderr line per module imported.
 IMPORT_LINE = re.compile(r"^import time:\s+\d+ \|\s+\d+ \| +(\S+)$", re.MULTILINE)
@@ -98,9 +106,7 @@ def test_the_cli_freezes_the_collector_before_the_interpreter_shuts_down(tmp_pat
             "sys.argv = ['featurectl', 'rules']\n"
             "from featurectl.cli.main import main\n"
             "main()\n")
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path, timeout=60,
-                            env=cli_env())
-    assert result.returncode == 0, result.stderr
+    result = run_python(code, tmp_path)
     assert result.stdout.rstrip().endswith("frozen: True"), result.stdout[-200:]
 
 
@@ -112,9 +118,7 @@ def _process_settings(tmp_path, argv: list[str], env: dict[str, str] | None = No
             f"sys.argv = ['featurectl', *{argv!r}]\n"
             "from featurectl.cli.main import main\n"
             "main()\n")
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path, timeout=60,
-                            env={**cli_env(), **(env or {})})
-    assert result.returncode == 0, result.stderr
+    result = run_python(code, tmp_path, env={**cli_env(), **(env or {})})
     return json.loads(result.stdout.rstrip().splitlines()[-1])
 
 
@@ -190,9 +194,7 @@ def test_the_cli_module_loads_no_pydantic_so_its_collector_threshold_covers_the_
             "import featurectl\n"
             "from featurectl.core import model\n"
             "print(all(getattr(featurectl, n) is getattr(model, n) for n in featurectl.__all__ if n != 'FeatureStore'))\n")
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path, timeout=60,
-                            env=cli_env())
-    assert result.returncode == 0, result.stderr
+    result = run_python(code, tmp_path)
     assert result.stdout.splitlines() == ["[]", "True"]
 
 
@@ -225,9 +227,7 @@ def _plugin_scans(repo, extra: dict[str, str]) -> dict:
             "sys.argv = ['featurectl', 'get-online', '--features', 'driver_stats:conv_rate', '-e', 'driver_id=1001']\n"
             "from featurectl.cli.main import main\n"
             "main()\n")
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=repo, timeout=60,
-                            env={**{k: v for k, v in cli_env().items() if k != "PYDANTIC_DISABLE_PLUGINS"}, **extra})
-    assert result.returncode == 0, result.stderr
+    result = run_python(code, repo, env={**{k: v for k, v in cli_env().items() if k != "PYDANTIC_DISABLE_PLUGINS"}, **extra})
     assert '"conv_rate"' in result.stdout
     return json.loads(result.stdout.rstrip().splitlines()[-1])
 
@@ -264,9 +264,7 @@ def test_a_get_online_builds_no_schema_of_a_definition_model_it_does_not_validat
         "from featurectl.cli.main import main\n"
         "main()\n"
     )
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=repo, timeout=60,
-                            env=cli_env())
-    assert result.returncode == 0, result.stderr
+    result = run_python(code, repo)
     assert '"conv_rate"' in result.stdout
     assert json.loads(result.stdout.rstrip().splitlines()[-1]) == {
         "_Model": False, "_Source": False,  # never validated: no schema
