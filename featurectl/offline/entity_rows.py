@@ -32,6 +32,7 @@ from featurectl.offline.base import EntityRowsError
 
 URI = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*:")  # s3a://, hdfs://, gs://, file:... (not C:\ paths)
 _FORMATS = {".parquet": "parquet", ".pq": "parquet", ".csv": "csv"}
+CSV_BLOCK_BYTES = 1 << 20  # pyarrow's default block: the rows its type inference looks at
 _MAGIC = re.compile(r"[*?[]")
 
 
@@ -78,11 +79,19 @@ def _first_schema(path: str, fmt: str, text_columns: tuple[str, ...]) -> pa.Sche
         if fmt == "parquet":
             import pyarrow.parquet as pq
             return pq.read_schema(path).remove_metadata()
-        import pyarrow.csv as pcsv
-        with pcsv.open_csv(path, convert_options=_csv_options(text_columns)) as reader:
-            return reader.schema
+        return csv_schema(path, text_columns)
     except (pa.ArrowInvalid, OSError) as exc:
         raise UsageError(f"cannot read entity file {path}: {exc}") from None
+
+
+def csv_schema(source: Any, text_columns: Iterable[str]) -> pa.Schema:
+    """The column types of a csv file (a path, or the bytes of its start as a file object), as
+    pyarrow infers them from its first block (CSV_BLOCK_BYTES): the types of csv entity rows,
+    whichever engine then reads the text."""
+    import pyarrow.csv as pcsv
+    with pcsv.open_csv(source, read_options=pcsv.ReadOptions(block_size=CSV_BLOCK_BYTES),
+                       convert_options=_csv_options(text_columns)) as reader:
+        return reader.schema
 
 
 def _csv_options(text_columns: Iterable[str]) -> Any:

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import atexit
 import glob
+import io
 import os
 import re
 import shutil
@@ -28,7 +29,7 @@ import threading
 import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Callable
@@ -46,7 +47,8 @@ from featurectl.offline.base import (EntityRowsError, InvalidSourceData, Offline
 from featurectl.offline.config import SparkOfflineConfig
 from featurectl.offline.duckdb import (SAMPLE_LIMIT, _output_names, check_entity_columns, pick_samples,
                                        typed_entity_rows)
-from featurectl.offline.entity_rows import EntityFiles, bad_values, csv_nulls, from_csv_text, row_number
+from featurectl.offline.entity_rows import (CSV_BLOCK_BYTES, EntityFiles, bad_values, csv_nulls, csv_schema,
+                                           from_csv_text, row_number)
 from featurectl.offline.entity_rows import checks as entity_checks
 
 try:
@@ -494,6 +496,8 @@ def _file_entities(spark: SparkSession, files: EntityFiles, requests: list[ViewR
     timestamp checked and typed by the shared rule (`entity_rows.VALUE_RULE`), rows numbered
     in file order (`_row_deltas`), and every own column carried through the join as `__o<j>`."""
     raw = _read_entities(spark, files)
+    if files.schema is None and files.format == "csv":  # a URI: typed as a local file would be
+        files = replace(files, schema=_uri_csv_schema(spark, raw, files))
     schema = files.schema if files.schema is not None else _arrow_schema(raw)
     _output_names(schema.names, requests, full_feature_names)
     keys = {e.join_key: e.dtype for r in requests for e in r.entities}
@@ -519,6 +523,32 @@ def _file_entities(spark: SparkSession, files: EntityFiles, requests: list[ViewR
     def columns(done: int, chunk: pa.Table) -> list[Any]:
         return [_as_given(chunk.column(1 + j), field, files) for j, field in enumerate(schema)]
     return _Entities(frame, count, schema, own, columns)
+
+
+def _uri_csv_schema(spark: SparkSession, raw: DataFrame, files: EntityFiles) -> pa.Schema:
+    """The types of csv entity files given as a URI, which the driver does not list or read
+    itself: the first file's first block (in path order, as for local files) read through
+    Spark's own Hadoop file system, typed by pyarrow exactly as `entity_files` types a local
+    csv, so that the same rows come back in the same types whichever way they were named."""
+    listed = sorted(raw.inputFiles())
+    if not listed:
+        raise EntityRowsError(f"no entity file matches {files.given}")
+    try:
+        jvm = spark.sparkContext._jvm
+        path = jvm.org.apache.hadoop.fs.Path(listed[0])
+        stream = path.getFileSystem(spark.sparkContext._jsc.hadoopConfiguration()).open(path)
+        try:
+            head = bytes(stream.readNBytes(CSV_BLOCK_BYTES))
+        finally:
+            stream.close()
+    except Py4JError as exc:
+        raise EntityRowsError(f"cannot read entity file {listed[0]}: {_first_line(exc)}") from None
+    if len(head) == CSV_BLOCK_BYTES and b"\n" in head:  # whole rows only, as pyarrow's first block
+        head = head[:head.rindex(b"\n") + 1]
+    try:
+        return csv_schema(io.BytesIO(head), files.text_columns)
+    except pa.ArrowInvalid as exc:
+        raise EntityRowsError(f"cannot read entity file {listed[0]}: {exc}") from None
 
 
 def _read_entities(spark: SparkSession, files: EntityFiles) -> DataFrame:

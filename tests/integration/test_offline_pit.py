@@ -317,6 +317,25 @@ def test_entity_files_come_back_in_path_order_with_duplicates(tmp_path, store, s
     assert one.num_rows == 95 and one.slice(0, 95).equals(out.slice(10, 95))
 
 
+@pytest.mark.parametrize("engine, kind", [engine_param("spark", k) for k in ("parquet", "csv")], indirect=["engine"])
+def test_entity_files_named_by_a_uri_come_back_as_from_a_local_path(tmp_path, store, engine, kind):
+    """A URI (read by Spark, never listed by the driver) gives the same table as the local path
+    of the same files, types included: csv columns typed from the first file's first block as
+    pyarrow types a local csv (they once all came back as text)."""
+    from featurectl.offline.entity_rows import entity_files
+    rng = random.Random(f"uri-{kind}")
+    rows = random_rows(rng, 40)
+    request = make_view("stats", write_source(tmp_path, "stats", rows, "parquet"), ttl="10m")
+    entities = entity_table(random_entity_rows(rng, 50), tz="UTC" if kind == "csv" else None)
+    entities = entities.append_column("outcome", pa.array([i % 3 for i in range(entities.num_rows)], pa.int64()))
+    write_entity_files(tmp_path / "rows", entities, [20, 30], kind)
+    local = store.get_historical_features(entity_files(tmp_path / "rows" / f"*.{kind}"), [request]).read_all()
+    uri = store.get_historical_features(entity_files(f"{(tmp_path / 'rows').as_uri()}/*.{kind}"),
+                                        [request]).read_all()
+    assert uri.equals(local), (uri.schema, local.schema)
+    assert local.schema.field("outcome").type == pa.int64() and local.schema.field("driver_id").type == pa.int64()
+
+
 @pytest.mark.parametrize("engine, kind", [engine_param(e, k) for e in ENGINES for k in ("parquet", "csv")],
                          indirect=["engine"])
 def test_a_bad_key_in_an_entity_file_names_the_file_and_its_row(tmp_path, store, small_splits, engine, kind):
