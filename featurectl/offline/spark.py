@@ -534,9 +534,9 @@ def _uri_csv_schema(spark: SparkSession, raw: DataFrame, files: EntityFiles) -> 
     if not listed:
         raise EntityRowsError(f"no entity file matches {files.given}")
     try:
-        jvm = spark.sparkContext._jvm
-        path = jvm.org.apache.hadoop.fs.Path(listed[0])
-        stream = path.getFileSystem(spark.sparkContext._jsc.hadoopConfiguration()).open(path)
+        context: Any = spark.sparkContext  # py4j's gateway objects are untyped
+        path = context._jvm.org.apache.hadoop.fs.Path(listed[0])
+        stream = path.getFileSystem(context._jsc.hadoopConfiguration()).open(path)
         try:
             head = bytes(stream.readNBytes(CSV_BLOCK_BYTES))
         finally:
