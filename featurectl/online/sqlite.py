@@ -39,6 +39,11 @@ _READ_CHUNK = 500  # keys per SELECT ... IN (...), far below SQLite's variable l
 # faulted it in again at every push (~800 page faults a push), ~0.4 MB it keeps for the next.
 # Fresh 1,000-row pushes on the server: ~25% less CPU with both (docs/benchmarks.md).
 _WRITE_ROWS = 100
+# Page size of a NEW store file (SQLite ignores it for an existing one, and in WAL mode even
+# VACUUM keeps the old size). Rows are ~180 bytes and a push upserts random keys, so each row
+# dirties a page of its own that the WAL writes whole: smaller pages write fewer bytes per push
+# (docs/benchmarks.md, docs/decisions.md).
+_PAGE_SIZE = 2048
 _STORE, _VIEWS = "_featurectl_store", "_featurectl_views"
 _BOOKKEEPING = (
     f"CREATE TABLE IF NOT EXISTS {_STORE} (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
@@ -56,7 +61,7 @@ _NEWEST = (
 
 
 class SqliteOnlineStore:
-    def __init__(self, path: Path, rows_per_statement: int = _WRITE_ROWS) -> None:
+    def __init__(self, path: Path, rows_per_statement: int = _WRITE_ROWS, page_size: int = _PAGE_SIZE) -> None:
         self.path = Path(path)
         self.rows_per_statement = rows_per_statement  # the contract tests make it small
         self._lock = threading.Lock()
@@ -68,6 +73,8 @@ class SqliteOnlineStore:
         try:
             # isolation_level=None: we issue BEGIN/COMMIT ourselves, one transaction per batch.
             self._con = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False, timeout=30)
+            # Before anything is written: only a file without pages takes a page size.
+            self._con.execute(f"PRAGMA page_size={int(page_size)}")
             # WAL lets readers run during a materialization. FULL syncs the WAL at each commit, so
             # a batch reported written survives a power loss before the registry's watermark
             # moves past it; it costs one fsync per batch, not per entity.

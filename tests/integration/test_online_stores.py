@@ -606,3 +606,34 @@ def test_sqlite_rewrites_in_statements_of_100_rows_whose_journal_stays_in_memory
         assert rows.values["trips"] == [2 if i in chosen else 1 for i in ids]
     finally:
         store.close()
+
+
+def test_sqlite_new_stores_use_2048_byte_pages_and_an_existing_store_keeps_its_own(tmp_path):
+    """A push upserts ~1,000 random keys of ~180-byte rows: each dirties a page the WAL writes
+    whole, so a new store takes 2 KiB pages (half the WAL bytes of 4 KiB). A file SQLite already
+    laid out keeps its page size (only a VACUUM outside WAL changes it) and works as before."""
+    import sqlite3
+
+    store = create_online_store(SqliteOnlineConfig(path="new.db"), tmp_path)
+    try:
+        assert store.write(STATS, stats_batch([1, 2], T0, trips=[1, 1])) == 2
+        assert store._con.execute("PRAGMA page_size").fetchone()[0] == 2048
+    finally:
+        store.close()
+
+    old = sqlite3.connect(tmp_path / "old.db")  # as an earlier version left it: 4 KiB, WAL, one table
+    old.execute("PRAGMA page_size=4096")
+    old.execute("PRAGMA journal_mode=WAL")
+    old.close()
+    store = create_online_store(SqliteOnlineConfig(path="old.db"), tmp_path)
+    try:
+        assert store.write(STATS, stats_batch([1, 2], T0, trips=[1, 1])) == 2
+        store.close()
+        store = create_online_store(SqliteOnlineConfig(path="old.db"), tmp_path)
+        assert store._con.execute("PRAGMA page_size").fetchone()[0] == 4096
+        assert store.write(STATS, stats_batch([1, 2], T0 - timedelta(seconds=1), trips=[9, 9])) == 0
+        assert store.write(STATS, stats_batch([2], T0 + timedelta(seconds=1), trips=[3])) == 1
+        rows = read(store, STATS, [(1,), (2,)], ["trips"])
+        assert rows.values["trips"] == [1, 3]
+    finally:
+        store.close()
