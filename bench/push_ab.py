@@ -42,10 +42,28 @@ def faults(pid: int) -> int:
     return total
 
 
-def one_run(tree: str, source: Path, work: Path, binary: str, script: Path, args) -> dict:
+def set_page_size(db: Path, size: int) -> None:
+    """Rewrite a store file at another page size: SQLite changes it only on a VACUUM outside WAL."""
+    import sqlite3
+
+    con = sqlite3.connect(db, isolation_level=None)
+    try:
+        con.execute("PRAGMA journal_mode=DELETE")
+        con.execute(f"PRAGMA page_size={int(size)}")
+        con.execute("VACUUM")
+        con.execute("PRAGMA journal_mode=WAL")
+        if con.execute("PRAGMA page_size").fetchone()[0] != size:
+            raise SystemExit(f"{db}: page size {size} not taken")
+    finally:
+        con.close()
+
+
+def one_run(tree: str, source: Path, work: Path, binary: str, script: Path, args, page_size: int | None = None) -> dict:
     repo = work / "run"
     shutil.rmtree(repo, ignore_errors=True)
     shutil.copytree(source, repo)
+    if page_size:
+        set_page_size(repo / ".featurectl" / "online.db", page_size)
     os.environ["PYTHONPATH"] = tree  # sb.start passes the environment on to the server
     port = free_port()
     proc = sb.start([sys.executable, "-m", "featurectl", "serve", "--port", str(port)], repo, port)
@@ -76,8 +94,11 @@ def main() -> None:
     parser.add_argument("--seconds", type=int, default=8)
     parser.add_argument("--conns", type=int, nargs="+", default=[1, 4])
     parser.add_argument("--values", choices=("fresh", "repeated"), default="fresh")
+    parser.add_argument("--page-size", nargs="*", default=[], metavar="NAME=BYTES",
+                        help="rebuild that tree's copy of the store at this SQLite page size (VACUUM)")
     args = parser.parse_args()
     trees = dict(t.split("=", 1) for t in args.trees)
+    page_sizes = {name: int(size) for name, size in (p.split("=", 1) for p in args.page_size)}
     binary = sb.ensure_wrk()
     data = ensure_data(*sb.SIZES["default"], sys.executable)
     meta = load_meta(data)
@@ -88,7 +109,7 @@ def main() -> None:
         runs: dict[str, list[dict]] = {name: [] for name in trees}
         for pair in range(args.pairs):
             for name in list(trees) if pair % 2 == 0 else list(reversed(trees)):
-                row = one_run(trees[name], source, work, binary, script, args)
+                row = one_run(trees[name], source, work, binary, script, args, page_sizes.get(name))
                 runs[name].append(row)
                 print(pair, name, json.dumps(row), flush=True)
     finally:
