@@ -153,9 +153,9 @@ def local_defaults(master: str, conf: dict[str, Any] | None = None) -> dict[str,
     parallel (throughput) garbage collector for the one JVM that is driver and executor,
     instead of G1, whose concurrent marking and refinement threads take CPU from the tasks (left
     out when `conf`, Java's environment or a spark-defaults.conf already choose JVM options);
-    and a heap sized for the machine (`local_driver_memory`) instead of Spark's 1g (left out when
-    Spark's environment or a spark-defaults.conf set it). Not applied to cluster masters: their executors run JVMs of their own, sized and tuned
-    for the cluster."""
+    and a heap sized for the machine (`local_driver_memory`) instead of Spark's 1g (left out
+    when Spark's environment or a spark-defaults.conf set it). Not applied to cluster masters:
+    their executors run JVMs of their own, sized and tuned for the cluster."""
     match = _LOCAL_MASTER.match(master.strip())
     if not match:
         return {}

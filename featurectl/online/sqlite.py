@@ -61,7 +61,7 @@ _NEWEST = (
 
 
 class SqliteOnlineStore:
-    def __init__(self, path: Path, rows_per_statement: int = _WRITE_ROWS, page_size: int = _PAGE_SIZE) -> None:
+    def __init__(self, path: Path, rows_per_statement: int = _WRITE_ROWS) -> None:
         self.path = Path(path)
         self.rows_per_statement = rows_per_statement  # the contract tests make it small
         self._lock = threading.Lock()
@@ -74,7 +74,7 @@ class SqliteOnlineStore:
             # isolation_level=None: we issue BEGIN/COMMIT ourselves, one transaction per batch.
             self._con = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False, timeout=30)
             # Before anything is written: only a file without pages takes a page size.
-            self._con.execute(f"PRAGMA page_size={int(page_size)}")
+            self._con.execute(f"PRAGMA page_size={_PAGE_SIZE}")
             # WAL lets readers run during a materialization. FULL syncs the WAL at each commit, so
             # a batch reported written survives a power loss before the registry's watermark
             # moves past it; it costs one fsync per batch, not per entity.
